@@ -1,0 +1,199 @@
+"""The configuration file: every bad input exits 2 with one line naming the key."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from watcher.config import Config, load_config, parse_config, parse_duration
+from watcher.errors import ConfigError
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+MINIMAL = '[[targets]]\nname = "prod"\n'
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="config.toml")
+    return str(caught.value)
+
+
+def test_example_config_loads():
+    config = load_config(EXAMPLE)
+    assert config.targets[0].name == "prod"
+    assert config.schedule.interval == 300
+    assert config.alerts.routes[0].to == ["billing-leads@example.com"]
+
+
+def _schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        keys.add(prefix + name)
+        annotation = field.annotation
+        for candidate in getattr(annotation, "__args__", ()) + (annotation,):
+            inner = getattr(candidate, "__args__", (candidate,))[0] if getattr(candidate, "__origin__", None) is list else candidate
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                keys |= _schema_keys(inner, prefix + name + ".")
+    return keys
+
+
+def _documented_keys(text: str) -> set[str]:
+    """Keys set or shown commented-out in the example, qualified by their [section]."""
+    keys, section = set(), ""
+    for line in text.splitlines():
+        header = re.match(r"^\[\[?([a-z_.]+)\]\]?", line)
+        if header:
+            section = header.group(1) + "."
+            keys.add(header.group(1))
+            continue
+        setting = re.match(r"^#?\s*([a-z_]+)\s*=\s*(.*)$", line)
+        if setting:
+            keys.add(section + setting.group(1))
+            for inline in re.findall(r"([a-z_]+)\s*=", setting.group(2)):
+                keys.add(f"{section}{setting.group(1)}.{inline}")
+    return keys
+
+
+def test_example_config_documents_every_key_of_the_schema():
+    missing = _schema_keys(Config) - _documented_keys(EXAMPLE.read_text())
+    assert not missing, f"config.example.toml does not document: {sorted(missing)}"
+
+
+def test_example_config_documents_no_key_the_schema_lacks():
+    unknown = _documented_keys(EXAMPLE.read_text()) - _schema_keys(Config)
+    assert not unknown, f"config.example.toml documents keys the schema lacks: {sorted(unknown)}"
+
+
+def test_defaults_need_only_a_target():
+    config = parse_config(MINIMAL)
+    assert config.targets[0].kinds == ["assistants", "agents"]
+    assert config.database.url == "sqlite:///watcher.db"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("30s", 30), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("2d", 172800),
+])
+def test_durations(text, expected):
+    assert parse_duration(text) == expected
+
+
+def test_unknown_key_is_named():
+    assert error_of(MINIMAL + 'colour = "blue"\n') == "config.toml: targets[0] (prod).colour: unknown key"
+
+
+def test_unknown_section_is_named():
+    assert error_of(MINIMAL + "[smpt]\nhost = 'x'\n") == "config.toml: smpt: unknown key"
+
+
+def test_wrong_type_is_named():
+    message = error_of('[smtp]\nport = "twenty-five"\n' + MINIMAL)
+    assert message.startswith("config.toml: smtp.port: ")
+    assert "twenty-five" in message
+
+
+def test_bad_duration_is_named():
+    message = error_of('[schedule]\ninterval = "5 minutes"\n' + MINIMAL)
+    assert message.startswith("config.toml: schedule.interval: bad duration '5 minutes'")
+
+
+def test_zero_interval_is_refused():
+    assert "greater than zero" in error_of(MINIMAL + 'interval = "0s"\n')
+
+
+def test_bad_email_address_is_named():
+    message = error_of('[alerts]\nwatchlist = ["ops-at-example.com"]\n' + MINIMAL)
+    assert message == "config.toml: alerts.watchlist[0]: bad email address 'ops-at-example.com'"
+
+
+def test_unknown_kind_is_named():
+    message = error_of(MINIMAL + 'kinds = ["assistants", "threads"]\n')
+    assert message.startswith("config.toml: targets[0] (prod).kinds[1]: 'threads' is not one of")
+
+
+def test_bad_ignore_rule_is_named():
+    assert error_of(MINIMAL + 'ignore = ["tools[x"]\n').startswith("config.toml: targets[0] (prod).ignore[0]: ignore rule 'tools[x'")
+
+
+def test_duplicate_target_names_are_refused():
+    assert "used twice" in error_of(MINIMAL + MINIMAL)
+
+
+def test_unreadable_toml_is_one_line():
+    message = error_of("[database\nurl = 1")
+    assert message.startswith("config.toml: not valid TOML:")
+    assert "\n" not in message
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_api_key_from_environment(monkeypatch):
+    monkeypatch.setenv("PROD_KEY", "sk-from-env")
+    config = parse_config(MINIMAL + 'api_key_env = "PROD_KEY"\n')
+    assert config.targets[0].api_key() == "sk-from-env"
+
+
+def test_api_key_file_bare_name_resolves_in_credentials_directory(tmp_path, monkeypatch):
+    (tmp_path / "openai-api-key").write_text("sk-from-credential\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = parse_config(MINIMAL + 'api_key_file = "openai-api-key"\n')
+    assert config.targets[0].api_key() == "sk-from-credential"
+
+
+def test_missing_api_key_names_the_variable_not_a_value(monkeypatch):
+    monkeypatch.delenv("NOT_SET_KEY", raising=False)
+    config = parse_config(MINIMAL + 'api_key_env = "NOT_SET_KEY"\n')
+    with pytest.raises(ConfigError, match="environment variable NOT_SET_KEY is not set"):
+        config.targets[0].api_key()
+
+
+def test_secrets_are_not_part_of_the_config_object(monkeypatch):
+    monkeypatch.setenv("PROD_KEY", "sk-secret-value")
+    config = parse_config(MINIMAL + 'api_key_env = "PROD_KEY"\n')
+    assert "sk-secret-value" not in repr(config) and "sk-secret-value" not in config.model_dump_json()
+
+
+BAD_CONFIGS = {
+    "unknown key": MINIMAL + "colour = 1\n",
+    "wrong type": "[alerts]\ndigest_threshold = 'ten'\n" + MINIMAL,
+    "bad duration": MINIMAL + 'interval = "soon"\n',
+    "bad address": '[alerts]\nwatchlist = ["nobody"]\n' + MINIMAL,
+    "unknown kind": MINIMAL + 'kinds = ["files"]\n',
+    "unreadable toml": "[[targets]\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path, case):
+    path = tmp_path / "config.toml"
+    path.write_text(BAD_CONFIGS[case])
+    result = subprocess.run([sys.executable, "-m", "watcher", "--config", str(path), "snapshot"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"config error: {path}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "watcher", "--config", str(tmp_path / "none.toml"), "events"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"config error: {tmp_path / 'none.toml'}: config file not found (use --config PATH or $ASSISTANT_WATCHER_CONFIG)"
+
+
+def test_config_path_from_environment(tmp_path, monkeypatch, cli):
+    path = tmp_path / "elsewhere.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/w.db"\n' + MINIMAL)
+    monkeypatch.setenv("ASSISTANT_WATCHER_CONFIG", str(path))
+    result = cli(None, "events")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "no events"

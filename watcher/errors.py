@@ -1,0 +1,29 @@
+"""The errors the edges raise; the CLI turns each into an exit code and one line."""
+
+
+class WatcherError(Exception):
+    """Base of every error the watcher reports to a user as one line."""
+
+
+class ConfigError(WatcherError):
+    """The configuration file is missing, unreadable or invalid (exit 2)."""
+
+
+class SourceError(WatcherError):
+    """A remote listing or write failed; the message names target, kind and status."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class KindNotServed(SourceError):
+    """The endpoint answered 404 for a whole kind (retired or never served)."""
+
+
+class DeliveryError(WatcherError):
+    """The SMTP server could not be reached or refused a message."""
+
+
+class RecordError(WatcherError):
+    """A lookup in the record failed: unknown or ambiguous object, missing version."""
