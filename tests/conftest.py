@@ -1,0 +1,391 @@
+"""Shared pytest fixtures."""
+
+import pytest
+
+from watcher.sandbox import Sandbox
+
+
+@pytest.fixture
+def sandbox():
+    """A started sandbox API (5 assistants, 5 agents, seed 0), stopped after the test."""
+    with Sandbox() as sb:
+        yield sb
+
+
+# --- the record: databases, configs and the CLI ------------------------------------------------
+
+import json as _json
+import os as _os
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine as _create_engine, text as _text
+
+PG_URL_ENV = "WATCHER_TEST_DATABASE_URL"
+SANDBOX_KEY_ENV = "WATCHER_TEST_SANDBOX_KEY"
+
+
+def _reset_postgres(url: str) -> None:
+    """Drop every table so each test starts from an empty, unmigrated database."""
+    engine = _create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(_text("DROP SCHEMA public CASCADE"))
+        connection.execute(_text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh database URL: a SQLite file in tmp_path, and PostgreSQL when CI provides one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'watcher.db'}"
+    url = _os.environ.get(PG_URL_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need ${PG_URL_ENV} (bash .ci/run sets it)")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'watcher.db'}"
+
+
+@pytest.fixture
+def engine(store_url):
+    from watcher.store import open_engine
+
+    engine = open_engine(store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def write_config(tmp_path, monkeypatch):
+    """Writes a config file for a sandbox target and returns its path."""
+
+    def write(sandbox, url, *, extra: str = "", target_extra: str = "", name: str = "prod") -> str:
+        monkeypatch.setenv(SANDBOX_KEY_ENV, sandbox.api_key)
+        path = tmp_path / "config.toml"
+        path.write_text(
+            f'[database]\nurl = "{url}"\n\n'
+            f'[[targets]]\nname = "{name}"\nbase_url = "{sandbox.url}"\napi_key_env = "{SANDBOX_KEY_ENV}"\n'
+            f"{target_extra}\n{extra}\n"
+        )
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def cli():
+    """Runs the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    from watcher.cli import main
+
+    def run(config_path, *args):
+        runner = CliRunner()
+        base = ["--config", str(config_path)] if config_path else []
+        return runner.invoke(main, [*base, *args], catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def cli_json(cli):
+    """Runs a reading command with --json and returns the parsed document."""
+
+    def run(config_path, *args):
+        result = cli(config_path, *args, "--json")
+        assert result.exit_code == 0, result.output
+        return _json.loads(result.stdout)
+
+    return run
+
+
+# --- mail: a real aiosmtpd server and what it received (test_notify*, test_delivery*, test_render*) ----
+
+import asyncio as _asyncio
+import email as _email
+import email.policy as _email_policy
+import socket as _socket
+import ssl as _ssl
+import threading as _threading
+import time as _time
+
+SMTP_USER = "watcher"
+SMTP_PASSWORD = "s3cret-Pa55-for-tests"
+SMTP_PASSWORD_ENV = "WATCHER_TEST_SMTP_PASSWORD"
+
+
+class ReceivedMail:
+    """One message an aiosmtpd server accepted: its envelope and its parse by the stdlib `email`."""
+
+    def __init__(self, mail_from: str, rcpt_tos: list[str], raw: bytes):
+        self.mail_from, self.rcpt_tos, self.raw = mail_from, list(rcpt_tos), raw
+        self.message = _email.message_from_bytes(raw, policy=_email_policy.default)
+
+    @property
+    def subject(self) -> str:
+        return self.header("Subject") or ""
+
+    def header(self, name: str) -> str | None:
+        value = self.message[name]
+        return None if value is None else str(value).strip()  # a folded header keeps its leading space
+
+    @property
+    def text(self) -> str:
+        return self._part("plain")
+
+    @property
+    def html(self) -> str:
+        return self._part("html")
+
+    def _part(self, subtype: str) -> str:
+        # A base64 text part carries MIME's canonical CRLF line ends; compare with plain "\n".
+        return self.message.get_body((subtype,)).get_content().replace("\r\n", "\n")
+
+
+class _MailRecorder:
+    """aiosmtpd handler: refuses the addresses in `server.refuse`, records everything else."""
+
+    def __init__(self, server: "MailServer"):
+        self.server = server
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.server.refuse:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.server.delay:
+            await _asyncio.sleep(self.server.delay)
+        raw = envelope.original_content or envelope.content
+        self.server.received(ReceivedMail(envelope.mail_from, envelope.rcpt_tos, raw))
+        return "250 2.0.0 OK: queued"
+
+
+def _free_port() -> int:
+    with _socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MailServer:
+    """An aiosmtpd server on 127.0.0.1: plain, STARTTLS or implicit TLS (trustme certificate), optional AUTH.
+
+    The port is chosen at construction, so the server can be stopped and started again on it
+    (an SMTP outage). `messages` holds every accepted message, parsed.
+    """
+
+    def __init__(self, tmp_path, *, security: str = "none", auth: bool = False, refuse=(), delay: float = 0.0):
+        self.host, self.port = "127.0.0.1", _free_port()
+        self.security, self.auth, self.refuse, self.delay = security, auth, set(refuse), delay
+        self.messages: list[ReceivedMail] = []
+        self.auth_attempts: list[tuple[str, str]] = []
+        self._changed = _threading.Condition()
+        self._controller = None
+        self.ca_file = None
+        self._server_context = None
+        if security != "none":
+            import trustme
+
+            ca = trustme.CA()
+            cert = ca.issue_cert("127.0.0.1", "localhost")
+            self._server_context = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+            cert.configure_cert(self._server_context)
+            self.ca_file = str(tmp_path / f"smtp-ca-{self.port}.pem")
+            ca.cert_pem.write_to_path(self.ca_file)
+
+    def start(self) -> "MailServer":
+        from aiosmtpd.controller import Controller
+
+        options: dict = {}
+        if self.security == "starttls":
+            options.update(tls_context=self._server_context, require_starttls=True)
+        if self.security == "tls":
+            options.update(ssl_context=self._server_context)
+        if self.auth:
+            # aiosmtpd counts only STARTTLS as TLS; implicit TLS and plain tests must allow AUTH anyway.
+            options.update(authenticator=self._authenticate, auth_required=True,
+                           auth_require_tls=self.security == "starttls")
+        self._controller = Controller(_MailRecorder(self), hostname=self.host, port=self.port, **options)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        self.auth_attempts.append((login, password))
+        return AuthResult(success=login == SMTP_USER and password == SMTP_PASSWORD, handled=False)
+
+    def received(self, mail: ReceivedMail) -> None:
+        with self._changed:
+            self.messages.append(mail)
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMail]:
+        """The messages once at least `count` arrived (or whatever came within `timeout`)."""
+        deadline = _time.monotonic() + timeout
+        with self._changed:
+            while len(self.messages) < count and _time.monotonic() < deadline:
+                self._changed.wait(deadline - _time.monotonic())
+            return list(self.messages)
+
+    def smtp_section(self, *, timeout: str = "5s", extra: str = "") -> str:
+        """The `[smtp]` TOML that reaches this server (the password by environment variable)."""
+        lines = ["[smtp]", f'host = "{self.host}"', f"port = {self.port}", f'security = "{self.security}"',
+                 'sender = "Assistant Watcher <watcher@watcher.example.com>"', f'timeout = "{timeout}"']
+        if self.ca_file:
+            lines.append(f'ca_file = "{self.ca_file}"')
+        if self.auth:
+            lines += [f'username = "{SMTP_USER}"', f'password_env = "{SMTP_PASSWORD_ENV}"']
+        return "\n".join(lines) + "\n" + extra + "\n"
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    """Starts MailServers: smtp_server(security="none"|"starttls"|"tls", auth=False, refuse=(), delay=0,
+    started=True)."""
+    servers: list[MailServer] = []
+
+    def start(*, started: bool = True, **options) -> MailServer:
+        server = MailServer(tmp_path, **options)
+        servers.append(server)
+        return server.start() if started else server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def mail_config(write_config, sqlite_url, monkeypatch):
+    """Writes a config: a sandbox target mailing through a MailServer; returns the config's path.
+
+    `password` is what SMTP_PASSWORD_ENV holds (default: the right one); `alerts` is extra
+    TOML for the [alerts] table (digest_threshold, failure_after, routes, …).
+    """
+
+    def write(sandbox, server, *, url: str | None = None, watchlist=("ops@example.com",), alerts: str = "",
+              smtp: str = "", target_extra: str = "", password: str = SMTP_PASSWORD, timeout: str = "5s") -> str:
+        monkeypatch.setenv(SMTP_PASSWORD_ENV, password)
+        listed = ", ".join(f'"{address}"' for address in watchlist)
+        section = server.smtp_section(timeout=timeout, extra=smtp) + f"\n[alerts]\nwatchlist = [{listed}]\n{alerts}\n"
+        return write_config(sandbox, url or sqlite_url, extra=section, target_extra=target_extra)
+
+    return write
+
+
+@pytest.fixture
+def silent_smtp_port():
+    """A port that accepts TCP connections and never says a word (an SMTP server that hangs)."""
+    listener = _socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.fixture
+def mail_settings(monkeypatch):
+    """A parsed Config whose [smtp] reaches a MailServer: mail_settings(server, url, alerts="", password=…)."""
+    from watcher.config import parse_config
+
+    def settings(server, url: str, *, alerts: str = "", password: str = SMTP_PASSWORD, timeout: str = "5s"):
+        monkeypatch.setenv(SMTP_PASSWORD_ENV, password)
+        text = (f'[database]\nurl = "{url}"\n\n{server.smtp_section(timeout=timeout)}\n'
+                f'[alerts]\nwatchlist = ["ops@example.com"]\n{alerts}\n')
+        return parse_config(text, source="test config")
+
+    return settings
+
+
+@pytest.fixture
+def queue_mail():
+    """Queues `count` outbox rows directly (as a poll would); returns their Message-IDs."""
+    from sqlalchemy.orm import Session as _Session
+
+    from watcher import notify, render
+
+    def queue(engine, count: int, *, to=("ops@example.com",), now=None) -> list[str]:
+        rows = [notify.new_row("event", None, list(to),
+                               render.RenderedEmail(f"queued alert {n}", f"alert {n}\n", f"<p>alert {n}</p>"),
+                               "watcher.example.com", now=now)
+                for n in range(count)]
+        ids = [row.message_id for row in rows]  # read before the commit expires the rows
+        with _Session(engine) as session, session.begin():
+            session.add_all(rows)
+        return ids
+
+    return queue
+
+
+@pytest.fixture
+def drift_event():
+    """Builds a DriftEvent as a poll would: drift_event(old_body, new_body, change=…, name=…, kind=…, target=…)."""
+    from datetime import datetime as _datetime, timedelta as _timedelta, timezone as _timezone
+
+    from watcher import diff
+    from watcher.poll import DriftEvent
+
+    detected = _datetime(2026, 11, 23, 10, 0, tzinfo=_timezone.utc)
+
+    def build(old, new, *, change="modified", name="Billing Bot", kind="assistants", target="prod",
+              object_id="asst_abc123", number=7, updated_at=None) -> DriftEvent:
+        changes = diff.compare(old, new) if change in ("modified", "reappeared") else []
+        versions = {"created": (None, 1), "deleted": (3, None)}.get(change, (3, 4))
+        return DriftEvent(number, target, kind, object_id, name, change, *versions, diff.changed_paths(changes),
+                          changes, detected, detected - _timedelta(minutes=5), updated_at, old, new)
+
+    return build
+
+
+@pytest.fixture
+def wire_size():
+    """The size in bytes of a RenderedEmail as it goes over SMTP (headers, MIME parts, transfer encoding)."""
+    from datetime import datetime as _datetime, timezone as _timezone
+    from types import SimpleNamespace
+
+    from watcher import notify
+
+    def size(email) -> int:
+        row = SimpleNamespace(subject=email.subject, recipients=["ops@example.com"], text_body=email.text,
+                              html_body=email.html, message_id="<1@watcher.example.com>",
+                              created_at=_datetime(2026, 1, 1, tzinfo=_timezone.utc))
+        return len(notify.as_bytes(notify.build_message(row, "Watcher <w@watcher.example.com>")))
+
+    return size
+
+
+@pytest.fixture
+def outbox_of():
+    """Every outbox row of an engine, oldest first (detached, attributes loaded)."""
+    from sqlalchemy import select as _select
+    from sqlalchemy.orm import Session as _Session
+
+    from watcher.store import OutboxMessage
+
+    def rows(engine) -> list:
+        with _Session(engine, expire_on_commit=False) as session:
+            return list(session.scalars(_select(OutboxMessage).order_by(OutboxMessage.id)))
+
+    return rows
+
+
+@pytest.fixture
+def long_instructions():
+    """About 256k characters of instructions: `lines` numbered lines of 100 characters."""
+
+    def make(lines: int = 2560, verb: str = "Always") -> str:
+        return "\n".join(f"{n:05d} {verb} answer with the policy that applies, and cite it by its number. " + "x" * 23
+                         for n in range(lines))
+
+    return make
