@@ -1,0 +1,307 @@
+"""Polling and recording: the invariants of the contract, one test each."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from watcher.config import parse_config
+from watcher.poll import poll_kind, poll_target
+from watcher.sandbox import Sandbox
+from watcher.source import list_pages, make_client
+from watcher.store import Event, OutboxMessage, Poll, Resource, Version
+
+
+@pytest.fixture
+def target_of(monkeypatch):
+    """The configured target for a sandbox (with optional extra TOML)."""
+
+    def make(sandbox, extra: str = ""):
+        monkeypatch.setenv("SB_KEY", sandbox.api_key)
+        text = f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n{extra}'
+        return parse_config(text).targets[0]
+
+    return make
+
+
+@pytest.fixture
+def poll(engine, sandbox, target_of):
+    """Polls the sandbox's assistants and agents once; returns {kind: outcome}."""
+
+    def run(extra: str = "", **kwargs):
+        outcomes = poll_target(engine, target_of(sandbox, extra), **kwargs)
+        return {o.kind: o for o in outcomes}
+
+    return run
+
+
+def count(engine, model, *where):
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def events(engine):
+    with Session(engine) as session:
+        return [(e.change, e.resource.remote_id, e.from_version, e.to_version, e.paths)
+                for e in session.scalars(select(Event).order_by(Event.id))]
+
+
+# --- invariant 5: the first complete poll is the baseline ---
+
+
+def test_first_poll_records_a_baseline_version_of_every_object(engine, sandbox, poll):
+    outcomes = poll()
+    assert outcomes["assistants"].baseline and outcomes["agents"].baseline
+    assert count(engine, Version) == 10
+    assert count(engine, Version, Version.origin == "baseline") == 10
+
+
+def test_baseline_makes_no_events(engine, sandbox, poll):
+    poll()
+    assert events(engine) == []
+
+
+# --- invariant 6: identical content never makes a new version ---
+
+
+def test_unchanged_poll_adds_no_version_and_no_event(engine, sandbox, poll):
+    poll()
+    outcomes = poll()
+    assert not outcomes["assistants"].baseline
+    assert count(engine, Version) == 10
+    assert events(engine) == []
+
+
+def test_every_poll_is_recorded_with_counts(engine, sandbox, poll):
+    poll()
+    poll()
+    with Session(engine) as session:
+        rows = list(session.scalars(select(Poll).order_by(Poll.id)))
+    assert [(p.kind, p.status, p.objects, p.pages) for p in rows] == [
+        ("assistants", "complete", 5, 1), ("agents", "complete", 5, 1),
+    ] * 2
+    assert all(p.finished_at >= p.started_at for p in rows)
+
+
+# --- drift events ---
+
+
+def test_modified_object_gets_a_new_version_and_an_event_with_paths(engine, sandbox, poll):
+    poll()
+    victim = sandbox.objects("assistants")[1]
+    sandbox.edit("assistants", victim["id"], model="gpt-4.1-nano", instructions=victim["instructions"] + "\nBe brief.")
+    poll()
+    assert events(engine) == [("modified", victim["id"], 1, 2, ["instructions", "model"])]
+    assert count(engine, Version, Version.origin == "poll") == 1
+
+
+def test_created_object_is_an_event(engine, sandbox, poll):
+    poll()
+    new = sandbox.add("assistants", name="Fresh Bot", model="gpt-4.1")
+    poll()
+    assert events(engine) == [("created", new["id"], None, 1, [])]
+
+
+def test_deleted_object_is_an_event_and_keeps_its_versions(engine, sandbox, poll):
+    poll()
+    gone = sandbox.objects("agents")[0]["id"]
+    sandbox.remove("agents", gone)
+    poll()
+    assert events(engine) == [("deleted", gone, 1, None, [])]
+    assert count(engine, Resource, Resource.remote_id == gone, Resource.deleted_at.is_not(None)) == 1
+
+
+def test_reappeared_object_is_an_event_and_no_new_version_when_identical(engine, sandbox, poll):
+    poll()
+    obj = sandbox.objects("assistants")[0]
+    sandbox.remove("assistants", obj["id"])
+    poll()
+    sandbox.add("assistants", **obj)  # the same id and content come back
+    poll()
+    assert [e[0] for e in events(engine)] == ["deleted", "reappeared"]
+    assert events(engine)[1][2:4] == (1, 1)
+    assert count(engine, Version, Version.resource_id.is_not(None)) == 10
+
+
+def test_window_start_is_the_last_poll_that_saw_the_old_content(engine, sandbox, poll):
+    poll()
+    poll()
+    with Session(engine) as session:
+        second_start = session.scalars(select(Poll.started_at).where(Poll.kind == "agents").order_by(Poll.id)).all()[1]
+    sandbox.edit("agents", sandbox.objects("agents")[0]["id"], instructions="new")
+    poll()
+    with Session(engine) as session:
+        event = session.scalar(select(Event))
+        assert event.window_start == second_start
+        assert event.detected_at > event.window_start
+
+
+def test_agent_event_carries_the_remote_updated_at(engine, sandbox, poll):
+    poll()
+    agent = sandbox.edit("agents", sandbox.objects("agents")[0]["id"], instructions="changed")
+    poll()
+    with Session(engine) as session:
+        event = session.scalar(select(Event))
+        assert int(event.remote_updated_at.timestamp()) == agent["updated_at"]
+
+
+# --- ignore rules ---
+
+
+def test_change_only_in_an_ignored_path_is_not_drift(engine, sandbox, poll):
+    poll('ignore = ["metadata.hwm"]')
+    agent = sandbox.objects("agents")[0]
+    sandbox.edit("agents", agent["id"], metadata={**agent.get("metadata", {}), "hwm": "123456"})
+    poll('ignore = ["metadata.hwm"]')
+    assert events(engine) == []
+    assert count(engine, Version) == 10
+
+
+def test_adding_an_ignore_rule_is_not_drift(engine, sandbox, poll):
+    sandbox.edit("agents", sandbox.objects("agents")[0]["id"], metadata={"hwm": "1", "team": "ops"})
+    poll()
+    poll('ignore = ["metadata.hwm"]')
+    assert events(engine) == []
+
+
+# --- invariant 1: all or nothing per target and kind ---
+
+
+@pytest.fixture
+def two_page_sandbox():
+    with Sandbox(assistants=150, agents=3) as sb:
+        yield sb
+
+
+def test_incomplete_listing_changes_nothing_and_infers_no_deletion(engine, two_page_sandbox, target_of):
+    target = target_of(two_page_sandbox)
+    poll_target(engine, target)
+    two_page_sandbox.remove("assistants", two_page_sandbox.objects("assistants")[0]["id"])
+    two_page_sandbox.fail_pages_after_first(status=500)
+    outcomes = {o.kind: o for o in poll_target(engine, target)}
+    assert outcomes["assistants"].status == "failed"
+    assert "HTTP 500" in outcomes["assistants"].error
+    assert events(engine) == []
+    assert count(engine, Resource, Resource.deleted_at.is_not(None)) == 0
+    with Session(engine) as session:
+        failed = session.scalar(select(Poll).where(Poll.status == "failed"))
+        assert failed.kind == "assistants" and "HTTP 500" in failed.error
+
+
+def test_one_kind_failing_does_not_stop_the_other(engine, two_page_sandbox, target_of):
+    target = target_of(two_page_sandbox)
+    poll_target(engine, target)
+    two_page_sandbox.edit("agents", two_page_sandbox.objects("agents")[0]["id"], instructions="changed")
+    two_page_sandbox.fail_pages_after_first(status=500)
+    outcomes = {o.kind: o for o in poll_target(engine, target)}
+    assert outcomes["assistants"].status == "failed"
+    assert outcomes["agents"].status == "complete"
+    assert [e[0] for e in events(engine)] == ["modified"]
+
+
+# --- invariant 2: a retired kind is loud, a never-served kind is said once ---
+
+
+def test_retired_kind_with_recorded_objects_is_a_loud_failure_not_deletions(engine, sandbox, poll):
+    poll()
+    sandbox.retire("assistants")
+    outcome = poll()["assistants"]
+    assert outcome.status == "failed" and outcome.retired
+    assert "this endpoint no longer serves assistants" in outcome.error
+    assert count(engine, Resource, Resource.deleted_at.is_not(None)) == 0
+    assert events(engine) == []
+
+
+def test_kind_not_served_on_first_poll_is_reported_once(engine, sandbox, poll):
+    sandbox.retire("assistants")
+    first = poll()["assistants"]
+    second = poll()["assistants"]
+    assert first.status == second.status == "not_served"
+    assert first.first_not_served and not second.first_not_served
+    assert first.ok
+
+
+# --- invariant 3: versions, events and outbox rows commit together ---
+
+
+def test_crash_before_commit_loses_nothing(engine, sandbox, target_of):
+    target = target_of(sandbox)
+    poll_target(engine, target)
+    edited = sandbox.objects("assistants")[2]["id"]
+    sandbox.edit("assistants", edited, instructions="out of band")
+
+    def crash(_session, outcome):
+        if outcome.events:
+            raise RuntimeError("power cut while composing alerts")
+        return []
+
+    with pytest.raises(RuntimeError):
+        poll_target(engine, target, compose=crash)
+    assert events(engine) == []
+    assert count(engine, Version) == 10
+    poll_target(engine, target)
+    assert [(e[0], e[1]) for e in events(engine)] == [("modified", edited)]
+
+
+def test_outbox_rows_commit_with_the_events(engine, sandbox, target_of):
+    from datetime import datetime, timezone
+
+    target = target_of(sandbox)
+    poll_target(engine, target)
+    sandbox.edit("agents", sandbox.objects("agents")[1]["id"], model="gpt-5")
+
+    def one_mail_per_event(_session, outcome):
+        now = datetime.now(timezone.utc)
+        return [OutboxMessage(purpose="event", recipients=["ops@example.com"], subject=f"{e.change} {e.object_id}",
+                              text_body="t", html_body="h", message_id=f"<{e.event_id}@test>", created_at=now,
+                              attempts=0, next_attempt_at=now) for e in outcome.events]
+
+    poll_target(engine, target, compose=one_mail_per_event)
+    assert count(engine, OutboxMessage) == count(engine, Event) == 1
+
+
+# --- invariant 9: processes sharing a database never record a change twice ---
+
+
+def test_concurrent_polls_of_one_target_record_a_change_once(engine, sandbox, target_of):
+    target = target_of(sandbox)
+    poll_target(engine, target)
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], instructions="raced")
+    sandbox.set_latency(0.05)
+    errors = []
+
+    def worker():
+        try:
+            poll_target(engine, target)
+        except Exception as exc:  # surfaced below: a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert [e[0] for e in events(engine)] == ["modified"]
+    assert count(engine, Version) == 11
+
+
+# --- pagination defects and normalization seen through a whole poll ---
+
+
+def test_server_switching_to_milliseconds_and_nulls_is_not_drift(engine, sandbox, poll):
+    poll()
+    sandbox.set_quirk("timestamps_ms")
+    sandbox.set_quirk("nulls_for_empty")
+    poll()
+    assert events(engine) == []
+    assert count(engine, Version) == 10
+
+
+def test_listing_with_repeated_ids_records_a_failed_poll(engine, two_page_sandbox, target_of):
+    target = target_of(two_page_sandbox)
+    two_page_sandbox.set_quirk("repeat_id")
+    outcome = {o.kind: o for o in poll_target(engine, target)}["assistants"]
+    assert outcome.status == "failed" and "repeats id" in outcome.error
+    assert count(engine, Resource, Resource.kind == "assistants") == 0

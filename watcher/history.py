@@ -1,0 +1,189 @@
+"""Reading the record: find an object, its versions, the version live at a time, events.
+
+Every function takes an open Session and returns plain values or rows; the CLI
+formats them. Lookup failures raise RecordError with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from watcher.config import parse_duration
+from watcher.errors import RecordError
+from watcher.store import Event, Poll, Resource, Target, Version, utcnow
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (UTC unless it says otherwise), or a duration ago such as "2h"."""
+    value = text.strip()
+    if re.fullmatch(r"(\d+\s*(ms|s|m|h|d)\s*)+", value.lower()):
+        return (now or utcnow()) - timedelta(seconds=parse_duration(value))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise RecordError(f"cannot read time {text!r}: use ISO 8601 (2026-11-23T10:00Z) or a duration ago (2h)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as every JSON document prints times."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def json_time(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC to the microsecond, for JSON documents a script may feed back (--at, --since)."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def find_resource(session: Session, ref: str, *, target: str | None = None) -> Resource:
+    """The object whose remote id or name is `ref`; RecordError if none or several."""
+    query = select(Resource).join(Target).where(or_(Resource.remote_id == ref, Resource.name == ref))
+    if target:
+        query = query.where(Target.name == target)
+    matches = list(session.scalars(query))
+    by_id = [r for r in matches if r.remote_id == ref]
+    if len(by_id) == 1:
+        return by_id[0]
+    if not matches:
+        raise RecordError(f"no recorded assistant or agent has the id or name {ref!r}")
+    if len(matches) > 1:
+        where = ", ".join(f"{r.target.name}/{r.kind}/{r.remote_id}" for r in matches[:5])
+        raise RecordError(f"{ref!r} names {len(matches)} objects ({where}): give the id instead")
+    return matches[0]
+
+
+def versions(session: Session, resource: Resource) -> list[Version]:
+    """Every version of `resource`, oldest first."""
+    return list(session.scalars(select(Version).where(Version.resource_id == resource.id).order_by(Version.number)))
+
+
+def version(session: Session, resource: Resource, number: int) -> Version:
+    """Version `number` of `resource`, or RecordError."""
+    row = session.scalar(select(Version).where(Version.resource_id == resource.id, Version.number == number))
+    if row is None:
+        raise RecordError(f"{resource.remote_id} has no version {number} (it has 1..{resource.current_version})")
+    return row
+
+
+@dataclass(frozen=True)
+class LiveVersion:
+    """The version live at a moment, and how sure the record is of it."""
+
+    version: Version
+    uncertain_since: datetime | None = None  # set when the moment falls in an edit window
+
+
+def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVersion:
+    """The version that was live at `moment` (RecordError before the first or after deletion)."""
+    if moment.microsecond == 0:
+        # Times are shown to the second: a time given to the second covers that whole second.
+        moment = moment + timedelta(microseconds=999_999)
+    rows = versions(session, resource)
+    live = None
+    for row in rows:
+        if _live_from(row) <= moment:
+            live = row
+    if live is None:
+        raise RecordError(f"{resource.remote_id} was not yet recorded at {iso(moment)} (first seen {iso(rows[0].observed_at)})")
+    if resource.deleted_at is not None and resource.deleted_at <= moment:
+        raise RecordError(f"{resource.remote_id} was deleted by {iso(resource.deleted_at)}")
+    following = next((r for r in rows if r.number == live.number + 1), None)
+    window = _edit_window_start(session, resource, following) if following else None
+    uncertain = window if window is not None and window <= moment else None
+    return LiveVersion(live, uncertain)
+
+
+def _live_from(row: Version) -> datetime:
+    # Agents say when they were edited; for assistants the poll that saw it is the bound.
+    return row.remote_updated_at or row.observed_at
+
+
+def _edit_window_start(session: Session, resource: Resource, following: Version) -> datetime | None:
+    if following.remote_updated_at is not None:
+        return None
+    return session.scalar(
+        select(Event.window_start).where(Event.resource_id == resource.id, Event.to_version == following.number)
+    )
+
+
+def body(row: Version) -> dict[str, Any]:
+    return json.loads(row.body)
+
+
+def list_events(session: Session, *, open_only: bool = False, since: datetime | None = None,
+                target: str | None = None) -> list[Event]:
+    """Drift events, oldest first."""
+    query = select(Event).join(Resource).join(Target).order_by(Event.id)
+    if open_only:
+        query = query.where(Event.acked_at.is_(None))
+    if since is not None:
+        query = query.where(Event.detected_at >= since)
+    if target:
+        query = query.where(Target.name == target)
+    return list(session.scalars(query))
+
+
+def event_json(row: Event) -> dict[str, Any]:
+    """The `events --json` shape of the contract."""
+    resource = row.resource
+    return {
+        "id": row.id,
+        "target": resource.target.name,
+        "kind": resource.kind,
+        "object_id": resource.remote_id,
+        "name": resource.name,
+        "change": row.change,
+        "from_version": row.from_version,
+        "to_version": row.to_version,
+        "paths": list(row.paths or []),
+        "detected_at": json_time(row.detected_at),
+        "window_start": json_time(row.window_start),
+        "acked_by": row.acked_by,
+        "acked_at": json_time(row.acked_at),
+        "note": row.note,
+    }
+
+
+def version_json(row: Version) -> dict[str, Any]:
+    """The `history --json` shape of the contract."""
+    return {
+        "number": row.number,
+        "hash": row.content_hash,
+        "observed_at": json_time(row.observed_at),
+        "origin": row.origin,
+        "actor": row.actor,
+        "note": row.note,
+    }
+
+
+def acknowledge(session: Session, event_id: int, by: str, note: str | None) -> Event:
+    """Mark event `event_id` as reviewed by `by`."""
+    row = session.get(Event, event_id)
+    if row is None:
+        raise RecordError(f"no event {event_id}")
+    if not by.strip():
+        raise RecordError("--by must name who acknowledges")
+    row.acked_by, row.acked_at, row.note = by.strip(), utcnow(), note
+    return row
+
+
+def last_polls(session: Session) -> list[Poll]:
+    """The newest poll of each (target, kind)."""
+    rows = session.scalars(select(Poll).order_by(Poll.id.desc()).limit(500))
+    newest: dict[tuple[int, str], Poll] = {}
+    for row in rows:
+        newest.setdefault((row.target_id, row.kind), row)
+    return sorted(newest.values(), key=lambda p: (p.target.name, p.kind))

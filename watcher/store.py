@@ -1,0 +1,313 @@
+"""The record: SQLAlchemy 2 models, the engine, migrations on open, and locks.
+
+SQLite (a file, WAL mode, created 0600) is the embedded default; PostgreSQL is
+the production and multi-instance store. Everything here is portable SQLAlchemy;
+the two dialect-specific pieces are the per-(target, kind) poll lock and the
+outbox claim, both behind small functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from watcher.errors import ConfigError
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every dialect."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the record")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Target(Base):
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    base_url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Resource(Base):
+    __tablename__ = "resources"
+    __table_args__ = (
+        UniqueConstraint("target_id", "kind", "remote_id"),
+        Index("ix_resources_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    remote_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(500))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    current_version: Mapped[int] = mapped_column(Integer)
+    current_hash: Mapped[str] = mapped_column(String(64))
+
+    target: Mapped[Target] = relationship()
+
+
+class Version(Base):
+    __tablename__ = "versions"
+    __table_args__ = (UniqueConstraint("resource_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    remote_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    origin: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    def parsed(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+    __table_args__ = (Index("ix_polls_target_kind", "target_id", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # complete | failed | not_served
+    status: Mapped[str] = mapped_column(String(20))
+    objects: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    target: Mapped[Target] = relationship()
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_detected", "detected_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id"))
+    # created | modified | deleted | reappeared
+    change: Mapped[str] = mapped_column(String(20))
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    paths: Mapped[list[str]] = mapped_column(JSON)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remote_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acked_by: Mapped[str | None] = mapped_column(String(200))
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+
+    resource: Mapped[Resource] = relationship()
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # event | digest | failing | recovered | retired | test
+    purpose: Mapped[str] = mapped_column(String(20))
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(1000))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    refused: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+# --- opening the store ----------------------------------------------------------------
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on `url`, the database created (SQLite: 0600, WAL) and migrated to head."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigError(f"database.url: cannot parse {_redact(url)!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(parsed)
+    else:
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except Exception as exc:
+            raise ConfigError(f"database.url: {type(exc).__name__}: {exc}") from None
+    migrate(engine)
+    return engine
+
+
+def _redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable url>"
+
+
+def _sqlite_engine(url) -> Engine:
+    database = url.database
+    if database and database != ":memory:":
+        path = Path(database).expanduser()
+        if not path.parent.is_dir():
+            raise ConfigError(f"database.url: directory {path.parent} does not exist")
+        # Created 0600 before SQLite touches it: the record holds instructions and prompts.
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" below decide when a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # Two processes starting at once must not both create the tables.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("migrate")})
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# --- locks ------------------------------------------------------------------------------
+
+
+def _lock_key(*parts: str) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def poll_lock(engine: Engine, target: str, kind: str) -> Iterator[None]:
+    """Held while one process polls (target, kind): others wait, then see its result."""
+    if engine.dialect.name == "postgresql":
+        key = _lock_key("poll", target, kind)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+        return
+    with _file_lock(engine, f"poll-{target}-{kind}"):
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(engine: Engine, name: str) -> Iterator[None]:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    path = Path(database).expanduser()
+    lock_path = path.with_name(f"{path.name}.{safe}.lock")
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# --- small shared queries ---------------------------------------------------------------
+
+
+def ensure_target(session: Session, name: str, base_url: str) -> Target:
+    """The target row called `name`, created on first use."""
+    target = session.scalar(select(Target).where(Target.name == name))
+    if target is None:
+        target = Target(name=name, base_url=base_url, created_at=utcnow())
+        session.add(target)
+        session.flush()
+    elif target.base_url != base_url:
+        target.base_url = base_url
+    return target
