@@ -1,0 +1,124 @@
+"""Diff + render time and email size for the two worst cases an alert meets.
+
+1. 256k-character instructions with 2% of their lines edited (target: < 0.5 s, < 256 KiB).
+2. A digest of 500 events from one poll.
+
+Run: .venv/bin/python bench/render.py
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from watcher import diff, notify, render  # noqa: E402
+from watcher.poll import DriftEvent  # noqa: E402
+from watcher.store import OutboxMessage  # noqa: E402
+
+TARGET_SECONDS = 0.5
+TARGET_BYTES = 256 * 1024
+SENDER = "Assistant Watcher <watcher@example.com>"
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+
+
+def long_instructions(rng: random.Random, chars: int = 256_000) -> str:
+    """Realistic prose lines of 40 to 160 characters, `chars` in all."""
+    words = ("customer", "refund", "invoice", "policy", "escalate", "ticket", "answer", "tone", "never", "always",
+             "verify", "account", "the", "a", "with", "before", "after", "tool", "call", "ask", "one", "question")
+    lines, size = [], 0
+    while size < chars:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(6, 26))).capitalize() + "."
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines)[:chars]
+
+
+def edit_lines(text: str, share: float, rng: random.Random) -> str:
+    lines = text.split("\n")
+    for index in rng.sample(range(len(lines)), max(1, int(len(lines) * share))):
+        lines[index] = lines[index].replace("customer", "client") + " (edited)"
+    return "\n".join(lines)
+
+
+def event(number: int, old: dict, new: dict, name: str) -> DriftEvent:
+    changes = diff.compare(old, new)
+    return DriftEvent(number, "prod", "assistants", f"asst_{number:024d}", name, "modified", 3, 4,
+                      diff.changed_paths(changes), changes, NOW, NOW - timedelta(minutes=5), None, old, new)
+
+
+def email_bytes(email: render.RenderedEmail) -> int:
+    row = OutboxMessage(recipients=["ops@example.com", "billing-leads@example.com"], subject=email.subject,
+                        text_body=email.text, html_body=email.html, message_id="<1.2.3@example.com>",
+                        created_at=NOW)
+    return len(notify.as_bytes(notify.build_message(row, SENDER)))
+
+
+def parts(email: render.RenderedEmail) -> str:
+    return f"text {len(email.text) / 1024:.1f} KiB, html {len(email.html) / 1024:.1f} KiB"
+
+
+def bench_long_instructions() -> bool:
+    rng = random.Random(7)
+    before = long_instructions(rng)
+    after = edit_lines(before, 0.02, rng)
+    old = {"id": "asst_1", "model": "gpt-4o", "name": "Billing Bot", "instructions": before}
+    new = {**old, "instructions": after}
+    started = time.perf_counter()
+    drift = event(1, old, new, "Billing Bot")
+    diffed = time.perf_counter()
+    email = render.render_event(drift)
+    rendered = time.perf_counter()
+    size = email_bytes(email)
+    total = rendered - started
+    lines = len(before.split("\n"))
+    ok = total < TARGET_SECONDS and size < TARGET_BYTES
+    print(f"256k instructions ({len(before):,} characters, {lines:,} lines, 2% edited):")
+    print(f"  diff {(diffed - started) * 1000:.0f} ms + render {(rendered - diffed) * 1000:.0f} ms "
+          f"= {total * 1000:.0f} ms (target < {TARGET_SECONDS * 1000:.0f} ms)")
+    print(f"  email {size / 1024:.1f} KiB ({parts(email)}; target < {TARGET_BYTES // 1024} KiB)  "
+          f"{'OK' if ok else 'OVER TARGET'}")
+    diff_lines = sum(len(c.text_diff) for c in drift.changes)
+    cut = sum(int(n) for n in re.findall(r"… (\d+) more lines", email.text))
+    print(f"  {diff_lines - cut} of {diff_lines} diff lines shown" + (", the rest behind `assistant-watcher diff`"
+                                                                     if cut else ""))
+    return ok
+
+
+def bench_digest(count: int = 500) -> None:
+    rng = random.Random(11)
+    events = []
+    started = time.perf_counter()
+    for number in range(1, count + 1):
+        old = {"id": f"asst_{number}", "model": "gpt-4o", "name": f"Bot {number}",
+               "instructions": f"Help customers of product {number}.\nBe brief.",
+               "metadata": {"owner": "ops", "hwm": str(rng.randint(1, 9999))}}
+        new = {**old, "model": rng.choice(("gpt-4o", "gpt-4.1")), "metadata": {"owner": rng.choice(("ops", "sre"))},
+               "instructions": old["instructions"] + rng.choice(("", "\nNever guess."))}
+        events.append(event(number, old, new, f"Bot {number}"))
+    diffed = time.perf_counter()
+    email = render.render_digest(events)
+    rendered = time.perf_counter()
+    size = email_bytes(email)
+    print(f"digest of {count} events:")
+    print(f"  diff {(diffed - started) * 1000:.0f} ms + render {(rendered - diffed) * 1000:.0f} ms "
+          f"= {(rendered - started) * 1000:.0f} ms")
+    listed = count - int(m.group(1)) if (m := re.search(r"… (\d+) more events", email.text)) else count
+    print(f"  email {size / 1024:.1f} KiB ({parts(email)}); {listed} events listed, the rest behind "
+          f"`assistant-watcher events`")
+
+
+def main() -> int:
+    render.default_templates()  # load the templates once, as a running watcher has
+    ok = bench_long_instructions()
+    bench_digest()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The built-in Jinja2 alert templates (shipped in the wheel as `watcher.templates`)."""
