@@ -1,0 +1,159 @@
+"""The command line: snapshot's exit codes and summary, and the JSON shapes of the contract."""
+
+import json
+
+import pytest
+
+from watcher.sandbox import Sandbox
+
+EVENT_KEYS = ["id", "target", "kind", "object_id", "name", "change", "from_version", "to_version", "paths",
+              "detected_at", "window_start", "acked_by", "acked_at", "note"]
+HISTORY_KEYS = ["number", "hash", "observed_at", "origin", "actor", "note"]
+
+
+@pytest.fixture
+def config(write_config, sandbox, store_url):
+    return write_config(sandbox, store_url)
+
+
+@pytest.fixture
+def edited(config, cli, sandbox):
+    """A baseline, then an out-of-band edit of one assistant, then a second snapshot."""
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    victim = sandbox.objects("assistants")[0]
+    sandbox.edit("assistants", victim["id"], model="gpt-4.1-nano", instructions=victim["instructions"] + "\nAlways cite policy.")
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    return victim
+
+
+def test_snapshot_prints_one_summary_line_per_target_and_kind(config, cli):
+    result = cli(config, "snapshot", "--no-email")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "prod/assistants: baseline recorded, 5 objects in 1 page",
+        "prod/agents: baseline recorded, 5 objects in 1 page",
+    ]
+
+
+def test_snapshot_summary_counts_drift(edited, config, cli, sandbox):
+    sandbox.remove("agents", sandbox.objects("agents")[0]["id"])
+    result = cli(config, "snapshot", "--no-email")
+    assert result.stdout.splitlines() == [
+        "prod/assistants: 5 objects in 1 page, no drift",
+        "prod/agents: 4 objects in 1 page, 1 deleted",
+    ]
+
+
+def test_snapshot_exits_1_when_a_poll_failed(config, cli, sandbox):
+    sandbox.fail_next(10, status=502, message="bad gateway")
+    result = cli(config, "snapshot", "--no-email")
+    assert result.exit_code == 1
+    assert "prod/assistants: FAILED: prod/assistants: HTTP 502: bad gateway" in result.stdout
+
+
+def test_snapshot_exits_0_when_a_kind_is_not_served(config, cli, sandbox):
+    sandbox.retire("agents")
+    result = cli(config, "snapshot", "--no-email")
+    assert result.exit_code == 0
+    assert "prod/agents: not served by this endpoint" in result.stdout
+
+
+def test_snapshot_of_an_unknown_target_exits_2(config, cli):
+    result = cli(config, "snapshot", "--target", "staging")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "config error: no target named 'staging' (configured: prod)"
+
+
+def test_snapshot_without_the_api_key_exits_2_naming_the_variable(config, cli, monkeypatch):
+    monkeypatch.delenv("WATCHER_TEST_SANDBOX_KEY")
+    result = cli(config, "snapshot")
+    assert result.exit_code == 2
+    assert "environment variable WATCHER_TEST_SANDBOX_KEY is not set" in result.stderr
+
+
+def test_events_json_shape(edited, config, cli_json):
+    [event] = cli_json(config, "events")
+    assert list(event) == EVENT_KEYS
+    assert (event["target"], event["kind"], event["object_id"], event["change"]) == ("prod", "assistants", edited["id"], "modified")
+    assert (event["from_version"], event["to_version"], event["paths"]) == (1, 2, ["instructions", "model"])
+    assert event["detected_at"].endswith("Z") and event["window_start"].endswith("Z")
+
+
+def test_events_open_excludes_acknowledged(edited, config, cli, cli_json):
+    [event] = cli_json(config, "events")
+    result = cli(config, "ack", str(event["id"]), "--by", "alice", "--note", "approved change")
+    assert result.exit_code == 0
+    assert cli_json(config, "events", "--open") == []
+    [acked] = cli_json(config, "events")
+    assert (acked["acked_by"], acked["note"]) == ("alice", "approved change")
+
+
+def test_events_since_filters_by_detection_time(edited, config, cli_json):
+    assert len(cli_json(config, "events", "--since", "1h")) == 1
+    assert cli_json(config, "events", "--since", "2999-01-01T00:00:00Z") == []
+
+
+def test_history_json_shape(edited, config, cli_json):
+    versions = cli_json(config, "history", edited["id"])
+    assert [list(v) for v in versions] == [HISTORY_KEYS, HISTORY_KEYS]
+    assert [(v["number"], v["origin"]) for v in versions] == [(1, "baseline"), (2, "poll")]
+    assert len(versions[0]["hash"]) == 64
+
+
+def test_object_can_be_named_by_its_unique_name(edited, config, cli_json):
+    assert cli_json(config, "history", edited["name"]) == cli_json(config, "history", edited["id"])
+
+
+def test_show_json_is_the_canonical_body(edited, config, cli_json):
+    current = cli_json(config, "show", edited["id"])
+    first = cli_json(config, "show", edited["id"], "--version", "1")
+    assert current["model"] == "gpt-4.1-nano" and first["model"] == edited["model"]
+    assert current["id"] == edited["id"]
+
+
+def test_show_at_a_time_before_the_edit_gives_the_old_version(edited, config, cli_json):
+    history = cli_json(config, "history", edited["id"])
+    assert cli_json(config, "show", edited["id"], "--at", history[0]["observed_at"])["model"] == edited["model"]
+    assert cli_json(config, "show", edited["id"], "--at", history[1]["observed_at"])["model"] == "gpt-4.1-nano"
+
+
+def test_show_at_a_time_before_the_first_poll_is_an_error(edited, config, cli):
+    result = cli(config, "show", edited["id"], "--at", "2001-01-01T00:00:00Z")
+    assert result.exit_code == 1
+    assert "was not yet recorded at 2001-01-01T00:00:00Z" in result.stderr
+
+
+def test_diff_json_shape(edited, config, cli_json):
+    document = cli_json(config, "diff", edited["id"])
+    assert list(document) == ["object_id", "from", "to", "changes"]
+    assert (document["object_id"], document["from"], document["to"]) == (edited["id"], 1, 2)
+    model = next(c for c in document["changes"] if c["path"] == "model")
+    assert model == {"path": "model", "op": "changed", "old": edited["model"], "new": "gpt-4.1-nano"}
+
+
+def test_diff_prints_a_unified_diff_for_instructions(edited, config, cli):
+    result = cli(config, "diff", edited["id"])
+    assert result.exit_code == 0
+    assert "+Always cite policy." in result.stdout
+    assert "\x1b[" not in result.stdout  # not a terminal: no colour
+
+
+def test_unknown_object_is_one_line_exit_1(edited, config, cli):
+    result = cli(config, "history", "asst_nope")
+    assert result.exit_code == 1
+    assert result.stderr == "error: no recorded assistant or agent has the id or name 'asst_nope'\n"
+
+
+def test_a_name_on_two_objects_asks_for_the_id(config, cli, sandbox):
+    first = sandbox.objects("assistants")[0]
+    sandbox.add("agents", name=first["name"], model="gpt-5")
+    cli(config, "snapshot", "--no-email")
+    result = cli(config, "history", first["name"])
+    assert result.exit_code == 1
+    assert "names 2 objects" in result.stderr and "give the id instead" in result.stderr
+
+
+def test_events_table_is_readable(edited, config, cli):
+    lines = cli(config, "events").stdout.splitlines()
+    assert lines[0].split() == ["id", "detected", "where", "object", "change", "versions", "paths", "acked", "by"]
+    assert "modified" in lines[1] and "1→2" in lines[1] and "instructions, model" in lines[1]

@@ -1,0 +1,66 @@
+"""On a terminal the CLI shows progress and colour; piped, it prints plain text."""
+
+import os
+import pty
+import select
+import subprocess
+import sys
+
+import pytest
+
+from watcher.sandbox import Sandbox
+
+
+def run_on_terminal(args, env) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; return everything it wrote."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "watcher", *args], stdout=follower, stderr=follower,
+                               stdin=subprocess.DEVNULL, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    process.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.fixture
+def terminal_setup(tmp_path, write_config):
+    with Sandbox(assistants=300, agents=2) as sandbox:
+        config = write_config(sandbox, f"sqlite:///{tmp_path / 'w.db'}")
+        env = {**os.environ, "TERM": "xterm"}
+        yield sandbox, config, env
+
+
+def test_snapshot_shows_page_progress_on_a_terminal(terminal_setup):
+    _sandbox, config, env = terminal_setup
+    output = run_on_terminal(["--config", config, "snapshot", "--no-email"], env)
+    assert "prod/assistants: page 3, 300 objects" in output
+    assert "prod/assistants: baseline recorded, 300 objects in 4 pages" in output
+
+
+def test_snapshot_piped_shows_no_progress(terminal_setup, cli):
+    _sandbox, config, _env = terminal_setup
+    result = cli(config, "snapshot", "--no-email")
+    assert "page 3," not in result.output
+    assert "\x1b[" not in result.output
+
+
+def test_diff_is_coloured_on_a_terminal(terminal_setup, cli):
+    sandbox, config, env = terminal_setup
+    cli(config, "snapshot", "--no-email")
+    victim = sandbox.objects("assistants")[0]
+    sandbox.edit("assistants", victim["id"], model="gpt-4.1-nano")
+    cli(config, "snapshot", "--no-email")
+    output = run_on_terminal(["--config", config, "diff", victim["id"]], env)
+    assert "\x1b[32m" in output and "gpt-4.1-nano" in output  # green for the new value

@@ -1,0 +1,466 @@
+"""The command line: `assistant-watcher [--config PATH] [-v] COMMAND`.
+
+This is the one place where errors become exit codes and one-line messages:
+ConfigError exits 2, every other WatcherError exits 1, and nothing prints a
+traceback unless -v is given twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from watcher import history
+from watcher.config import Config, config_path, load_config
+from watcher.errors import ConfigError, WatcherError
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = logging.getLogger("watcher")
+
+
+class WatcherGroup(click.Group):
+    """Turns the watcher's typed errors into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(ctx, f"config error: {exc}", EXIT_CONFIG)
+        except WatcherError as exc:
+            _fail(ctx, f"error: {exc}", EXIT_FAILED)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            _fail(ctx, f"database error: {reason}", EXIT_FAILED)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    app = ctx.obj
+    if isinstance(app, App) and app.verbose >= 2:
+        raise
+    click.echo(message, err=True)
+    ctx.exit(code)
+
+
+@dataclass
+class App:
+    """What every command shares: where the config is, how loud to be, the open store."""
+
+    config_option: str | None
+    verbose: int
+    _config: Config | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(config_path(self.config_option))
+        return self._config
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from watcher.store import open_engine
+
+            self._engine = open_engine(self.config.database.url)
+        return self._engine
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _setup_logging(verbose: int) -> None:
+    """Log to stderr, one line per event; with sd-daemon level prefixes when stderr is the journal."""
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JournalFormatter() if _stderr_is_journal() else
+                         logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "alembic", "mail.log", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def _stderr_is_journal() -> bool:
+    """True when systemd connected stderr to the journal ($JOURNAL_STREAM names its device:inode)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        stat = os.fstat(sys.stderr.fileno())
+        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+class _JournalFormatter(logging.Formatter):
+    """`<N>name: message` (sd-daemon priority prefix); a traceback is folded into the same line."""
+
+    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        priority = self._PRIORITY.get(record.levelno, 3 if record.levelno > logging.WARNING else 6)
+        # journald makes one entry per line: a multi-line event must stay one entry.
+        return f"<{priority}>{record.name}: " + " \\ ".join(line for line in text.splitlines() if line.strip())
+
+
+@click.group(cls=WatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_option", metavar="PATH",
+              help="Config file (default: $ASSISTANT_WATCHER_CONFIG, else /etc/assistant-watcher/config.toml).")
+@click.option("-v", "--verbose", count=True, help="Debug logging; twice for tracebacks.")
+@click.version_option(package_name="assistant-watcher")
+@click.pass_context
+def main(ctx: click.Context, config_option: str | None, verbose: int) -> None:
+    """Keep a versioned, audited history of every assistant and agent, and email drift."""
+    _setup_logging(verbose)
+    ctx.obj = App(config_option, verbose)
+
+
+def _print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+# --- snapshot -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--target", "target_name", metavar="NAME", help="Poll only this target.")
+@click.option("--no-email", is_flag=True, help="Record only; leave the outbox for later delivery.")
+@pass_app
+def snapshot(app: App, target_name: str | None, no_email: bool) -> None:
+    """Poll every target once, record drift, deliver the outbox.
+
+    Exits 0 when every poll completed, 1 when one failed, 2 on a bad config.
+    """
+    from watcher import poll
+
+    config = app.config
+    targets = [config.target(target_name)] if target_name else list(config.targets)
+    if not targets:
+        raise ConfigError(f"{config.path}: no [[targets]] configured")
+    for target in targets:
+        target.api_key()  # a missing key is a config error, found before anything is polled
+    compose = _composer(config)
+    outcomes = []
+    for target in targets:
+        for outcome in poll.poll_target(app.engine, target, compose=compose, progress=_progress_printer()):
+            click.echo(poll.summary_line(outcome))
+            outcomes.append(outcome)
+    if not no_email:
+        _deliver_after_snapshot(app)
+    click.get_current_context().exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
+
+
+def _composer(config: Config):
+    from watcher import notify
+
+    return notify.composer(config)
+
+
+def _deliver_after_snapshot(app: App) -> None:
+    from watcher import notify
+
+    report = notify.deliver_pending(app.engine, app.config)
+    line = report.summary()
+    if line:
+        click.echo(line)
+
+
+def _progress_printer():
+    """A progress callback that rewrites one line on a terminal, and does nothing when piped."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(label: str, pages: int, objects: int, done: bool = False) -> None:
+        end = "\n" if done else ""
+        sys.stderr.write(f"\r\x1b[2K{label}: page {pages}, {objects} objects{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+# --- reading the record ---------------------------------------------------------------------
+
+
+@main.command("history")
+@click.argument("obj", metavar="OBJECT")
+@click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def history_command(app: App, obj: str, target: str | None, as_json: bool) -> None:
+    """The versions of OBJECT (a remote id or a unique name), oldest first."""
+    with app.session() as session:
+        resource = history.find_resource(session, obj, target=target)
+        rows = history.versions(session, resource)
+        if as_json:
+            _print_json([history.version_json(r) for r in rows])
+            return
+        click.echo(_resource_title(resource))
+        table = [[str(r.number), history.iso(r.observed_at), r.origin, r.actor or "", r.content_hash[:12], r.note or ""]
+                 for r in rows]
+        _echo_table(["#", "observed", "origin", "actor", "hash", "note"], table)
+
+
+@main.command()
+@click.argument("obj", metavar="OBJECT")
+@click.option("--version", "number", type=int, metavar="N", help="This version (default: the current one).")
+@click.option("--at", "at", metavar="TIME", help="The version live at TIME (ISO 8601, or 2h for two hours ago).")
+@click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--json", "as_json", is_flag=True, help="Print the canonical body as JSON.")
+@pass_app
+def show(app: App, obj: str, number: int | None, at: str | None, target: str | None, as_json: bool) -> None:
+    """The recorded content of OBJECT: current, --version N or live --at TIME."""
+    if number is not None and at is not None:
+        raise click.UsageError("give --version or --at, not both")
+    with app.session() as session:
+        resource = history.find_resource(session, obj, target=target)
+        note = None
+        if at is not None:
+            live = history.version_at(session, resource, history.parse_time(at))
+            row = live.version
+            if live.uncertain_since:
+                note = (f"note: version {row.number + 1} was edited in at some time after "
+                        f"{history.iso(live.uncertain_since)}; {at} falls inside that window")
+        else:
+            row = history.version(session, resource, number or resource.current_version)
+        if as_json:
+            _print_json(history.body(row))
+        else:
+            click.echo(f"{_resource_title(resource)} — version {row.number} "
+                       f"(observed {history.iso(row.observed_at)}, {row.origin})")
+            click.echo(json.dumps(history.body(row), indent=2, ensure_ascii=False, sort_keys=True))
+        if note:
+            click.echo(note, err=True)
+
+
+@main.command("diff")
+@click.argument("obj", metavar="OBJECT")
+@click.option("--from", "from_number", type=int, metavar="N", help="Older version (default: the one before --to).")
+@click.option("--to", "to_number", type=int, metavar="M", help="Newer version (default: the current one).")
+@click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def diff_command(app: App, obj: str, from_number: int | None, to_number: int | None, target: str | None,
+                 as_json: bool) -> None:
+    """What changed in OBJECT between two versions."""
+    from watcher import diff
+
+    with app.session() as session:
+        resource = history.find_resource(session, obj, target=target)
+        to_number = to_number or resource.current_version
+        from_number = from_number if from_number is not None else max(to_number - 1, 1)
+        old = history.body(history.version(session, resource, from_number))
+        new = history.body(history.version(session, resource, to_number))
+        title = _resource_title(resource)
+    changes = diff.compare(old, new)
+    if as_json:
+        _print_json({"object_id": resource.remote_id, "from": from_number, "to": to_number,
+                     "changes": [c.as_json() for c in changes]})
+        return
+    click.echo(f"{title}: version {from_number} → {to_number}")
+    if not changes:
+        click.echo("no changes")
+    for change in changes:
+        _echo_change(change)
+
+
+def _echo_change(change) -> None:
+    click.secho(f"{change.op} {change.path}", bold=True)
+    if change.text_diff:
+        for line in change.text_diff:
+            color = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None
+            click.secho(f"    {line}", fg=color)
+        return
+    if change.op in ("changed", "removed"):
+        click.secho(f"    - {_short(change.old)}", fg="red")
+    if change.op in ("changed", "added"):
+        click.secho(f"    + {_short(change.new)}", fg="green")
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+@main.command()
+@click.option("--open", "open_only", is_flag=True, help="Only events nobody acknowledged.")
+@click.option("--since", metavar="TIME", help="Detected at or after TIME (ISO 8601, or 1d for a day ago).")
+@click.option("--target", metavar="NAME", help="Only this target.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def events(app: App, open_only: bool, since: str | None, target: str | None, as_json: bool) -> None:
+    """Drift events: created, modified, deleted, reappeared."""
+    moment = history.parse_time(since) if since else None
+    with app.session() as session:
+        rows = [history.event_json(e) for e in history.list_events(session, open_only=open_only, since=moment,
+                                                                    target=target)]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo("no events")
+        return
+    table = [[str(e["id"]), e["detected_at"], f"{e['target']}/{e['kind']}", e["name"] or e["object_id"], e["change"],
+              _versions(e), _paths(e["paths"]), e["acked_by"] or ""] for e in rows]
+    _echo_table(["id", "detected", "where", "object", "change", "versions", "paths", "acked by"], table)
+
+
+def _versions(event: dict) -> str:
+    return f"{event['from_version'] or ''}→{event['to_version'] or ''}"
+
+
+def _paths(paths: list[str], limit: int = 60) -> str:
+    text = ", ".join(paths)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@main.command()
+@click.argument("event_id", metavar="EVENT", type=int)
+@click.option("--by", "by", required=True, metavar="WHO", help="Who reviewed the event.")
+@click.option("--note", metavar="TEXT", help="Why it is fine (or what was done).")
+@pass_app
+def ack(app: App, event_id: int, by: str, note: str | None) -> None:
+    """Acknowledge a drift event as reviewed."""
+    with app.session() as session, session.begin():
+        row = history.acknowledge(session, event_id, by, note)
+        click.echo(f"event {row.id} acknowledged by {row.acked_by}")
+
+
+# --- changing objects in-channel -------------------------------------------------------------
+
+
+@main.command("apply")
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
+@click.option("--note", metavar="TEXT", help="Why.")
+@pass_app
+def apply_command(app: App, file: str, by: str, note: str | None) -> None:
+    """Change an object to match FILE (JSON, as `show --json` prints it), recorded with its author."""
+    from watcher.apply import apply_document, load_apply_file
+
+    result = apply_document(app.engine, app.config, load_apply_file(file), by=by, note=note)
+    click.echo(_write_line(result, "applied"))
+
+
+@main.command()
+@click.argument("obj", metavar="OBJECT")
+@click.option("--version", "number", type=int, required=True, metavar="N", help="The recorded version to bring back.")
+@click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
+@click.option("--note", metavar="TEXT", help="Why.")
+@pass_app
+def restore(app: App, obj: str, number: int, by: str, note: str | None) -> None:
+    """Put OBJECT back to a recorded version, recorded with its author."""
+    from watcher.apply import restore_version
+
+    result = restore_version(app.engine, app.config, obj, number, by=by, note=note)
+    click.echo(_write_line(result, f"restored to version {number}"))
+
+
+def _write_line(result, verb: str) -> str:
+    label = f'{result.object_id} "{result.name}"' if result.name else result.object_id
+    if result.version is None:
+        return f"{label}: {verb}; the content was already the same, no new version"
+    return f"{label}: {verb}, recorded as version {result.version} (was {result.previous})"
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--limit", default=50, show_default=True, help="How many recently sent messages to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def outbox(app: App, limit: int, as_json: bool) -> None:
+    """Pending, failing and recently sent alert emails."""
+    from watcher import notify
+
+    with app.session() as session:
+        rows = notify.outbox_rows(session, limit=limit)
+        documents = [notify.outbox_json(r) for r in rows]
+    if as_json:
+        _print_json(documents)
+        return
+    if not documents:
+        click.echo("outbox is empty")
+        return
+    table = [[str(d["id"]), _delivery_state(d), str(d["attempts"]), ", ".join(d["recipients"]), d["subject"][:70],
+              (d["last_error"] or "")[:60]] for d in documents]
+    _echo_table(["id", "state", "tries", "to", "subject", "last error"], table)
+
+
+def _delivery_state(document: dict) -> str:
+    if document["sent_at"]:
+        return f"sent {document['sent_at']}"
+    return "failing" if document["last_error"] else "pending"
+
+
+@main.command("test-email")
+@click.option("--to", "to", metavar="ADDR", help="Recipient (default: the watchlist).")
+@pass_app
+def test_email(app: App, to: str | None) -> None:
+    """Send one message with the configured SMTP settings and report the server's answer."""
+    from watcher import notify
+
+    click.echo(notify.send_test_email(app.config, to))
+
+
+# --- the daemon and the demo ----------------------------------------------------------------
+
+
+@main.command()
+@pass_app
+def run(app: App) -> None:
+    """The daemon: poll on schedule and deliver alerts until SIGTERM (systemd Type=notify)."""
+    from watcher import daemon
+
+    click.get_current_context().exit(daemon.run(app.config_option, verbose=app.verbose))
+
+
+@main.command()
+@click.option("--html", "html_path", metavar="FILE", help="Where to write the alert's HTML part.")
+def demo(html_path: str | None) -> None:
+    """The whole loop on this machine, no account needed: sandbox, drift, real SMTP, the alert."""
+    from watcher.demo import run_demo
+
+    click.get_current_context().exit(run_demo(html_path=html_path))
+
+
+# --- the sandbox ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--seed", default=5, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many assistants and agents to create at start.")
+@click.option("--api-key", default="sk-sandbox", show_default=True, help="The bearer key the sandbox accepts.")
+def sandbox(host: str, port: int, seed: int, api_key: str) -> None:
+    """Run the local OpenAI-compatible server that tests and the demo use."""
+    from watcher.sandbox import serve
+
+    serve(host=host, port=port, seed=seed, api_key=api_key)
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def _resource_title(resource) -> str:
+    name = f' "{resource.name}"' if resource.name else ""
+    gone = f" (deleted {history.iso(resource.deleted_at)})" if resource.deleted_at else ""
+    return f"{resource.target.name}/{resource.kind}/{resource.remote_id}{name}{gone}"
+
+
+def _echo_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    click.secho("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=True)
+    for row in rows:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
