@@ -1,0 +1,679 @@
+"""The daemon behind `assistant-watcher run`: polls on schedule, delivers alerts, talks to systemd.
+
+One APScheduler job per target polls it (its own interval or the default, with jitter,
+first at start, coalesced, never two at once); one delivery job empties the outbox every
+30 s and right after each poll; a watchdog job pings systemd only while every poll in
+flight makes progress. The main thread does nothing but wait for signals: SIGTERM/SIGINT
+stop (in-flight polls finish or never commit), SIGHUP reloads the config (a bad one is
+logged and the running one kept).
+
+systemd integration is the sd_notify datagram protocol spoken with the standard library:
+READY=1, STATUS=, WATCHDOG=1, RELOADING=1 and STOPPING=1 go to $NOTIFY_SOCKET when it is
+set, and nothing happens when it is not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from watcher.config import Config, TargetConfig, config_path, load_config
+from watcher.errors import ConfigError, WatcherError
+
+log = logging.getLogger("watcher.daemon")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+DELIVERY_INTERVAL = 30.0  # seconds between outbox sweeps when no poll asks for one sooner
+STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
+SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.make_client)
+DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
+_ENV_KEYS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+# --- sd_notify ------------------------------------------------------------------------------
+
+
+class SystemdNotifier:
+    """Sends sd_notify datagrams to $NOTIFY_SOCKET; every method is a no-op when it is unset."""
+
+    def __init__(self, address: str | None = None, watchdog_usec: int | None = None):
+        self.address = _socket_address(address) if address else None
+        self.watchdog_seconds = watchdog_usec / 1_000_000 if watchdog_usec and self.address else None
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._failed_once = False
+
+    @classmethod
+    def from_environ(cls, environ: dict | None = None) -> SystemdNotifier:
+        """Read and remove NOTIFY_SOCKET and WATCHDOG_* so no child process inherits them."""
+        environ = os.environ if environ is None else environ
+        values = {key: environ.pop(key, None) for key in _ENV_KEYS}
+        return cls(values["NOTIFY_SOCKET"], _watchdog_usec(values["WATCHDOG_USEC"], values["WATCHDOG_PID"]))
+
+    @property
+    def enabled(self) -> bool:
+        return self.address is not None
+
+    @property
+    def watchdog_enabled(self) -> bool:
+        return self.watchdog_seconds is not None
+
+    def send(self, *fields: str) -> bool:
+        """Send `fields` ("READY=1", "STATUS=…") as one datagram; False if it could not be sent."""
+        if self.address is None:
+            return False
+        message = "\n".join(_one_line(f) for f in fields).encode("utf-8")
+        with self._lock:
+            try:
+                if self._socket is None:
+                    self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._socket.sendto(message, self.address)
+                return True
+            except OSError as exc:
+                self._report_failure(exc)
+                return False
+
+    def ready(self, status: str) -> bool:
+        return self.send("READY=1", f"STATUS={status}")
+
+    def status(self, status: str) -> bool:
+        return self.send(f"STATUS={status}")
+
+    def watchdog(self) -> bool:
+        return self.send("WATCHDOG=1")
+
+    def reloading(self) -> bool:
+        # Newer systemd wants the monotonic clock with RELOADING=1; older versions ignore it.
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+
+    def stopping(self, status: str) -> bool:
+        return self.send("STOPPING=1", f"STATUS={status}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+
+    def _report_failure(self, exc: OSError) -> None:
+        # Once: a missing socket would otherwise log on every watchdog ping.
+        if not self._failed_once:
+            self._failed_once = True
+            log.warning("cannot notify systemd at %s: %s", self.address_text, exc.strerror or exc)
+
+    @property
+    def address_text(self) -> str:
+        if self.address is None:
+            return "(none)"
+        return "@" + self.address[1:] if self.address.startswith("\0") else self.address
+
+
+def _socket_address(value: str) -> str | None:
+    """The AF_UNIX address of $NOTIFY_SOCKET: a path, or '@name' for an abstract socket."""
+    if value.startswith("@"):
+        return "\0" + value[1:]
+    if value.startswith("/"):
+        return value
+    log.warning("NOTIFY_SOCKET %r is neither a path nor an abstract socket; not notifying systemd", value)
+    return None
+
+
+def _watchdog_usec(usec: str | None, pid: str | None) -> int | None:
+    """$WATCHDOG_USEC when it is meant for this process (WATCHDOG_PID unset or ours)."""
+    if not usec:
+        return None
+    if pid and pid.strip() != str(os.getpid()):
+        return None
+    try:
+        value = int(usec)
+    except ValueError:
+        log.warning("WATCHDOG_USEC=%r is not a number; watchdog disabled", usec)
+        return None
+    return value if value > 0 else None
+
+
+def _one_line(text: str) -> str:
+    # sd_notify fields are newline-separated: a newline in a value would start a bogus field.
+    return " ".join(text.splitlines())
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+class SignalInbox:
+    """Turns signals into numbers read from a socket, so the main thread can wait with select().
+
+    The C-level handler writes each signal number to the wakeup fd; nothing runs inside a
+    Python signal handler that could deadlock with a lock held by the interrupted code.
+    """
+
+    def __init__(self, signums: tuple[int, ...]):
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        self._previous = {signum: signal.signal(signum, _ignore_in_python) for signum in signums}
+
+    def wait(self, timeout: float | None = None) -> list[int]:
+        """Signal numbers received since the last call, waiting up to `timeout` for one."""
+        ready, _, _ = select.select([self._reader], [], [], timeout)
+        if not ready:
+            return []
+        try:
+            return list(self._reader.recv(512))
+        except BlockingIOError:
+            return []
+
+    def close(self) -> None:
+        """Restore the previous handlers and wakeup fd."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._reader.close()
+        self._writer.close()
+
+
+def _ignore_in_python(_signum, _frame) -> None:
+    """The work happens in the main loop; this only replaces the default (terminate) action."""
+
+
+# --- what is running now -------------------------------------------------------------------
+
+
+@dataclass
+class _TargetState:
+    """The last result and the poll in flight of one target, for STATUS= and the watchdog."""
+
+    last_line: str | None = None
+    last_at: datetime | None = None
+    running_since: float | None = None
+    last_progress: float | None = None
+    stall_after: float = 0.0
+
+
+@dataclass
+class Activity:
+    """Thread-safe record of polls and deliveries in flight: the stop gate and the watchdog's view."""
+
+    targets: dict[str, _TargetState] = field(default_factory=dict)
+    delivering: bool = False
+    pending_mail: int | None = None
+    stopping: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _idle: threading.Condition | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._idle = threading.Condition(self._lock)
+
+    def begin_poll(self, name: str, stall_after: float) -> bool:
+        """Mark a poll of `name` in flight; False once stopping (the poll must not start)."""
+        with self._lock:
+            if self.stopping:
+                return False
+            state = self.targets.setdefault(name, _TargetState())
+            state.running_since = state.last_progress = time.monotonic()
+            state.stall_after = stall_after
+            return True
+
+    def progress(self, name: str) -> None:
+        with self._lock:
+            state = self.targets.get(name)
+            if state is not None and state.running_since is not None:
+                state.last_progress = time.monotonic()
+
+    def end_poll(self, name: str, line: str) -> None:
+        with self._lock:
+            state = self.targets.setdefault(name, _TargetState())
+            state.running_since = state.last_progress = None
+            state.last_line, state.last_at = line, datetime.now(timezone.utc)
+            self._idle.notify_all()
+
+    def begin_delivery(self) -> bool:
+        with self._lock:
+            if self.stopping:
+                return False
+            self.delivering = True
+            return True
+
+    def end_delivery(self, pending: int | None) -> None:
+        with self._lock:
+            self.delivering = False
+            if pending is not None:
+                self.pending_mail = pending
+            self._idle.notify_all()
+
+    def forget(self, names: set[str]) -> None:
+        """Drop targets no longer configured (unless a poll of theirs is still running)."""
+        with self._lock:
+            for name in names:
+                if self.targets.get(name) and self.targets[name].running_since is None:
+                    del self.targets[name]
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopping = True
+
+    def busy(self) -> list[str]:
+        """What is in flight: target names, and "delivery"."""
+        with self._lock:
+            return self._busy()
+
+    def _busy(self) -> list[str]:
+        names = [name for name, state in self.targets.items() if state.running_since is not None]
+        return names + (["delivery"] if self.delivering else [])
+
+    def wait_idle(self, timeout: float) -> list[str]:
+        """Wait until nothing is in flight or `timeout` passes; what is still running."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._busy():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._idle.wait(left)
+            return self._busy()
+
+    def stalled(self) -> list[tuple[str, float]]:
+        """(target, seconds without progress) for every poll past its stall limit."""
+        now = time.monotonic()
+        with self._lock:
+            return [(name, now - state.last_progress) for name, state in self.targets.items()
+                    if state.last_progress is not None and now - state.last_progress > state.stall_after]
+
+    def status_line(self) -> str:
+        """One human line: the last poll of every target and the mail still pending."""
+        with self._lock:
+            parts = [_target_status(name, state) for name, state in sorted(self.targets.items())]
+            pending = self.pending_mail
+        mail = "mail: not checked yet" if pending is None else f"mail: {pending} pending"
+        return "; ".join(parts + [mail]) if parts else f"no poll yet; {mail}"
+
+
+def _target_status(name: str, state: _TargetState) -> str:
+    if state.running_since is not None and state.last_at is None:
+        return f"{name}: first poll running"
+    when = state.last_at.strftime("%H:%M:%S UTC") if state.last_at else "never"
+    running = ", polling now" if state.running_since is not None else ""
+    return f"{name}: {state.last_line} at {when}{running}"
+
+
+# --- the daemon ------------------------------------------------------------------------------
+
+
+def stall_limit(target: TargetConfig) -> float:
+    """Seconds a poll may go without a page before it counts as hung.
+
+    The longest a healthy page can take is every SDK attempt timing out in turn, plus slack.
+    """
+    return SDK_ATTEMPTS * target.timeout + 5.0
+
+
+def check_secrets(config: Config) -> None:
+    """Read every configured secret once so a missing one is a config error at start, not at 3 a.m."""
+    if not config.targets:
+        raise ConfigError(f"{config.path}: no [[targets]] configured")
+    for target in config.targets:
+        target.api_key()
+    if config.smtp is not None:
+        config.smtp.password()
+
+
+class Daemon:
+    """Owns the scheduler and the jobs; `serve()` blocks until a stop signal."""
+
+    def __init__(self, config_option: str | None, config: Config, engine: Engine, notifier: SystemdNotifier,
+                 *, stop_grace: float = STOP_GRACE):
+        from watcher import notify
+
+        self.config_option = config_option
+        self.config, self.engine, self.notifier = config, engine, notifier
+        self.compose = notify.composer(config)
+        self.stop_grace = stop_grace
+        self.activity = Activity()
+        self._targets: dict[str, TargetConfig] = {}
+        self._timing: dict[str, tuple[float, float]] = {}
+        self._delivery_lock = threading.Lock()
+        self._delivery_running = False
+        self._delivery_wanted = False
+        self._last_delivery_line: str | None = None
+        self._watchdog_problem: str | None = None
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc,
+            executors={"default": ThreadPoolExecutor(max_workers=32),
+                       # Its own thread: polls filling the pool must not starve the watchdog.
+                       WATCHDOG_JOB: ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def serve(self, inbox: SignalInbox) -> int:
+        """Start the jobs, tell systemd we are ready, then handle signals until told to stop."""
+        self.scheduler.start()
+        self._schedule_targets(self.config)
+        self._schedule_service_jobs()
+        self.notifier.ready(self.activity.status_line())
+        log.info("running: %s; %s", _targets_text(self.config), self._watchdog_text())
+        while True:
+            for signum in inbox.wait(None):
+                if signum == signal.SIGHUP:
+                    self.reload()
+                elif signum in (signal.SIGTERM, signal.SIGINT):
+                    return self.stop(signal.Signals(signum).name)
+
+    def stop(self, reason: str) -> int:
+        """Stop scheduling, let in-flight work finish (or exit without committing it); exit code 0."""
+        busy = self.activity.busy()
+        log.info("%s: stopping%s", reason, f"; waiting for {', '.join(busy)}" if busy else "")
+        self.notifier.stopping(f"stopping ({reason})")
+        self.activity.stop()
+        self.scheduler.shutdown(wait=False)
+        still = self.activity.wait_idle(self.stop_grace)
+        if still:
+            # Nothing it did is committed: a poll writes in one transaction, mail is marked sent after SMTP.
+            log.warning("still running after %.0f s: %s; exiting now, without committing it", self.stop_grace,
+                        ", ".join(still))
+            _exit_now(EXIT_OK)
+        self.engine.dispose()
+        self.notifier.close()
+        log.info("stopped")
+        return EXIT_OK
+
+    def reload(self) -> None:
+        """SIGHUP: read the config again; keep the running one if the new one is bad."""
+        self.notifier.reloading()
+        try:
+            config = load_config(config_path(self.config_option))
+            check_secrets(config)
+            engine = self._engine_for(config)
+        except (WatcherError, SQLAlchemyError) as exc:
+            log.error("reload failed, keeping the running config: %s", _error_text(exc))
+            self.notifier.ready(self.activity.status_line())
+            return
+        from watcher import notify
+
+        old_engine = self.engine
+        self.config, self.engine, self.compose = config, engine, notify.composer(config)
+        changed = self._schedule_targets(config)
+        if engine is not old_engine:
+            old_engine.dispose()
+        log.info("reloaded %s: %s; %s", config.path, _targets_text(config),
+                 f"rescheduled {', '.join(changed)}" if changed else "no schedule changed")
+        self.notifier.ready(self.activity.status_line())
+
+    def _engine_for(self, config: Config) -> Engine:
+        """The running engine, or a new (migrated) one when database.url changed."""
+        if config.database.url == self.config.database.url:
+            return self.engine
+        from watcher.store import open_engine
+
+        return open_engine(config.database.url)
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def _schedule_targets(self, config: Config) -> list[str]:
+        """Add, replace or remove poll jobs to match `config`; the names whose job changed."""
+        wanted = {t.name: t for t in config.targets}
+        changed = []
+        for name in set(self._targets) - set(wanted):
+            self.scheduler.remove_job(_poll_job_id(name))
+            changed.append(f"{name} (removed)")
+        for name, target in wanted.items():
+            timing = _timing(target, config)
+            if self._targets.get(name) == target and self._timing.get(name) == timing:
+                continue
+            self._add_poll_job(target, timing)
+            changed.append(name)
+        self.activity.forget(set(self._targets) - set(wanted))
+        self._targets = wanted
+        self._timing = {name: _timing(t, config) for name, t in wanted.items()}
+        return changed
+
+    def _add_poll_job(self, target: TargetConfig, timing: tuple[float, float]) -> None:
+        interval, jitter = timing
+        # Same id on replace: APScheduler counts running instances per id, so never two at once.
+        self.scheduler.add_job(
+            self._poll_job, IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=timezone.utc),
+            args=[target.name], id=_poll_job_id(target.name), name=f"poll {target.name}",
+            next_run_time=_now(), replace_existing=True,
+        )
+
+    def _schedule_service_jobs(self) -> None:
+        # Two instances allowed: a second one only flags the first to sweep again (see _deliver_job).
+        self.scheduler.add_job(self._deliver_job, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=timezone.utc),
+                               id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2)
+        if self.notifier.watchdog_enabled:
+            ping = max(self.notifier.watchdog_seconds / 2, 0.1)
+            self.scheduler.add_job(self._watchdog_job, IntervalTrigger(seconds=ping, timezone=timezone.utc),
+                                   id=WATCHDOG_JOB, name="watchdog", next_run_time=_now(), executor=WATCHDOG_JOB)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _poll_job(self, name: str) -> None:
+        """Poll one target (every kind), log one line per kind, then ask for a delivery."""
+        target = self._targets.get(name)
+        if target is None or not self.activity.begin_poll(name, stall_limit(target)):
+            return
+        line = "FAILED"
+        try:
+            line = self._poll(target)
+        finally:
+            self.activity.end_poll(name, line)
+            self.notifier.status(self.activity.status_line())
+        self.request_delivery()
+
+    def _poll(self, target: TargetConfig) -> str:
+        """The poll itself; never raises. Returns the short result for STATUS=."""
+        from watcher.poll import poll_target
+
+        def progress(_label, _pages, _objects, done=False):
+            self.activity.progress(target.name)
+
+        try:
+            outcomes = poll_target(self.engine, target, compose=self.compose, progress=progress)
+        except (WatcherError, SQLAlchemyError) as exc:
+            log.error("%s: poll failed: %s", target.name, _error_text(exc))
+            return "FAILED"
+        except Exception as exc:  # a bug must not kill the job thread silently, nor print a traceback
+            log.error("%s: poll failed unexpectedly: %s: %s", target.name, type(exc).__name__, _error_text(exc))
+            log.debug("traceback", exc_info=True)
+            return "FAILED"
+        for outcome in outcomes:
+            _log_outcome(outcome)
+        return _result_word(outcomes)
+
+    def request_delivery(self) -> None:
+        """Run the delivery job now (or make the running one sweep once more)."""
+        with self._delivery_lock:
+            self._delivery_wanted = True
+            if self._delivery_running or self.activity.stopping:
+                return
+        try:
+            self.scheduler.modify_job(DELIVER_JOB, next_run_time=_now())
+        except Exception as exc:  # the scheduler is shutting down: the outbox keeps the mail
+            log.debug("delivery not rescheduled: %s", exc)
+
+    def _deliver_job(self) -> None:
+        """Deliver the outbox until no poll asked for another sweep meanwhile."""
+        with self._delivery_lock:
+            self._delivery_wanted = True
+            if self._delivery_running:
+                return
+            self._delivery_running = True
+        try:
+            while self._take_delivery_request():
+                if not self.activity.begin_delivery():
+                    return
+                pending = None
+                try:
+                    pending = self._deliver()
+                finally:
+                    self.activity.end_delivery(pending)
+                self.notifier.status(self.activity.status_line())
+        finally:
+            with self._delivery_lock:
+                self._delivery_running = False
+
+    def _take_delivery_request(self) -> bool:
+        with self._delivery_lock:
+            wanted, self._delivery_wanted = self._delivery_wanted, False
+            return wanted
+
+    def _deliver(self) -> int | None:
+        """One sweep of the outbox; never raises. Returns how many messages are still pending."""
+        from watcher import notify
+
+        try:
+            report = notify.deliver_pending(self.engine, self.config)
+        except (WatcherError, SQLAlchemyError) as exc:
+            self._log_delivery(logging.WARNING, f"delivery failed: {_error_text(exc)}")
+            return None
+        except Exception as exc:
+            self._log_delivery(logging.ERROR, f"delivery failed unexpectedly: {type(exc).__name__}: "
+                                              f"{_error_text(exc)}")
+            log.debug("traceback", exc_info=True)
+            return None
+        summary = report.summary()
+        if report.failed:
+            self._log_delivery(logging.WARNING, summary)
+        elif report.sent:
+            self._log_delivery(logging.INFO, summary, repeat=True)
+        return report.pending
+
+    def _log_delivery(self, level: int, line: str, repeat: bool = False) -> None:
+        # The same failure every 30 s is one warning, then debug lines until it changes.
+        if not repeat and line == self._last_delivery_line:
+            level = logging.DEBUG
+        self._last_delivery_line = line
+        if line:
+            log.log(level, "%s", line)
+
+    def _watchdog_job(self) -> None:
+        """Ping systemd, unless a poll stopped making progress (then let systemd restart us)."""
+        stalled = self.activity.stalled()
+        if not stalled:
+            if self._watchdog_problem:
+                log.info("watchdog: polls make progress again; pinging systemd again")
+                self._watchdog_problem = None
+            self.notifier.watchdog()
+            return
+        names = ", ".join(name for name, _seconds in stalled)
+        if names != self._watchdog_problem:  # once per change, not on every tick
+            detail = ", ".join(f"{name} (no progress for {seconds:.0f} s)" for name, seconds in stalled)
+            log.error("watchdog: poll of %s is hung; no more watchdog pings, systemd will restart the service",
+                      detail)
+        self._watchdog_problem = names
+
+    def _watchdog_text(self) -> str:
+        if not self.notifier.enabled:
+            return "not under systemd (NOTIFY_SOCKET unset)"
+        if not self.notifier.watchdog_enabled:
+            return "systemd notified, no watchdog"
+        return f"systemd watchdog every {self.notifier.watchdog_seconds / 2:g} s"
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _poll_job_id(name: str) -> str:
+    return f"poll:{name}"
+
+
+def _timing(target: TargetConfig, config: Config) -> tuple[float, float]:
+    return (target.interval or config.schedule.interval, config.schedule.jitter)
+
+
+def _targets_text(config: Config) -> str:
+    parts = [f"{t.name} every {_seconds_text(t.interval or config.schedule.interval)}" for t in config.targets]
+    jitter = f" (+ up to {_seconds_text(config.schedule.jitter)} jitter)" if config.schedule.jitter else ""
+    return ", ".join(parts) + jitter
+
+
+def _seconds_text(seconds: float) -> str:
+    return str(timedelta(seconds=seconds)).removeprefix("0:") if seconds >= 60 else f"{seconds:g} s"
+
+
+def _error_text(exc: BaseException) -> str:
+    """One line from an exception (the driver's own message for database errors)."""
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _log_outcome(outcome) -> None:
+    """One line per (target, kind): drift and baselines at INFO, failures at WARNING, quiet polls at DEBUG."""
+    from watcher.poll import summary_line
+
+    line = summary_line(outcome)
+    if outcome.status == "failed":
+        log.warning("%s", line)
+    elif outcome.baseline or outcome.events or outcome.first_not_served:
+        log.info("%s", line)
+    else:
+        log.debug("%s", line)
+
+
+def _result_word(outcomes) -> str:
+    """What STATUS= says about one target's last poll."""
+    if any(o.status == "failed" for o in outcomes):
+        return "FAILED"
+    changes = sum(len(o.events) for o in outcomes)
+    if any(o.baseline for o in outcomes):
+        return "baseline"
+    return f"ok, {changes} change{'s' if changes != 1 else ''}" if changes else "ok"
+
+
+def _exit_now(code: int) -> None:
+    """Leave without joining worker threads (one is stuck); flush what was logged first."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _open(config_option: str | None) -> tuple[Config, Engine]:
+    """The config (secrets checked) and the migrated database, or ConfigError/SQLAlchemyError."""
+    from watcher.store import open_engine
+
+    config = load_config(config_path(config_option))
+    check_secrets(config)
+    return config, open_engine(config.database.url)
+
+
+def run(config_option: str | None, *, verbose: int = 0) -> int:
+    """`assistant-watcher run`: the daemon. Returns the exit code (0 stopped by a signal, 2 bad config)."""
+    notifier = SystemdNotifier.from_environ()
+    inbox = SignalInbox((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+    try:
+        try:
+            config, engine = _open(config_option)
+        except ConfigError as exc:
+            log.error("config error: %s", exc)
+            return EXIT_CONFIG
+        except SQLAlchemyError as exc:
+            log.error("database error: %s", _error_text(exc))
+            return EXIT_FAILED
+        log.debug("config %s loaded, database migrated", config.path)
+        return Daemon(config_option, config, engine, notifier).serve(inbox)
+    finally:
+        inbox.close()
+
+
+__all__ = ["run", "Daemon", "SystemdNotifier", "SignalInbox", "Activity", "stall_limit", "check_secrets"]
