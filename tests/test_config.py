@@ -134,6 +134,14 @@ def test_missing_file_is_reported(tmp_path):
         load_config(tmp_path / "nope.toml")
 
 
+def test_a_relative_templates_dir_is_taken_from_the_config_files_folder(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text(MINIMAL + '[alerts]\ntemplates_dir = "mail"\n')
+    monkeypatch.chdir("/")
+    assert load_config(tmp_path / "config.toml").alerts.templates_dir == str(tmp_path / "mail")
+    (tmp_path / "config.toml").write_text(MINIMAL + '[alerts]\ntemplates_dir = "/srv/mail"\n')
+    assert load_config(tmp_path / "config.toml").alerts.templates_dir == "/srv/mail"
+
+
 def test_api_key_from_environment(monkeypatch):
     monkeypatch.setenv("PROD_KEY", "sk-from-env")
     config = parse_config(MINIMAL + 'api_key_env = "PROD_KEY"\n')

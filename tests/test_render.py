@@ -176,6 +176,22 @@ def test_user_templates_override_builtin_ones_and_can_include_them(tmp_path, dri
     assert email.html == "<p>&lt;b&gt;x&lt;/b&gt;</p>"  # autoescaped in user HTML templates too
 
 
+def test_a_user_subject_template_is_made_header_safe_and_capped(tmp_path, drift_event):
+    (tmp_path / "event.subject.j2").write_text('ACME {{ severity|upper }}: {{ title }}\r\nBcc: {{ name }} {{ "x" * 400 }}')
+    templates = render.Templates(str(tmp_path))
+    email = render.render_event(drift_event({"model": "a"}, {"model": "b"}, name="Bot\r\nBcc: evil@example.com"),
+                                templates)
+    assert email.subject.startswith("ACME HIGH: Bot Bcc: evil@example.com Bcc: Bot")
+    assert "\r" not in email.subject and "\n" not in email.subject
+    assert len(email.subject) == render.SUBJECT_LIMIT and email.subject.endswith("…")
+
+
+def test_the_builtin_subject_templates_give_the_computed_subject(drift_event):
+    event = drift_event({"model": "a"}, {"model": "b"})
+    assert render.render_event(event).subject == render.event_context(event)["subject"]
+    assert render.render_test([("k", "v")]).subject == "assistant-watcher test email"
+
+
 def test_user_templates_run_sandboxed_and_fall_back_to_the_builtin(tmp_path, drift_event, caplog):
     (tmp_path / "event.txt.j2").write_text("{{ title.__class__.__mro__[1].__subclasses__() }}")
     templates = render.Templates(str(tmp_path))

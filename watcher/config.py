@@ -236,7 +236,16 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{path}: config file not found (use --config PATH or ${CONFIG_ENV})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {getattr(exc, 'strerror', None) or exc}") from None
-    return parse_config(text, source=str(path))
+    return _relative_to(parse_config(text, source=str(path)), path.parent)
+
+
+def _relative_to(config: Config, folder: Path) -> Config:
+    """A relative `templates_dir` means beside the config file, not wherever the daemon was started."""
+    templates_dir = config.alerts.templates_dir
+    if not templates_dir or Path(templates_dir).is_absolute():
+        return config
+    alerts = config.alerts.model_copy(update={"templates_dir": str(folder / templates_dir)})
+    return config.model_copy(update={"alerts": alerts})
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

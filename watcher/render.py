@@ -590,9 +590,11 @@ def _notice(templates, purpose, subject, headline, facts, paragraphs, error) -> 
 
 def _render(templates: Templates | None, stem: str, context: dict[str, Any]) -> RenderedEmail:
     templates = templates or default_templates()
+    # Whatever a (user) subject template produces, the header is made safe and capped here.
+    subject = header_text(templates.render(f"{stem}.subject.j2", context)) or context["subject"]
     text = templates.render(f"{stem}.txt.j2", context)
     page = templates.render(f"{stem}.html.j2", context)
-    return RenderedEmail(context["subject"], text, page)
+    return RenderedEmail(subject, text, page)
 
 
 def _autoescape(name: str | None) -> bool:
