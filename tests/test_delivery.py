@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import threading
 import time
 from datetime import timedelta
@@ -125,7 +126,10 @@ def test_an_smtp_outage_delays_alerts_and_each_arrives_exactly_once(sandbox, smt
 
     received = sorted(m.header("Message-ID") for m in server.messages)
     assert received == sorted(r["message_id"] for r in queued)  # the Message-ID queued is the one sent
-    assert all(r["sent_at"] and r["last_error"] is None for r in cli_json(config, "outbox"))
+    sent = cli_json(config, "outbox")
+    assert all(r["last_error"] is None for r in sent)
+    # The same time format as events --json, so a script can feed it back to --since.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", r["sent_at"]) for r in sent)
 
 
 def test_snapshot_no_email_leaves_the_outbox_for_later(sandbox, smtp_server, mail_config, cli, cli_json):

@@ -35,7 +35,7 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, as every JSON document prints times."""
+    """ISO 8601 in UTC with a Z, to the second, as people read times (tables, emails, messages)."""
     if moment is None:
         return None
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from watcher import render
 from watcher.config import Config, SmtpConfig
 from watcher.errors import ConfigError, DeliveryError
-from watcher.history import iso
+from watcher.history import iso, json_time
 from watcher.poll import ComposeAlerts, DriftEvent, PollOutcome, no_alerts
 from watcher.store import OutboxMessage, Poll, utcnow
 
@@ -566,7 +566,7 @@ def outbox_json(row: OutboxMessage) -> dict[str, Any]:
         "subject": row.subject,
         "recipients": list(row.recipients),
         "attempts": row.attempts,
-        "sent_at": iso(row.sent_at),
+        "sent_at": json_time(row.sent_at),
         "last_error": row.last_error,
         "message_id": row.message_id,
     }
