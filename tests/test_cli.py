@@ -88,6 +88,23 @@ def test_events_open_excludes_acknowledged(edited, config, cli, cli_json):
     assert (acked["acked_by"], acked["note"]) == ("alice", "approved change")
 
 
+def test_a_second_acknowledgement_is_refused_and_keeps_the_first(edited, config, cli, cli_json):
+    [event] = cli_json(config, "events")
+    cli(config, "ack", str(event["id"]), "--by", "alice", "--note", "expected")
+    result = cli(config, "ack", str(event["id"]), "--by", "bob")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: event {event['id']} was already acknowledged by alice at ")
+    [kept] = cli_json(config, "events")
+    assert (kept["acked_by"], kept["note"]) == ("alice", "expected")
+
+
+@pytest.mark.parametrize("command", [("show", "--version", "0"), ("diff", "--to", "0")])
+def test_version_zero_is_not_taken_for_the_current_one(edited, config, cli, command):
+    result = cli(config, command[0], edited["id"], *command[1:])
+    assert result.exit_code == 1
+    assert "no version 0" in result.stderr
+
+
 def test_events_since_filters_by_detection_time(edited, config, cli_json):
     assert len(cli_json(config, "events", "--since", "1h")) == 1
     assert cli_json(config, "events", "--since", "2999-01-01T00:00:00Z") == []

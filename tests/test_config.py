@@ -142,6 +142,29 @@ def test_a_relative_templates_dir_is_taken_from_the_config_files_folder(tmp_path
     assert load_config(tmp_path / "config.toml").alerts.templates_dir == "/srv/mail"
 
 
+def test_a_relative_sqlite_file_is_taken_from_the_config_files_folder(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text(MINIMAL)
+    monkeypatch.chdir("/")
+    assert load_config(tmp_path / "config.toml").database.url == f"sqlite:///{tmp_path}/watcher.db"
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:////srv/w.db"\n' + MINIMAL)
+    assert load_config(tmp_path / "config.toml").database.url == "sqlite:////srv/w.db"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("mysql://x@db/watcher", "database.url: 'mysql' databases are not supported"),
+    ("sqlite:///", "database.url: an SQLite URL needs a file"),
+    ("sqlite://", "database.url: an SQLite URL needs a file"),
+    ("not a url", "database.url: not a database URL"),
+])
+def test_unsupported_database_urls_are_named(url, expected):
+    assert error_of(f'[database]\nurl = "{url}"\n' + MINIMAL).startswith(f"config.toml: {expected}")
+
+
+def test_a_database_password_never_reaches_the_error():
+    message = error_of('[database]\nurl = "mysql://u:hunter2@db/w"\n' + MINIMAL)
+    assert "hunter2" not in message
+
+
 def test_api_key_from_environment(monkeypatch):
     monkeypatch.setenv("PROD_KEY", "sk-from-env")
     config = parse_config(MINIMAL + 'api_key_env = "PROD_KEY"\n')

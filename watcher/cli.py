@@ -231,7 +231,7 @@ def show(app: App, obj: str, number: int | None, at: str | None, target: str | N
                 note = (f"note: version {row.number + 1} was edited in at some time after "
                         f"{history.iso(live.uncertain_since)}; {at} falls inside that window")
         else:
-            row = history.version(session, resource, number or resource.current_version)
+            row = history.version(session, resource, resource.current_version if number is None else number)
         if as_json:
             _print_json(history.body(row))
         else:
@@ -256,7 +256,7 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
 
     with app.session() as session:
         resource = history.find_resource(session, obj, target=target)
-        to_number = to_number or resource.current_version
+        to_number = resource.current_version if to_number is None else to_number
         from_number = from_number if from_number is not None else max(to_number - 1, 1)
         old = history.body(history.version(session, resource, from_number))
         new = history.body(history.version(session, resource, to_number))

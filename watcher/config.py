@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from sqlalchemy.engine import make_url
+
 from watcher import KINDS
 from watcher.errors import ConfigError
 
@@ -105,8 +107,21 @@ def _read_secret(owner: str, env: str | None, file: str | None) -> str:
     raise ConfigError(f"{owner}: no secret configured")
 
 
+def _database_url(value: str) -> str:
+    try:
+        url = make_url(value)
+    except Exception:
+        raise ValueError("not a database URL (sqlite:///watcher.db or postgresql+psycopg://user@host/db)") from None
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend!r} databases are not supported: use sqlite:///PATH or postgresql+psycopg://…")
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError("an SQLite URL needs a file (sqlite:///watcher.db): an in-memory database keeps nothing")
+    return value
+
+
 class DatabaseConfig(_Section):
-    url: str = "sqlite:///watcher.db"
+    url: Annotated[str, AfterValidator(_database_url)] = "sqlite:///watcher.db"
 
 
 class ScheduleConfig(_Section):
@@ -240,12 +255,19 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 
 def _relative_to(config: Config, folder: Path) -> Config:
-    """A relative `templates_dir` means beside the config file, not wherever the daemon was started."""
+    """Relative paths (an SQLite file, `templates_dir`) mean beside the config file, not the current directory.
+
+    Otherwise `events` run from another directory would silently open a new, empty database.
+    """
+    updates = {}
+    url = make_url(config.database.url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database).expanduser().is_absolute():
+        absolute = url.set(database=str(folder.resolve() / url.database))
+        updates["database"] = DatabaseConfig(url=absolute.render_as_string(hide_password=False))
     templates_dir = config.alerts.templates_dir
-    if not templates_dir or Path(templates_dir).is_absolute():
-        return config
-    alerts = config.alerts.model_copy(update={"templates_dir": str(folder / templates_dir)})
-    return config.model_copy(update={"alerts": alerts})
+    if templates_dir and not Path(templates_dir).expanduser().is_absolute():
+        updates["alerts"] = config.alerts.model_copy(update={"templates_dir": str(folder.resolve() / templates_dir)})
+    return config.model_copy(update=updates)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

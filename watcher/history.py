@@ -176,6 +176,9 @@ def acknowledge(session: Session, event_id: int, by: str, note: str | None) -> E
         raise RecordError(f"no event {event_id}")
     if not by.strip():
         raise RecordError("--by must name who acknowledges")
+    if row.acked_at is not None:
+        # An audit trail keeps the first review; a second one would erase who approved it.
+        raise RecordError(f"event {event_id} was already acknowledged by {row.acked_by} at {iso(row.acked_at)}")
     row.acked_by, row.acked_at, row.note = by.strip(), utcnow(), note
     return row
 
