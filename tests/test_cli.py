@@ -48,7 +48,7 @@ def test_snapshot_exits_1_when_a_poll_failed(config, cli, sandbox):
     sandbox.fail_next(10, status=502, message="bad gateway")
     result = cli(config, "snapshot", "--no-email")
     assert result.exit_code == 1
-    assert "prod/assistants: FAILED: prod/assistants: HTTP 502: bad gateway" in result.stdout
+    assert "prod/assistants: FAILED: HTTP 502: bad gateway" in result.stdout
 
 
 def test_snapshot_exits_0_when_a_kind_is_not_served(config, cli, sandbox):

@@ -64,3 +64,22 @@ def test_diff_is_coloured_on_a_terminal(terminal_setup, cli):
     cli(config, "snapshot", "--no-email")
     output = run_on_terminal(["--config", config, "diff", victim["id"]], env)
     assert "\x1b[32m" in output and "gpt-4.1-nano" in output  # green for the new value
+
+
+HOSTILE = "Store\x1b[31mRED\x1b]0;pwned\x07\r\nBcc: x\u202e"
+
+
+def test_remote_text_cannot_drive_the_terminal(terminal_setup, cli):
+    sandbox, config, env = terminal_setup
+    victim = sandbox.objects("assistants")[0]
+    sandbox.edit("assistants", victim["id"], name=HOSTILE)
+    cli(config, "snapshot", "--no-email")
+    sandbox.edit("assistants", victim["id"], instructions="line one\x1b]0;title\x07\nline two", model="m\x9b2J")
+    cli(config, "snapshot", "--no-email")
+    for args in (["history", victim["id"]], ["events"], ["diff", victim["id"]], ["show", victim["id"]]):
+        output = run_on_terminal(["--config", config, *args], env)
+        assert "\x1b]" not in output and "\x07" not in output and "\x9b" not in output, args
+        assert "\x1b[31mRED" not in output and "\u202e" not in output, args  # red diff lines are ours
+        assert "\\x1b" in output, args  # shown, escaped, not dropped
+    [events_row] = [line for line in cli(config, "events").output.splitlines() if "modified" in line]
+    assert "Store\\x1b[31mRED" in events_row and "\\x0d\\x0aBcc: x" in events_row  # one row, not split

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from watcher import history
 from watcher.config import Config, config_path, load_config
 from watcher.errors import ConfigError, WatcherError
+from watcher.render import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("watcher")
@@ -46,7 +47,7 @@ def _fail(ctx: click.Context, message: str, code: int) -> None:
     app = ctx.obj
     if isinstance(app, App) and app.verbose >= 2:
         raise
-    click.echo(message, err=True)
+    click.echo(printable(message), err=True)  # messages may quote the server: never let it drive the terminal
     ctx.exit(code)
 
 
@@ -153,7 +154,7 @@ def snapshot(app: App, target_name: str | None, no_email: bool) -> None:
     outcomes = []
     for target in targets:
         for outcome in poll.poll_target(app.engine, target, compose=compose, progress=_progress_printer()):
-            click.echo(poll.summary_line(outcome))
+            click.echo(printable(poll.summary_line(outcome)))
             outcomes.append(outcome)
     if not no_email:
         _deliver_after_snapshot(app)
@@ -237,7 +238,7 @@ def show(app: App, obj: str, number: int | None, at: str | None, target: str | N
         else:
             click.echo(f"{_resource_title(resource)} — version {row.number} "
                        f"(observed {history.iso(row.observed_at)}, {row.origin})")
-            click.echo(json.dumps(history.body(row), indent=2, ensure_ascii=False, sort_keys=True))
+            click.echo(printable(json.dumps(history.body(row), indent=2, ensure_ascii=False, sort_keys=True)))
         if note:
             click.echo(note, err=True)
 
@@ -274,11 +275,11 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
 
 
 def _echo_change(change) -> None:
-    click.secho(f"{change.op} {change.path}", bold=True)
+    click.secho(printable(f"{change.op} {change.path}"), bold=True)
     if change.text_diff:
         for line in change.text_diff:
             color = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None
-            click.secho(f"    {line}", fg=color)
+            click.secho(f"    {printable(line)}", fg=color)
         return
     if change.op in ("changed", "removed"):
         click.secho(f"    - {_short(change.old)}", fg="red")
@@ -287,7 +288,7 @@ def _echo_change(change) -> None:
 
 
 def _short(value: Any, limit: int = 300) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = printable(json.dumps(value, ensure_ascii=False, sort_keys=True))
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
@@ -366,7 +367,7 @@ def restore(app: App, obj: str, number: int, by: str, note: str | None) -> None:
 
 
 def _write_line(result, verb: str) -> str:
-    label = f'{result.object_id} "{result.name}"' if result.name else result.object_id
+    label = printable(f'{result.object_id} "{result.name}"' if result.name else result.object_id)
     if result.version is None:
         return f"{label}: {verb}; the content was already the same, no new version"
     return f"{label}: {verb}, recorded as version {result.version} (was {result.previous})"
@@ -456,10 +457,12 @@ def sandbox(host: str, port: int, seed: int, api_key: str) -> None:
 def _resource_title(resource) -> str:
     name = f' "{resource.name}"' if resource.name else ""
     gone = f" (deleted {history.iso(resource.deleted_at)})" if resource.deleted_at else ""
-    return f"{resource.target.name}/{resource.kind}/{resource.remote_id}{name}{gone}"
+    return printable(f"{resource.target.name}/{resource.kind}/{resource.remote_id}{name}{gone}")
 
 
 def _echo_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Aligned columns; remote values are shown with control characters escaped, one row per line."""
+    rows = [[printable(str(cell)) for cell in row] for row in rows]
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     click.secho("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=True)
     for row in rows:

@@ -348,7 +348,7 @@ def summary_line(outcome: PollOutcome) -> str:
     """One line for a human: what a poll of (target, kind) found."""
     where = f"{outcome.target}/{outcome.kind}"
     if outcome.status == "failed":
-        return f"{where}: FAILED: {outcome.error}"
+        return f"{where}: FAILED: {(outcome.error or '').removeprefix(where + ': ')}"
     if outcome.status == "not_served":
         once = "" if outcome.first_not_served else " (as before)"
         return f"{where}: not served by this endpoint{once}"
