@@ -177,6 +177,36 @@ def test_failing_polls_send_one_email_after_failure_after_and_one_when_recovered
         "[prod] watcher recovered: assistants polled again after 4 failed polls"]
 
 
+def test_an_outage_nobody_was_told_of_ends_without_a_recovered_email(sandbox, server, mail_config, write_config,
+                                                                    sqlite_url, cli):
+    quiet = write_config(sandbox, sqlite_url)  # no [smtp] yet: nothing is queued, so nothing is announced
+    cli(quiet, "snapshot")
+    sandbox.fail_next(1000, status=400)
+    for _ in range(4):
+        assert cli(quiet, "snapshot").exit_code == 1
+    sandbox.reset_faults()
+    loud = mail_config(sandbox, server, alerts="failure_after = 2\n")
+    assert cli(loud, "snapshot").exit_code == 0
+    assert server.messages == []
+
+
+def test_an_outage_still_on_when_mail_is_configured_is_announced_once(sandbox, server, mail_config, write_config,
+                                                                     sqlite_url, cli):
+    quiet = write_config(sandbox, sqlite_url, target_extra='kinds = ["agents"]')
+    cli(quiet, "snapshot")
+    sandbox.fail_next(1000, status=400)
+    for _ in range(3):
+        cli(quiet, "snapshot")
+    loud = mail_config(sandbox, server, target_extra='kinds = ["agents"]', alerts="failure_after = 2\n")
+    cli(loud, "snapshot")
+    cli(loud, "snapshot")
+    assert [m.subject for m in server.messages] == [
+        "[prod] [high] watcher failing: agents polls failed 4 times in a row"]
+    sandbox.reset_faults()
+    cli(loud, "snapshot")
+    assert server.messages[-1].subject == "[prod] watcher recovered: agents polled again after 5 failed polls"
+
+
 def test_a_failure_shorter_than_failure_after_sends_nothing(sandbox, server, mail_config, cli):
     config = mail_config(sandbox, server, target_extra='kinds = ["agents"]', alerts="failure_after = 3\n")
     cli(config, "snapshot")

@@ -46,8 +46,6 @@ log = logging.getLogger("watcher.notify")
 
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
-# poll.py words a retired kind's failure this way; earlier polls' errors say whether it was announced.
-RETIRED_MARKER = "this endpoint no longer serves"
 _SENT_SHOWN = 50
 
 
@@ -90,8 +88,8 @@ class _Composer:
                 return []
             digest = _rendered_or_plain(lambda: render.render_digest(outcome.events, self.templates),
                                         f"[{outcome.target}] {len(outcome.events)} {outcome.kind} changed")
-            return [self._row("digest", outcome.target_id, everyone, digest)]
-        return [self._row("event", outcome.target_id, to, self._render_event(event)) for event, to in addressed]
+            return [self._row("digest", outcome, everyone, digest)]
+        return [self._row("event", outcome, to, self._render_event(event)) for event, to in addressed]
 
     def _render_event(self, event: DriftEvent) -> render.RenderedEmail:
         fallback = f"[{event.target}] {render.kind_label(event.kind)} {event.object_id} {event.change}"
@@ -121,31 +119,31 @@ class _Composer:
             email = self._failure_email(session, outcome)
         else:
             email = self._recovery_email(session, outcome)
-        return [self._row(purpose, outcome.target_id, to, rendered) for purpose, rendered in email]
+        return [self._row(purpose, outcome, to, rendered) for purpose, rendered in email]
 
     def _failure_email(self, session: Session, outcome: PollOutcome) -> list[tuple[str, render.RenderedEmail]]:
         streak = _failed_streak(session, outcome.target_id, outcome.kind, through=outcome.poll_id)
-        retired_before = streak.retired - outcome.retired > 0  # this poll's own error carries the marker too
-        if outcome.retired and not retired_before:
+        if outcome.retired and "retired" not in streak.announced:
             return [("retired", render.render_retired(outcome.target, outcome.kind, outcome.error or "",
                                                       self.templates))]
-        if streak.failures == self.alerts.failure_after and not streak.retired:
+        if streak.failures >= self.alerts.failure_after and not streak.announced:
             return [("failing", render.render_failing(outcome.target, outcome.kind, outcome.error or "",
                                                       streak.failures, streak.since, self.templates))]
         return []
 
     def _recovery_email(self, session: Session, outcome: PollOutcome) -> list[tuple[str, render.RenderedEmail]]:
         streak = _failed_streak(session, outcome.target_id, outcome.kind, through=outcome.poll_id - 1)
-        announced = streak.failures >= self.alerts.failure_after or streak.retired > 0
-        if not streak.failures or not announced:
+        if not streak.announced:  # nobody was told of an outage, so nobody needs telling it ended
             return []
         return [("recovered", render.render_recovered(outcome.target, outcome.kind, streak.failures, streak.since,
                                                       self.templates))]
 
     # -- rows ----------------------------------------------------------------------------------
 
-    def _row(self, purpose: str, target_id: int | None, to: list[str], email: render.RenderedEmail) -> OutboxMessage:
-        return new_row(purpose, target_id, to, email, self.msgid_domain)
+    def _row(self, purpose: str, outcome: PollOutcome, to: list[str], email: render.RenderedEmail) -> OutboxMessage:
+        row = new_row(purpose, outcome.target_id, to, email, self.msgid_domain)
+        row.poll_id = outcome.poll_id
+        return row
 
 
 def _rendered_or_plain(make: Callable[[], render.RenderedEmail], subject: str) -> render.RenderedEmail:
@@ -173,7 +171,7 @@ def new_row(purpose: str, target_id: int | None, to: list[str], email: render.Re
 class _Streak:
     failures: int  # consecutive failed polls, the last one at or before `through`
     since: datetime | None  # when the first of them started
-    retired: int  # how many of them found the kind retired (each announced with the first)
+    announced: frozenset[str]  # the health emails (failing, retired) those polls queued
 
 
 def _failed_streak(session: Session, target_id: int, kind: str, *, through: int) -> _Streak:
@@ -182,9 +180,9 @@ def _failed_streak(session: Session, target_id: int, kind: str, *, through: int)
     last_ok = session.scalar(select(func.max(Poll.id)).where(*scope, Poll.status != "failed", Poll.id <= through))
     in_streak = (*scope, Poll.id > (last_ok or 0), Poll.id <= through)
     failures, since = session.execute(select(func.count(), func.min(Poll.started_at)).where(*in_streak)).one()
-    retired = session.scalar(select(func.count()).where(
-        *in_streak, Poll.error.contains(RETIRED_MARKER, autoescape=True)))
-    return _Streak(failures, since, retired or 0)
+    announced = session.scalars(select(OutboxMessage.purpose).distinct().join(Poll, OutboxMessage.poll_id == Poll.id)
+                                .where(*in_streak, OutboxMessage.purpose.in_(("failing", "retired"))))
+    return _Streak(failures, since, frozenset(announced))
 
 
 def _unique(addresses) -> list[str]:

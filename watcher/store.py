@@ -165,6 +165,8 @@ class OutboxMessage(Base):
     # event | digest | failing | recovered | retired | test
     purpose: Mapped[str] = mapped_column(String(20))
     target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"))
+    # The poll that queued it: whether an outage was announced is read from here, not inferred.
+    poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id"))
     recipients: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(String(1000))
     text_body: Mapped[str] = mapped_column(Text)

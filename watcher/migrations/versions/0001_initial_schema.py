@@ -24,29 +24,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
-    op.create_table('outbox',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('purpose', sa.String(length=20), nullable=False),
-    sa.Column('target_id', sa.Integer(), nullable=True),
-    sa.Column('recipients', sa.JSON(), nullable=False),
-    sa.Column('subject', sa.String(length=1000), nullable=False),
-    sa.Column('text_body', sa.Text(), nullable=False),
-    sa.Column('html_body', sa.Text(), nullable=False),
-    sa.Column('message_id', sa.String(length=300), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('refused', sa.JSON(), nullable=True),
-    sa.ForeignKeyConstraint(['target_id'], ['targets.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('message_id')
-    )
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_pending', ['sent_at', 'next_attempt_at'], unique=False)
-
     op.create_table('polls',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('target_id', sa.Integer(), nullable=False),
@@ -63,6 +40,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('polls', schema=None) as batch_op:
         batch_op.create_index('ix_polls_target_kind', ['target_id', 'kind', 'id'], unique=False)
+
+    op.create_table('outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('target_id', sa.Integer(), nullable=True),
+    sa.Column('poll_id', sa.Integer(), nullable=True),
+    sa.Column('recipients', sa.JSON(), nullable=False),
+    sa.Column('subject', sa.String(length=1000), nullable=False),
+    sa.Column('text_body', sa.Text(), nullable=False),
+    sa.Column('html_body', sa.Text(), nullable=False),
+    sa.Column('message_id', sa.String(length=300), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('refused', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['poll_id'], ['polls.id'], ),
+    sa.ForeignKeyConstraint(['target_id'], ['targets.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('message_id')
+    )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_pending', ['sent_at', 'next_attempt_at'], unique=False)
 
     op.create_table('resources',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -129,12 +131,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_resources_name')
 
     op.drop_table('resources')
-    with op.batch_alter_table('polls', schema=None) as batch_op:
-        batch_op.drop_index('ix_polls_target_kind')
-
-    op.drop_table('polls')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')
 
     op.drop_table('outbox')
+    with op.batch_alter_table('polls', schema=None) as batch_op:
+        batch_op.drop_index('ix_polls_target_kind')
+
+    op.drop_table('polls')
     op.drop_table('targets')
