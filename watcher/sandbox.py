@@ -28,6 +28,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from watcher import KINDS
+from watcher.errors import WatcherError
 
 __all__ = ["Sandbox", "serve", "QUIRKS", "EPOCH", "ABSENT"]
 
@@ -1159,11 +1160,15 @@ def _list_params(query: dict) -> tuple[int, str]:
     return limit, order
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 5, api_key: str = "sk-sandbox",
-          *, assistants: int = 5, agents: int = 5) -> None:
-    """Blocking: run a sandbox until Ctrl-C, printing one line with its URL and key."""
-    sandbox = Sandbox(assistants=assistants, agents=agents, seed=seed, api_key=api_key,
-                      host=host, port=port).start()
+def serve(host: str = "127.0.0.1", port: int = 8765, seed: int = 5, api_key: str = "sk-sandbox") -> None:
+    """Blocking: run a sandbox seeded with `seed` assistants and `seed` agents until Ctrl-C.
+
+    Prints one line with its URL and key; a port already in use is a WatcherError.
+    """
+    try:
+        sandbox = Sandbox(assistants=seed, agents=seed, api_key=api_key, host=host, port=port).start()
+    except OSError as exc:
+        raise WatcherError(f"sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     print(f"sandbox serving {sandbox.url} (api key {api_key}); Ctrl-C stops it", flush=True)
     try:
         while True:
