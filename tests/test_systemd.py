@@ -97,3 +97,17 @@ def test_install_guide_covers_every_step():
                  'api_key_file = "openai-api-key"', "systemd-creds", "LoadCredential", "systemctl enable --now",
                  "systemctl status", "journalctl -u assistant-watcher", "assistant-watcher-snapshot.timer"):
         assert step in guide, f"README.md's Install as a service does not mention {step}"
+
+
+def test_the_config_the_install_guide_writes_loads(tmp_path, monkeypatch):
+    from watcher.config import parse_config
+
+    guide = (UNITS.parent / "README.md").read_text().split("## Install as a service", 1)[1]
+    written = guide.split("cat > /etc/assistant-watcher/config.toml <<'TOML'\n", 1)[1].split("\nTOML\n", 1)[0]
+    for name in ("openai-api-key", "smtp-password"):
+        (tmp_path / name).write_text(f"secret-{name}\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = parse_config(written)
+    assert config.database.url == "sqlite:////var/lib/assistant-watcher/watcher.db"
+    assert config.targets[0].api_key() == "secret-openai-api-key"
+    assert config.smtp.password() == "secret-smtp-password"
