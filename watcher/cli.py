@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from watcher import history
 from watcher.config import Config, config_path, load_config
 from watcher.errors import ConfigError, WatcherError
-from watcher.render import printable
+from watcher.render import header_text, printable
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("watcher")
@@ -386,22 +386,21 @@ def outbox(app: App, limit: int, as_json: bool) -> None:
 
     with app.session() as session:
         rows = notify.outbox_rows(session, limit=limit)
-        documents = [notify.outbox_json(r) for r in rows]
     if as_json:
-        _print_json(documents)
+        _print_json([notify.outbox_json(r) for r in rows])
         return
-    if not documents:
+    if not rows:
         click.echo("outbox is empty")
         return
-    table = [[str(d["id"]), _delivery_state(d), str(d["attempts"]), ", ".join(d["recipients"]), d["subject"][:70],
-              (d["last_error"] or "")[:60]] for d in documents]
+    table = [[str(r.id), _delivery_state(r), str(r.attempts), ", ".join(r.recipients), header_text(r.subject, 70),
+              header_text(r.last_error or "", 60)] for r in rows]
     _echo_table(["id", "state", "tries", "to", "subject", "last error"], table)
 
 
-def _delivery_state(document: dict) -> str:
-    if document["sent_at"]:
-        return f"sent {document['sent_at']}"
-    return "failing" if document["last_error"] else "pending"
+def _delivery_state(row) -> str:
+    if row.sent_at:
+        return f"sent {history.iso(row.sent_at)}"
+    return "failing" if row.last_error else "pending"
 
 
 @main.command("test-email")
