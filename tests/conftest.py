@@ -12,6 +12,42 @@ def sandbox():
         yield sb
 
 
+@pytest.fixture
+def scripted_api():
+    """An HTTP server whose every answer comes from `answer(path_and_query) -> (status, body bytes)`.
+
+    For what the sandbox will not do on purpose: error bodies sent with 200, broken JSON, hostile
+    nesting. Yields a function that starts it with an `answer` and returns its base URL (…/v1).
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    servers = []
+
+    def start(answer):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, body = answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 # --- the record: databases, configs and the CLI ------------------------------------------------
 
 import json as _json

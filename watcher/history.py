@@ -98,12 +98,24 @@ def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVe
             live = row
     if live is None:
         raise RecordError(f"{resource.remote_id} was not yet recorded at {iso(moment)} (first seen {iso(rows[0].observed_at)})")
-    if resource.deleted_at is not None and resource.deleted_at <= moment:
-        raise RecordError(f"{resource.remote_id} was deleted by {iso(resource.deleted_at)}")
+    _refuse_if_deleted(session, resource, moment)
     following = next((r for r in rows if r.number == live.number + 1), None)
     window = _edit_window_start(session, resource, following) if following else None
     uncertain = window if window is not None and window <= moment else None
     return LiveVersion(live, uncertain)
+
+
+def _refuse_if_deleted(session: Session, resource: Resource, moment: datetime) -> None:
+    """RecordError when the last deletion or reappearance at or before `moment` was a deletion."""
+    last = session.scalars(
+        select(Event).where(Event.resource_id == resource.id, Event.change.in_(("deleted", "reappeared")),
+                            Event.detected_at <= moment).order_by(Event.id.desc()).limit(1)).first()
+    if last is None or last.change != "deleted":
+        return
+    back = session.scalar(select(Event.detected_at).where(
+        Event.resource_id == resource.id, Event.change == "reappeared", Event.id > last.id).order_by(Event.id))
+    again = f" (listed again at {iso(back)})" if back else ""
+    raise RecordError(f"{resource.remote_id} was deleted at {iso(last.detected_at)}{again}")
 
 
 def _live_from(row: Version) -> datetime:

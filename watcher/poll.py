@@ -9,6 +9,7 @@ that fails changes nothing but the `polls` row that says why.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,8 @@ from watcher.errors import KindNotServed, SourceError
 from watcher.snapshot import Snapshot, as_datetime, normalize
 from watcher.source import Page
 from watcher.store import Event, OutboxMessage, Poll, Resource, Version, ensure_target, poll_lock, utcnow
+
+log = logging.getLogger("watcher.poll")
 
 # How many spooled snapshots are written per flush while recording.
 _BATCH = 500
@@ -101,7 +104,10 @@ def poll_kind(
     compose: ComposeAlerts = no_alerts,
     progress: Callable[[int, int], None] | None = None,
 ) -> PollOutcome:
-    """Poll (target, kind) from `pages` and record the result; never raises SourceError."""
+    """Poll (target, kind) from `pages` and record the result, complete or failed.
+
+    Raises only when even a failed poll cannot be recorded (the database is unreachable).
+    """
     with poll_lock(engine, target, kind):
         with Session(engine) as session, session.begin():
             target_id = ensure_target(session, target, base_url).id
@@ -122,6 +128,11 @@ def poll_kind(
             return _record_not_served(engine, target, target_id, kind, known, started, str(exc), compose)
         except SourceError as exc:
             return _record_failure(engine, target, target_id, kind, started, str(exc), compose)
+        except Exception as exc:  # hostile content or a database refusal: still a recorded, announced failure
+            log.exception("%s/%s: poll failed unexpectedly", target, kind)
+            reason = (str(exc).splitlines() or [""])[0][:300]
+            error = f"{target}/{kind}: could not record this listing: {type(exc).__name__}: {reason}"
+            return _record_failure(engine, target, target_id, kind, started, error, compose)
 
 
 @dataclass

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 # Fields that change without the configuration changing; kept beside the body.
+ID_LIMIT = 200  # characters of a remote id the record keeps (resources.remote_id)
+NAME_LIMIT = 500  # characters of a name kept as the object's label (resources.name)
 VOLATILE_FIELDS = ("updated_at",)
 TIMESTAMP_FIELDS = ("created_at", "updated_at")
 # Seconds since the epoch stay below this until the year 5138; larger means milliseconds.
@@ -94,6 +97,8 @@ def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = ()) -> 
         body = _without_empties(body)  # removing a path may leave an empty parent
     canonical = canonical_json(body)
     name = raw.get("name") if isinstance(raw.get("name"), str) else None
+    if name is not None:
+        name = name.replace("\x00", "")[:NAME_LIMIT]  # a label for lookups and subjects; the body keeps it whole
     return Snapshot(
         object_id=raw["id"],
         name=name,
@@ -116,6 +121,8 @@ def as_datetime(seconds: int | None) -> datetime | None:
 
 def _seconds(key: str, value: Any) -> Any:
     if key in TIMESTAMP_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return None  # NaN or Infinity is no time at all
         value = int(value)
         return value // 1000 if value > _MILLISECONDS_ABOVE else value
     return value

@@ -19,11 +19,13 @@ import openai
 
 from watcher.config import TargetConfig
 from watcher.errors import KindNotServed, SourceError
+from watcher.snapshot import ID_LIMIT
 
 PAGE_LIMIT = 100
 _SINGULAR = {"assistants": "assistant", "agents": "agent"}
 # Keys an OpenAI-compatible server might echo back in an error, masked or not.
 _KEY_LIKE = re.compile(r"\b(sk|sess|key)[-_][A-Za-z0-9_\-*.]{3,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def list_pages(client: openai.OpenAI, target: str, kind: str) -> Iterator[Page]:
     number = 0
     while True:
         number += 1
-        body = _request(client, target, kind, lambda: _list_raw(resource, after))
+        body = _request(client, target, kind, lambda: _list_raw(resource, after), not_served=after is None)
         objects, has_more = _parse_page(target, kind, body, number)
         for obj in objects:
             if obj["id"] in seen:
@@ -71,6 +73,8 @@ def list_pages(client: openai.OpenAI, target: str, kind: str) -> Iterator[Page]:
             seen.add(obj["id"])
         yield Page(number, objects)
         if not objects:
+            if has_more:
+                raise SourceError(f"{target}/{kind}: listing incomplete: page {number} is empty but says has_more")
             return
         # A full page that says it is the last might be lying: ask once more.
         if not has_more and len(objects) < PAGE_LIMIT:
@@ -84,10 +88,7 @@ def _list_raw(resource, after: str | None) -> Any:
     params: dict[str, Any] = {"limit": PAGE_LIMIT, "order": "asc"}
     if after is not None:
         params["after"] = after
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        response = resource.with_raw_response.list(**params)
-    return json.loads(response.content)
+    return json.loads(resource.with_raw_response.list(**params).content)
 
 
 def _parse_page(target: str, kind: str, body: Any, number: int) -> tuple[list[dict[str, Any]], bool]:
@@ -95,77 +96,80 @@ def _parse_page(target: str, kind: str, body: Any, number: int) -> tuple[list[di
     if not isinstance(body, dict):
         raise SourceError(f"{where}: the server did not answer with a list object")
     data = body.get("data")
-    if data is None:
-        data = []
-    if not isinstance(data, list):
-        raise SourceError(f"{where}: 'data' is not a list")
+    if not isinstance(data, list):  # an error body answered with 200 must not read as "no objects"
+        raise SourceError(f"{where}: the answer has no 'data' list")
     for obj in data:
-        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
-            raise SourceError(f"{where}: an object has no string id")
+        if not isinstance(obj, dict) or not _usable_id(obj.get("id")):
+            raise SourceError(f"{where}: an object has no usable id (a string of 1 to {ID_LIMIT} printable characters)")
     return data, bool(body.get("has_more"))
 
 
+def _usable_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and not _CONTROL.search(value)
+
+
 def retrieve(client: openai.OpenAI, target: str, kind: str, object_id: str) -> dict[str, Any]:
-    """One object as the server has it now."""
+    """One object as the server has it now, as raw JSON (the form polls hash)."""
     resource = _resource(client, kind)
-    return _request(client, target, kind, lambda: _model_json(resource.retrieve(object_id)))
+    return _request(client, target, kind, lambda: _object(resource.with_raw_response.retrieve(object_id)))
 
 
 def update(client: openai.OpenAI, target: str, kind: str, object_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Modify an object; returns the object as the server stored it."""
+    """Modify an object; returns it as the server stored it, as raw JSON."""
     resource = _resource(client, kind)
-    return _request(client, target, kind, lambda: _model_json(resource.update(object_id, **fields)))
+    return _request(client, target, kind, lambda: _object(resource.with_raw_response.update(object_id, **fields)))
 
 
 def create(client: openai.OpenAI, target: str, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Create an object; returns it as the server stored it."""
+    """Create an object; returns it as the server stored it, as raw JSON."""
     resource = _resource(client, kind)
-    return _request(client, target, kind, lambda: _model_json(resource.create(**fields)))
+    return _request(client, target, kind, lambda: _object(resource.with_raw_response.create(**fields)))
 
 
-def _model_json(model) -> dict[str, Any]:
-    return model.model_dump(mode="json", by_alias=True, exclude_unset=False, warnings=False)
+def _object(response) -> dict[str, Any]:
+    # Raw JSON, not the SDK's model: model_dump turns a server's `1` into `1.0`, which would
+    # hash differently from the listing and make every apply look like out-of-band drift.
+    body = json.loads(response.content)
+    if not isinstance(body, dict) or not _usable_id(body.get("id")):
+        raise ValueError("the answer is not an object with an id")
+    return body
 
 
-def _request(client: openai.OpenAI, target: str, kind: str, call):
-    """Run one SDK call, turning its exceptions into one-line SourceErrors without the key."""
-    try:
-        return _call(target, kind, call)
-    except SourceError as exc:
-        if client.api_key and client.api_key in str(exc):
-            raise type(exc)(str(exc).replace(client.api_key, "[redacted]"), status=exc.status) from None
-        raise
+def _request(client: openai.OpenAI, target: str, kind: str, call, *, not_served: bool = False):
+    """Run one SDK call, turning its exceptions into one-line SourceErrors without the key.
 
-
-def _call(target: str, kind: str, call):
+    A 404 is KindNotServed only when `not_served` (the first page of a listing); anywhere
+    else it is an ordinary failure (a deleted object, a cursor the server forgot).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
             return call()
         except openai.NotFoundError as exc:
-            raise KindNotServed(
-                f"{target}/{kind}: HTTP 404: {_server_message(exc)}", status=404
-            ) from None
+            error = KindNotServed if not_served else SourceError
+            raise error(f"{target}/{kind}: HTTP 404: {_server_message(exc, client.api_key)}", status=404) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             raise SourceError(
                 f"{target}/{kind}: authentication failed for target {target} "
-                f"(HTTP {exc.status_code}): {_server_message(exc)}",
+                f"(HTTP {exc.status_code}): {_server_message(exc, client.api_key)}",
                 status=exc.status_code,
             ) from None
         except openai.APIStatusError as exc:
-            raise SourceError(
-                f"{target}/{kind}: HTTP {exc.status_code}: {_server_message(exc)}", status=exc.status_code
-            ) from None
+            raise SourceError(f"{target}/{kind}: HTTP {exc.status_code}: {_server_message(exc, client.api_key)}",
+                              status=exc.status_code) from None
         except openai.APITimeoutError:
             raise SourceError(f"{target}/{kind}: the server did not answer in time") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
-            raise SourceError(f"{target}/{kind}: cannot connect: {_scrub(str(cause))}") from None
+            raise SourceError(f"{target}/{kind}: cannot connect: {_scrub(str(cause), client.api_key)}") from None
+        except RecursionError:
+            raise SourceError(f"{target}/{kind}: the server sent JSON nested too deeply to read") from None
         except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{target}/{kind}: the server sent something that is not JSON: {_scrub(str(exc))[:200]}") from None
+            raise SourceError(f"{target}/{kind}: the server sent something that is not usable JSON: "
+                              f"{_scrub(str(exc), client.api_key)[:200]}") from None
 
 
-def _server_message(exc: openai.APIStatusError) -> str:
+def _server_message(exc: openai.APIStatusError, secret: str | None) -> str:
     body = exc.body
     message = None
     if isinstance(body, dict):
@@ -173,12 +177,14 @@ def _server_message(exc: openai.APIStatusError) -> str:
         message = error.get("message") if isinstance(error, dict) else None
     if not message:
         message = exc.response.reason_phrase if exc.response is not None else str(exc)
-    return _scrub(str(message))[:300] or "no message"
+    return _scrub(str(message), secret)[:300] or "no message"  # scrubbed whole, then cut: a cut key is not found
 
 
-def _scrub(text: str) -> str:
-    """Remove anything shaped like a key: servers echo (partly masked) keys in errors."""
-    return _KEY_LIKE.sub("[redacted]", text.replace("\r", " ").replace("\n", " "))
+def _scrub(text: str, secret: str | None) -> str:
+    """`text` without the key, without anything shaped like a key (servers echo masked keys), on one line."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _CONTROL.sub(" ", _KEY_LIKE.sub("[redacted]", text))
 
 
 def singular(kind: str) -> str:

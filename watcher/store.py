@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from watcher.errors import ConfigError
+from watcher.snapshot import ID_LIMIT, NAME_LIMIT
 
 
 def utcnow() -> datetime:
@@ -87,8 +88,8 @@ class Resource(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
     kind: Mapped[str] = mapped_column(String(20))
-    remote_id: Mapped[str] = mapped_column(String(200))
-    name: Mapped[str | None] = mapped_column(String(500))
+    remote_id: Mapped[str] = mapped_column(String(ID_LIMIT))
+    name: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     current_version: Mapped[int] = mapped_column(Integer)
