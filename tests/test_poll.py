@@ -288,6 +288,57 @@ def test_concurrent_polls_of_one_target_record_a_change_once(engine, sandbox, ta
     assert count(engine, Version) == 11
 
 
+def _in_threads(work, args_list) -> list:
+    results, errors = [], []
+
+    def run(*args):
+        try:
+            results.append(work(*args))
+        except Exception as exc:  # surfaced below: a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=args) for args in args_list]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    return results
+
+
+def test_as_many_targets_as_the_daemon_polls_at_once_fit_the_connection_pool(engine, sandbox, monkeypatch):
+    from watcher.store import MAX_CONCURRENT_POLLS
+
+    monkeypatch.setenv("SB_KEY", sandbox.api_key)
+    targets = [parse_config(f'[[targets]]\nname = "t{n}"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
+                            ).targets[0] for n in range(MAX_CONCURRENT_POLLS)]
+    engine.pool._timeout = 5  # exhaustion shows as a pool timeout; no need to wait the default 30 s
+    sandbox.set_latency(0.3)  # every poll holds its lock connection while it lists
+    results = _in_threads(lambda t: poll_target(engine, t), [(t,) for t in targets])
+    assert sorted(o.status for outcomes in results for o in outcomes) == ["complete"] * 2 * MAX_CONCURRENT_POLLS
+
+
+def test_two_processes_creating_one_new_target_at_once_both_record(store_url, sandbox, monkeypatch):
+    from watcher.store import open_engine
+
+    monkeypatch.setenv("SB_KEY", sandbox.api_key)
+    engines = [open_engine(store_url), open_engine(store_url)]  # two pools, as two processes have
+    for attempt in range(5):  # the window is small: several new targets make a lost race all but certain
+        text = (f'[[targets]]\nname = "new{attempt}"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
+                'kinds = ["{}"]\n')
+        start = threading.Barrier(2)
+
+        def poll_when_both_ready(engine, kind, text=text, start=start):
+            target = parse_config(text.format(kind)).targets[0]
+            start.wait(timeout=30)
+            return poll_target(engine, target)
+
+        results = _in_threads(poll_when_both_ready, [(engines[0], "assistants"), (engines[1], "agents")])
+        assert sorted(o.status for outcomes in results for o in outcomes) == ["complete", "complete"]
+    for e in engines:
+        e.dispose()
+
+
 # --- pagination defects and normalization seen through a whole poll ---
 
 

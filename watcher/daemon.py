@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import Config, TargetConfig, config_path, load_config
 from watcher.errors import ConfigError, WatcherError
+from watcher.store import MAX_CONCURRENT_POLLS
 
 log = logging.getLogger("watcher.daemon")
 
@@ -353,7 +354,8 @@ class Daemon:
         self._watchdog_problem: str | None = None
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
-            executors={"default": ThreadPoolExecutor(max_workers=32),
+            executors={"default": ThreadPoolExecutor(max_workers=MAX_CONCURRENT_POLLS),  # the store's pool fits these
+                       DELIVER_JOB: ThreadPoolExecutor(max_workers=2),
                        # Its own thread: polls filling the pool must not starve the watchdog.
                        WATCHDOG_JOB: ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -455,7 +457,8 @@ class Daemon:
     def _schedule_service_jobs(self) -> None:
         # Two instances allowed: a second one only flags the first to sweep again (see _deliver_job).
         self.scheduler.add_job(self._deliver_job, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=timezone.utc),
-                               id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2)
+                               id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2,
+                               executor=DELIVER_JOB)
         if self.notifier.watchdog_enabled:
             ping = max(self.notifier.watchdog_seconds / 2, 0.1)
             self.scheduler.add_job(self._watchdog_job, IntervalTrigger(seconds=ping, timezone=timezone.utc),

@@ -33,6 +33,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from watcher.errors import ConfigError
@@ -184,6 +185,11 @@ class OutboxMessage(Base):
 
 # --- opening the store ----------------------------------------------------------------
 
+# How many polls the daemon runs at once. On PostgreSQL each holds two connections (its advisory
+# lock, and the transaction that records it), and deliveries need theirs: the pool is sized to fit.
+MAX_CONCURRENT_POLLS = 8
+POOL_SIZE = 2 * MAX_CONCURRENT_POLLS + 4
+
 
 def open_engine(url: str) -> Engine:
     """An engine on `url`, the database created (SQLite: 0600, WAL) and migrated to head."""
@@ -195,7 +201,7 @@ def open_engine(url: str) -> Engine:
         engine = _sqlite_engine(parsed)
     else:
         try:
-            engine = create_engine(parsed, pool_pre_ping=True)
+            engine = create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=5)
         except Exception as exc:
             raise ConfigError(f"database.url: {type(exc).__name__}: {exc}") from None
     migrate(engine)
@@ -308,9 +314,12 @@ def ensure_target(session: Session, name: str, base_url: str) -> Target:
     """The target row called `name`, created on first use."""
     target = session.scalar(select(Target).where(Target.name == name))
     if target is None:
-        target = Target(name=name, base_url=base_url, created_at=utcnow())
-        session.add(target)
-        session.flush()
-    elif target.base_url != base_url:
+        try:
+            with session.begin_nested():  # two processes may create it at once: the loser reads the winner's
+                target = Target(name=name, base_url=base_url, created_at=utcnow())
+                session.add(target)
+        except IntegrityError:
+            target = session.scalar(select(Target).where(Target.name == name))
+    if target.base_url != base_url:
         target.base_url = base_url
     return target
