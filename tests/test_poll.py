@@ -165,6 +165,25 @@ def test_adding_an_ignore_rule_is_not_drift(engine, sandbox, poll):
     assert events(engine) == []
 
 
+def test_removing_an_ignore_rule_is_not_drift_but_records_what_it_reveals(engine, sandbox, poll):
+    agent = sandbox.objects("agents")[0]
+    sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})
+    poll('ignore = ["metadata.hwm"]')
+    poll()
+    assert events(engine) == []
+    revealed = [o for kind in ("assistants", "agents") for o in sandbox.objects(kind) if "hwm" in (o.get("metadata") or {})]
+    assert count(engine, Version) == 10 + len(revealed)  # the revealed values are now part of the record
+
+
+def test_a_real_change_beside_a_removed_rule_is_still_drift(engine, sandbox, poll):
+    agent = sandbox.objects("agents")[0]
+    sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})
+    poll('ignore = ["metadata.hwm"]')
+    sandbox.edit("agents", agent["id"], model="gpt-5")
+    poll()
+    assert [(e[0], e[1]) for e in events(engine)] == [("modified", agent["id"])]
+
+
 # --- invariant 1: all or nothing per target and kind ---
 
 

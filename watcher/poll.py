@@ -115,6 +115,7 @@ def poll_kind(
             previous = _last_complete_poll(session, target_id, kind)
             # The last complete poll saw the old content: an edit happened after it started.
             window_start = previous.started_at if previous else None
+            earlier_rules = previous.ignore if previous and previous.ignore is not None else ignore
         started = utcnow()
         try:
             with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
@@ -122,7 +123,7 @@ def poll_kind(
                 spool.seek(0)
                 return _record_complete(
                     engine, target, target_id, kind, known, previous is None, window_start, started, counts,
-                    _read_spool(spool), compose, ignore,
+                    _read_spool(spool), compose, _Rules(list(ignore), list(earlier_rules)),
                 )
         except KindNotServed as exc:
             return _record_not_served(engine, target, target_id, kind, known, started, str(exc), compose)
@@ -133,6 +134,23 @@ def poll_kind(
             reason = (str(exc).splitlines() or [""])[0][:300]
             error = f"{target}/{kind}: could not record this listing: {type(exc).__name__}: {reason}"
             return _record_failure(engine, target, target_id, kind, started, error, compose)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The ignore rules of this poll, and those the previous complete poll applied."""
+
+    now: list[str]
+    before: list[str]
+
+    def only_visibility_changed(self, old_body: dict[str, Any], new_body: dict[str, Any]) -> bool:
+        """True when the bodies agree outside every path either rule set hides.
+
+        Adding a rule hides a path; removing one reveals a path whose value was never
+        recorded, so its first appearance is not evidence that anyone changed it.
+        """
+        either = sorted(set(self.now) | set(self.before))
+        return normalize(old_body, either).content_hash == normalize(new_body, either).content_hash
 
 
 @dataclass
@@ -187,16 +205,16 @@ def _last_complete_poll(session: Session, target_id: int, kind: str) -> Poll | N
 
 
 def _record_complete(engine, target, target_id, kind, known, baseline, window_start, started, counts, spooled,
-                     compose, ignore) -> PollOutcome:
+                     compose, rules: _Rules) -> PollOutcome:
     outcome = PollOutcome(target, kind, "complete", target_id=target_id, baseline=baseline,
                           objects=counts.objects, pages=counts.pages)
     with Session(engine) as session, session.begin():
         poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="complete",
-                    objects=counts.objects, pages=counts.pages, changes=0)
+                    objects=counts.objects, pages=counts.pages, changes=0, ignore=rules.now)
         session.add(poll)
         session.flush()
         outcome.poll_id = poll.id
-        recorder = _Recorder(session, outcome, poll, window_start, ignore)
+        recorder = _Recorder(session, outcome, poll, window_start, rules)
         for n, line in enumerate(spooled, 1):
             recorder.observed(known.get(line[0]), *line)
             if n % _BATCH == 0:
@@ -213,11 +231,12 @@ def _record_complete(engine, target, target_id, kind, known, baseline, window_st
 class _Recorder:
     """Writes the versions and events of one complete poll inside its transaction."""
 
-    def __init__(self, session: Session, outcome: PollOutcome, poll: Poll, window_start: datetime | None, ignore):
+    def __init__(self, session: Session, outcome: PollOutcome, poll: Poll, window_start: datetime | None,
+                 rules: _Rules):
         self.session, self.outcome, self.poll = session, outcome, poll
         self.now = poll.finished_at
         self.window_start = window_start
-        self.ignore = ignore
+        self.rules = rules
         self.origin = "baseline" if outcome.baseline else "poll"
         self.pending: list[tuple[Event, DriftEvent]] = []
         self.new: list[tuple] = []
@@ -240,8 +259,8 @@ class _Recorder:
             self.session.add(Version(resource_id=resource.id, number=resource.current_version, content_hash=digest,
                                      body=canonical, observed_at=self.now, remote_updated_at=updated,
                                      origin=self.origin))
-        if not mine.deleted and normalize(old_body, self.ignore).content_hash == digest:
-            return  # only the ignore rules changed: a new version, but no drift
+        if not mine.deleted and self.rules.only_visibility_changed(old_body, body):
+            return  # only what the ignore rules hide changed: a new version, but no drift
         change = "reappeared" if mine.deleted else "modified"
         changes = diff.compare(old_body, body)
         self._event(resource.id, object_id, name, change, mine.version, resource.current_version, changes, updated,

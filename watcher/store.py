@@ -133,6 +133,8 @@ class Poll(Base):
     pages: Mapped[int] = mapped_column(Integer, default=0)
     changes: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The ignore rules a complete poll applied: the next one tells a rule change from drift by them.
+    ignore: Mapped[list[str] | None] = mapped_column(JSON)
 
     target: Mapped[Target] = relationship()
 

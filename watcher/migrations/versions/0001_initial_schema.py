@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('pages', sa.Integer(), nullable=False),
     sa.Column('changes', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('ignore', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['target_id'], ['targets.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
