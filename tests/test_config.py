@@ -178,6 +178,15 @@ def test_api_key_file_bare_name_resolves_in_credentials_directory(tmp_path, monk
     assert config.targets[0].api_key() == "sk-from-credential"
 
 
+def test_a_secret_file_that_is_not_text_is_named_but_not_shown(tmp_path, monkeypatch):
+    (tmp_path / "openai-api-key").write_bytes(b"sk-\xff\xfe-secret")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = parse_config(MINIMAL + 'api_key_file = "openai-api-key"\n')
+    with pytest.raises(ConfigError, match="secret file .*openai-api-key is not UTF-8 text") as caught:
+        config.targets[0].api_key()
+    assert "-secret" not in str(caught.value)
+
+
 def test_missing_api_key_names_the_variable_not_a_value(monkeypatch):
     monkeypatch.delenv("NOT_SET_KEY", raising=False)
     config = parse_config(MINIMAL + 'api_key_env = "NOT_SET_KEY"\n')

@@ -101,6 +101,8 @@ def _read_secret(owner: str, env: str | None, file: str | None) -> str:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{owner}: cannot read secret file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:  # its content is the secret: say where, never what
+            raise ConfigError(f"{owner}: secret file {path} is not UTF-8 text") from None
         if not value:
             raise ConfigError(f"{owner}: secret file {path} is empty")
         return value

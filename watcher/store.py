@@ -298,7 +298,7 @@ def _file_lock(engine: Engine, name: str) -> Iterator[None]:
         yield
         return
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    path = Path(database).expanduser()
+    path = Path(database).expanduser().resolve()  # one file, one lock, however its path was spelled
     lock_path = path.with_name(f"{path.name}.{safe}.lock")
     fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
