@@ -145,9 +145,24 @@ def test_a_relative_templates_dir_is_taken_from_the_config_files_folder(tmp_path
 def test_a_relative_sqlite_file_is_taken_from_the_config_files_folder(tmp_path, monkeypatch):
     (tmp_path / "config.toml").write_text(MINIMAL)
     monkeypatch.chdir("/")
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     assert load_config(tmp_path / "config.toml").database.url == f"sqlite:///{tmp_path}/watcher.db"
     (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:////srv/w.db"\n' + MINIMAL)
     assert load_config(tmp_path / "config.toml").database.url == "sqlite:////srv/w.db"
+
+
+def test_under_systemd_a_relative_sqlite_file_goes_in_the_state_directory(tmp_path, monkeypatch):
+    (tmp_path / "config.toml").write_text(MINIMAL)  # no [database]: the default sqlite:///watcher.db
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/assistant-watcher")
+    assert load_config(tmp_path / "config.toml").database.url == "sqlite:////var/lib/assistant-watcher/watcher.db"
+
+
+def test_a_database_file_that_cannot_be_created_is_one_line_exit_2(tmp_path, cli):
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:////proc/watcher.db"\n' + MINIMAL)
+    result = cli(tmp_path / "config.toml", "events")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("config error: database.url: cannot open /proc/watcher.db: ")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(("url", "expected"), [

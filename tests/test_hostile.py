@@ -53,6 +53,13 @@ def test_an_answer_that_is_not_a_complete_listing_fails_and_deletes_nothing(scri
         assert session.scalars(select(Event)).all() == []
 
 
+def test_data_null_is_an_empty_listing_not_an_error(scripted_api, monkeypatch, engine):
+    body = b'{"object": "list", "data": null, "has_more": false}'  # how some Go servers say "none"
+    prod = target(scripted_api(lambda _path: (200, body)), monkeypatch)
+    [outcome] = poll_target(engine, prod)
+    assert (outcome.status, outcome.objects) == ("complete", 0)
+
+
 def test_json_nested_too_deeply_is_a_recorded_failure_and_the_other_kind_is_still_polled(scripted_api, monkeypatch,
                                                                                          engine):
     def answer(path):

@@ -180,8 +180,8 @@ def test_a_real_change_beside_a_removed_rule_is_still_drift(engine, sandbox, pol
     sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})
     poll('ignore = ["metadata.hwm"]')
     sandbox.edit("agents", agent["id"], model="gpt-5")
-    poll()
-    assert [(e[0], e[1]) for e in events(engine)] == [("modified", agent["id"])]
+    poll('ignore = ["metadata.team"]')  # one rule removed, another added, and a real change
+    assert [(e[0], e[1], e[4]) for e in events(engine)] == [("modified", agent["id"], ["model"])]
 
 
 # --- invariant 1: all or nothing per target and kind ---

@@ -257,19 +257,27 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 
 def _relative_to(config: Config, folder: Path) -> Config:
-    """Relative paths (an SQLite file, `templates_dir`) mean beside the config file, not the current directory.
+    """Relative paths mean a fixed place, never the current directory.
 
     Otherwise `events` run from another directory would silently open a new, empty database.
+    An SQLite file goes in systemd's $STATE_DIRECTORY when there is one (the config folder is
+    read-only under the unit), else beside the config file; `templates_dir` beside the config file.
     """
     updates = {}
     url = make_url(config.database.url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database).expanduser().is_absolute():
-        absolute = url.set(database=str(folder.resolve() / url.database))
-        updates["database"] = DatabaseConfig(url=absolute.render_as_string(hide_password=False))
-    templates_dir = config.alerts.templates_dir
-    if templates_dir and not Path(templates_dir).expanduser().is_absolute():
-        updates["alerts"] = config.alerts.model_copy(update={"templates_dir": str(folder.resolve() / templates_dir)})
+    if url.get_backend_name() == "sqlite":
+        home = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or folder)
+        database = _anchored(url.database, home)
+        updates["database"] = DatabaseConfig(url=url.set(database=database).render_as_string(hide_password=False))
+    if config.alerts.templates_dir:
+        updates["alerts"] = config.alerts.model_copy(
+            update={"templates_dir": _anchored(config.alerts.templates_dir, folder)})
     return config.model_copy(update=updates)
+
+
+def _anchored(path: str, folder: Path) -> str:
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else folder.resolve() / expanded)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

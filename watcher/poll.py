@@ -149,8 +149,24 @@ class _Rules:
         Adding a rule hides a path; removing one reveals a path whose value was never
         recorded, so its first appearance is not evidence that anyone changed it.
         """
-        either = sorted(set(self.now) | set(self.before))
+        if not self.changed:
+            return False  # same rules: the bodies differ where the rules let us see
+        either = self.either
         return normalize(old_body, either).content_hash == normalize(new_body, either).content_hash
+
+    def comparable(self, old_body: dict[str, Any], new_body: dict[str, Any]) -> tuple[dict, dict]:
+        """The two bodies as a diff should see them: without what either rule set hides."""
+        if not self.changed:
+            return old_body, new_body
+        return normalize(old_body, self.either).body, normalize(new_body, self.either).body
+
+    @property
+    def changed(self) -> bool:
+        return set(self.now) != set(self.before)
+
+    @property
+    def either(self) -> list[str]:
+        return sorted(set(self.now) | set(self.before))
 
 
 @dataclass
@@ -262,7 +278,7 @@ class _Recorder:
         if not mine.deleted and self.rules.only_visibility_changed(old_body, body):
             return  # only what the ignore rules hide changed: a new version, but no drift
         change = "reappeared" if mine.deleted else "modified"
-        changes = diff.compare(old_body, body)
+        changes = diff.compare(*self.rules.comparable(old_body, body))
         self._event(resource.id, object_id, name, change, mine.version, resource.current_version, changes, updated,
                     old_body, body)
 

@@ -95,9 +95,11 @@ def _parse_page(target: str, kind: str, body: Any, number: int) -> tuple[list[di
     where = f"{target}/{kind}: page {number}"
     if not isinstance(body, dict):
         raise SourceError(f"{where}: the server did not answer with a list object")
-    data = body.get("data")
-    if not isinstance(data, list):  # an error body answered with 200 must not read as "no objects"
-        raise SourceError(f"{where}: the answer has no 'data' list")
+    if "data" not in body:  # an error body answered with 200 must not read as "no objects"
+        raise SourceError(f"{where}: the answer has no 'data'")
+    data = [] if body["data"] is None else body["data"]  # some servers send null for an empty list
+    if not isinstance(data, list):
+        raise SourceError(f"{where}: 'data' is not a list")
     for obj in data:
         if not isinstance(obj, dict) or not _usable_id(obj.get("id")):
             raise SourceError(f"{where}: an object has no usable id (a string of 1 to {ID_LIMIT} printable characters)")

@@ -224,7 +224,10 @@ def _sqlite_engine(url) -> Engine:
         if not path.parent.is_dir():
             raise ConfigError(f"database.url: directory {path.parent} does not exist")
         # Created 0600 before SQLite touches it: the record holds instructions and prompts.
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            raise ConfigError(f"database.url: cannot open {path}: {exc.strerror}") from None
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
