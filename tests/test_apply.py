@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher.config import parse_config
 from watcher.poll import poll_target
 from watcher.store import Event, Version
 

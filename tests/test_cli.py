@@ -1,10 +1,6 @@
 """The command line: snapshot's exit codes and summary, and the JSON shapes of the contract."""
 
-import json
-
 import pytest
-
-from watcher.sandbox import Sandbox
 
 EVENT_KEYS = ["id", "target", "kind", "object_id", "name", "change", "from_version", "to_version", "paths",
               "detected_at", "window_start", "acked_by", "acked_at", "note"]

@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from conftest import SMTP_PASSWORD, SMTP_USER

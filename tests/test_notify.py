@@ -102,7 +102,7 @@ def test_created_and_deleted_objects_are_emailed(sandbox, server, mail_config, c
     assert 'model (added)\n    (absent) → "gpt-4.1"' in born
     assert f"assistant-watcher show {created['id']} --target prod --version 1" in born
     died = by_subject[f'[prod] [high] agent "{gone["name"]}" deleted'].text
-    assert f"last version 1" in died and "instructions (removed)" in died
+    assert "last version 1" in died and "instructions (removed)" in died
 
 
 def test_an_agent_email_says_when_from_its_updated_at(sandbox, server, mail_config, cli):

@@ -7,9 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from watcher.config import parse_config
-from watcher.poll import poll_kind, poll_target
+from watcher.poll import poll_target
 from watcher.sandbox import Sandbox
-from watcher.source import list_pages, make_client
 from watcher.store import Event, OutboxMessage, Poll, Resource, Version
 
 

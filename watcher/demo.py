@@ -158,12 +158,6 @@ def run_demo(html_path: str | None = None, *, out=None) -> int:
     """Run the demo; print what each step did. Returns the exit code (0 when the alert arrived)."""
     out = out or sys.stdout
     started = time.monotonic()
-    try:
-        import aiosmtpd  # noqa: F401  (the demo's SMTP server; a test extra, so say how to get it)
-    except ImportError:
-        print("the demo needs aiosmtpd for its local SMTP server: pip install aiosmtpd "
-              "(make demo installs it)", file=out)
-        return 1
     workdir = tempfile.mkdtemp(prefix="assistant-watcher-demo-")
     print("assistant-watcher demo: the whole loop on this machine, with no account and no network.\n",
           file=out)

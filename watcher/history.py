@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from watcher.config import parse_duration
 from watcher.errors import RecordError
-from watcher.store import Event, Poll, Resource, Target, Version, utcnow
+from watcher.store import Event, Resource, Target, Version, utcnow
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
@@ -193,12 +193,3 @@ def acknowledge(session: Session, event_id: int, by: str, note: str | None) -> E
         raise RecordError(f"event {event_id} was already acknowledged by {row.acked_by} at {iso(row.acked_at)}")
     row.acked_by, row.acked_at, row.note = by.strip(), utcnow(), note
     return row
-
-
-def last_polls(session: Session) -> list[Poll]:
-    """The newest poll of each (target, kind)."""
-    rows = session.scalars(select(Poll).order_by(Poll.id.desc()).limit(500))
-    newest: dict[tuple[int, str], Poll] = {}
-    for row in rows:
-        newest.setdefault((row.target_id, row.kind), row)
-    return sorted(newest.values(), key=lambda p: (p.target.name, p.kind))

@@ -22,7 +22,6 @@ from watcher.errors import KindNotServed, SourceError
 from watcher.snapshot import ID_LIMIT
 
 PAGE_LIMIT = 100
-_SINGULAR = {"assistants": "assistant", "agents": "agent"}
 # Keys an OpenAI-compatible server might echo back in an error, masked or not.
 _KEY_LIKE = re.compile(r"\b(sk|sess|key)[-_][A-Za-z0-9_\-*.]{3,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -187,7 +186,3 @@ def _scrub(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, "[redacted]")
     return _CONTROL.sub(" ", _KEY_LIKE.sub("[redacted]", text))
-
-
-def singular(kind: str) -> str:
-    return _SINGULAR.get(kind, kind)
