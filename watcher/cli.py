@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from watcher import history
 from watcher.config import Config, config_path, load_config
-from watcher.errors import ConfigError, WatcherError
+from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.render import header_text, printable
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -39,8 +39,7 @@ class WatcherGroup(click.Group):
         except WatcherError as exc:
             _fail(ctx, f"error: {exc}", EXIT_FAILED)
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            _fail(ctx, f"database error: {reason}", EXIT_FAILED)
+            _fail(ctx, f"database error: {one_line(exc)}", EXIT_FAILED)
 
 
 def _fail(ctx: click.Context, message: str, code: int) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import Config, TargetConfig, config_path, load_config
-from watcher.errors import ConfigError, WatcherError
+from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.store import MAX_CONCURRENT_POLLS
 
 log = logging.getLogger("watcher.daemon")
@@ -403,7 +403,7 @@ class Daemon:
             check_secrets(config)
             engine = self._engine_for(config)
         except (WatcherError, SQLAlchemyError) as exc:
-            log.error("reload failed, keeping the running config: %s", _error_text(exc))
+            log.error("reload failed, keeping the running config: %s", one_line(exc))
             self.notifier.ready(self.activity.status_line())
             return
         from watcher import notify
@@ -489,10 +489,10 @@ class Daemon:
         try:
             outcomes = poll_target(self.engine, target, compose=self.compose, progress=progress)
         except (WatcherError, SQLAlchemyError) as exc:
-            log.error("%s: poll failed: %s", target.name, _error_text(exc))
+            log.error("%s: poll failed: %s", target.name, one_line(exc))
             return "FAILED"
         except Exception as exc:  # a bug must not kill the job thread silently, nor print a traceback
-            log.error("%s: poll failed unexpectedly: %s: %s", target.name, type(exc).__name__, _error_text(exc))
+            log.error("%s: poll failed unexpectedly: %s: %s", target.name, type(exc).__name__, one_line(exc))
             log.debug("traceback", exc_info=True)
             return "FAILED"
         for outcome in outcomes:
@@ -543,11 +543,11 @@ class Daemon:
         try:
             report = notify.deliver_pending(self.engine, self.config)
         except (WatcherError, SQLAlchemyError) as exc:
-            self._log_delivery(logging.WARNING, f"delivery failed: {_error_text(exc)}")
+            self._log_delivery(logging.WARNING, f"delivery failed: {one_line(exc)}")
             return None
         except Exception as exc:
             self._log_delivery(logging.ERROR, f"delivery failed unexpectedly: {type(exc).__name__}: "
-                                              f"{_error_text(exc)}")
+                                              f"{one_line(exc)}")
             log.debug("traceback", exc_info=True)
             return None
         summary = report.summary()
@@ -614,12 +614,6 @@ def _seconds_text(seconds: float) -> str:
     return str(timedelta(seconds=seconds)).removeprefix("0:") if seconds >= 60 else f"{seconds:g} s"
 
 
-def _error_text(exc: BaseException) -> str:
-    """One line from an exception (the driver's own message for database errors)."""
-    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
-    return text.splitlines()[0] if text.strip() else type(exc).__name__
-
-
 def _log_outcome(outcome) -> None:
     """One line per (target, kind): drift and baselines at INFO, failures at WARNING, quiet polls at DEBUG."""
     from watcher.poll import summary_line
@@ -671,7 +665,7 @@ def run(config_option: str | None, *, verbose: int = 0) -> int:
             log.error("config error: %s", exc)
             return EXIT_CONFIG
         except SQLAlchemyError as exc:
-            log.error("database error: %s", _error_text(exc))
+            log.error("database error: %s", one_line(exc))
             return EXIT_FAILED
         log.debug("config %s loaded, database migrated", config.path)
         return Daemon(config_option, config, engine, notifier).serve(inbox)

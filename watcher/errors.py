@@ -27,3 +27,10 @@ class DeliveryError(WatcherError):
 
 class RecordError(WatcherError):
     """A lookup in the record failed: unknown or ambiguous object, missing version."""
+
+
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """An exception as one line: a database driver's own message (not SQLAlchemy's SQL dump), capped."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

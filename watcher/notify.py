@@ -180,6 +180,8 @@ def _failed_streak(session: Session, target_id: int, kind: str, *, through: int)
     last_ok = session.scalar(select(func.max(Poll.id)).where(*scope, Poll.status != "failed", Poll.id <= through))
     in_streak = (*scope, Poll.id > (last_ok or 0), Poll.id <= through)
     failures, since = session.execute(select(func.count(), func.min(Poll.started_at)).where(*in_streak)).one()
+    if not failures:  # the usual case, after every healthy poll: nothing can have been announced
+        return _Streak(0, None, frozenset())
     announced = session.scalars(select(OutboxMessage.purpose).distinct().join(Poll, OutboxMessage.poll_id == Poll.id)
                                 .where(*in_streak, OutboxMessage.purpose.in_(("failing", "retired"))))
     return _Streak(failures, since, frozenset(announced))

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from watcher import diff
-from watcher.errors import KindNotServed, SourceError
+from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.snapshot import Snapshot, as_datetime, normalize
 from watcher.source import Page
 from watcher.store import Event, OutboxMessage, Poll, Resource, Version, ensure_target, poll_lock, utcnow
@@ -131,8 +131,7 @@ def poll_kind(
             return _record_failure(engine, target, target_id, kind, started, str(exc), compose)
         except Exception as exc:  # hostile content or a database refusal: still a recorded, announced failure
             log.exception("%s/%s: poll failed unexpectedly", target, kind)
-            reason = (str(exc).splitlines() or [""])[0][:300]
-            error = f"{target}/{kind}: could not record this listing: {type(exc).__name__}: {reason}"
+            error = f"{target}/{kind}: could not record this listing: {type(exc).__name__}: {one_line(exc, 300)}"
             return _record_failure(engine, target, target_id, kind, started, error, compose)
 
 
