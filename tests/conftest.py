@@ -200,7 +200,8 @@ class _MailRecorder:
         return "250 2.0.0 OK: queued"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with _socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -214,7 +215,7 @@ class MailServer:
     """
 
     def __init__(self, tmp_path, *, security: str = "none", auth: bool = False, refuse=(), delay: float = 0.0):
-        self.host, self.port = "127.0.0.1", _free_port()
+        self.host, self.port = "127.0.0.1", free_port()
         self.security, self.auth, self.refuse, self.delay = security, auth, set(refuse), delay
         self.messages: list[ReceivedMail] = []
         self.auth_attempts: list[tuple[str, str]] = []

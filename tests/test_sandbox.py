@@ -13,6 +13,7 @@ import pydantic
 import pytest
 from openai.types.beta import Agent, Assistant
 
+from conftest import free_port
 from watcher.sandbox import ABSENT, EPOCH, QUIRKS, Sandbox
 
 # client.beta.assistants is deprecated in the SDK; this module exercises it on purpose
@@ -543,19 +544,11 @@ def test_url_before_start_is_an_error():
 # --- the `sandbox` command ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_sandbox_command_serves_seed_objects_of_each_kind():
     import subprocess
     import sys
 
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "watcher", "sandbox", "--port", str(port), "--seed", "3"],
                                stdout=subprocess.PIPE, text=True)
     try:
