@@ -370,7 +370,7 @@ def drift_event():
     """Builds a DriftEvent as a poll would: drift_event(old_body, new_body, change=…, name=…, kind=…, target=…)."""
     from datetime import datetime as _datetime, timedelta as _timedelta, timezone as _timezone
 
-    from watcher import diff
+    from watcher import diff, kinds
     from watcher.poll import DriftEvent
 
     detected = _datetime(2026, 11, 23, 10, 0, tzinfo=_timezone.utc)
@@ -379,8 +379,10 @@ def drift_event():
               object_id="asst_abc123", number=7, updated_at=None) -> DriftEvent:
         changes = diff.compare(old, new) if change in ("modified", "reappeared") else []
         versions = {"created": (None, 1), "deleted": (3, None)}.get(change, (3, 4))
-        return DriftEvent(number, target, kind, object_id, name, change, *versions, diff.changed_paths(changes),
-                          changes, detected, detected - _timedelta(minutes=5), updated_at, old, new)
+        paths = diff.changed_paths(changes)
+        return DriftEvent(number, target, kind, object_id, name, change, *versions, paths,
+                          changes, detected, detected - _timedelta(minutes=5), updated_at, old, new,
+                          severity=kinds.get(kind).severity(change, paths))
 
     return build
 

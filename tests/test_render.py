@@ -18,25 +18,6 @@ KIB = 1024
 # --- severity and subject ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("change", "paths", "level"), [
-    ("modified", ["name"], "low"),
-    ("modified", ["description", "metadata.team"], "low"),
-    ("modified", ["metadata.team", "model"], "high"),
-    ("modified", ["instructions"], "high"),
-    ("modified", ["tools[2].function.description"], "high"),
-    ("modified", ["tool_resources.file_search.vector_store_ids[0]"], "high"),
-    ("modified", ["response_format.json_schema.schema.properties.total"], "high"),
-    ("modified", ["reasoning.effort"], "high"),
-    ("modified", ["text.verbosity"], "high"),
-    ("modified", ["temperature"], "high"),  # not known to be cosmetic
-    ("created", ["model"], "low"),
-    ("deleted", [], "high"),
-    ("reappeared", [], "high"),
-])
-def test_severity(change, paths, level):
-    assert render.severity(change, paths) == level
-
-
 def test_subject_shortens_paths_and_caps_its_length(drift_event):
     old = {"tools": [{"type": "function", "function": {"name": f"f{n}", "description": "x"}} for n in range(60)],
            "instructions": "a"}

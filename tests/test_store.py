@@ -7,14 +7,56 @@ from sqlalchemy import inspect, text
 
 from watcher.config import parse_config
 from watcher.poll import poll_target
+from pathlib import Path
+
+from watcher import store
 from watcher.store import open_engine
+
+
+def _head() -> str:
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def test_open_creates_every_table_at_the_newest_migration(engine):
     tables = set(inspect(engine).get_table_names())
-    assert {"targets", "resources", "versions", "events", "polls", "outbox", "alembic_version"} <= tables
+    assert {"targets", "resources", "versions", "events", "polls", "outbox", "meta", "alembic_version"} <= tables
     with engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == _head()
+
+
+def test_a_0001_database_migrates_keeping_its_record_and_takes_long_kind_names(store_url):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    raw = create_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    with raw.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text("INSERT INTO targets (id, name, base_url, created_at) "
+                                "VALUES (1, 'prod', 'http://x/v1', '2026-01-01 00:00:00')"))
+        connection.execute(text("INSERT INTO resources (id, target_id, kind, remote_id, name, first_seen_at, "
+                                "current_version, current_hash) VALUES (1, 1, 'assistants', 'asst_1', 'Billing Bot', "
+                                "'2026-01-01 00:00:00', 1, 'h')"))
+        connection.commit()
+    raw.dispose()
+    engine = open_engine(store_url)
+    with engine.begin() as connection:
+        assert connection.scalar(text("SELECT name FROM resources WHERE remote_id = 'asst_1'")) == "Billing Bot"
+        connection.execute(text("INSERT INTO resources (id, target_id, kind, remote_id, first_seen_at, current_version, "
+                                "current_hash) VALUES (2, 1, 'project_service_accounts', 'proj_1/svc_1', "
+                                "'2026-01-01 00:00:00', 1, 'h')"))
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == _head()
+    engine.dispose()
 
 
 def test_opening_twice_is_harmless(store_url):

@@ -96,8 +96,7 @@ class _Composer:
         return _rendered_or_plain(lambda: render.render_event(event, self.templates), fallback)
 
     def _recipients(self, event: DriftEvent) -> list[str]:
-        level = render.severity(event.change, event.paths)
-        return self._addressed(name=event.name or "", kind=event.kind, target=event.target, severity=level)
+        return self._addressed(name=event.name or "", kind=event.kind, target=event.target, severity=event.severity)
 
     def _addressed(self, *, name: str, kind: str, target: str, severity: str) -> list[str]:
         """The watchlist, then every route whose match fits, without repeats."""

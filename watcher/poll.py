@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import diff
+from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.snapshot import Snapshot, as_datetime, normalize
 from watcher.source import Page
@@ -50,6 +50,8 @@ class DriftEvent:
     remote_updated_at: datetime | None
     old_body: dict[str, Any] | None = None
     new_body: dict[str, Any] | None = None
+    severity: str = "low"  # high | low, from the kind registry
+    actor: dict[str, Any] | None = None  # who made the change, when a source knows
 
 
 @dataclass
@@ -318,12 +320,14 @@ class _Recorder:
     def _event(self, resource_id, object_id, name, change, from_version, to_version, changes, updated, old_body,
                new_body) -> None:
         paths = diff.changed_paths(changes)
+        level = kinds.get(self.outcome.kind).severity(change, paths)
         row = Event(resource_id=resource_id, poll_id=self.poll.id, change=change, from_version=from_version,
                     to_version=to_version, paths=paths, detected_at=self.now, window_start=self.window_start,
-                    remote_updated_at=updated)
+                    remote_updated_at=updated, severity=level)
         self.session.add(row)
         drift = DriftEvent(0, self.outcome.target, self.outcome.kind, object_id, name, change, from_version,
-                           to_version, paths, changes, self.now, self.window_start, updated, old_body, new_body)
+                           to_version, paths, changes, self.now, self.window_start, updated, old_body, new_body,
+                           severity=level)
         self.pending.append((row, drift))
 
 

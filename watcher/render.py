@@ -33,6 +33,7 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
+from watcher import kinds
 from watcher.diff import Change, is_long_text
 from watcher.errors import ConfigError
 from watcher.history import iso
@@ -40,8 +41,6 @@ from watcher.snapshot import format_path, parse_path
 
 log = logging.getLogger("watcher.render")
 
-# Top-level fields whose change does not alter what the assistant does; everything else is high.
-LOW_FIELDS = frozenset({"name", "description", "metadata"})
 SUBJECT_LIMIT = 200
 # Bytes of diff content (as escaped HTML, markup included) one email may carry.
 BUDGET_BYTES = 72 * 1024
@@ -58,7 +57,6 @@ MAX_MARKS = 6
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 # Fields of an object that say nothing about its configuration.
 _IDENTITY_FIELDS = ("id", "object", "created_at")
-_KIND_LABEL = {"assistants": "assistant", "agents": "agent"}
 _TEMPLATE_SUFFIX = ".j2"
 
 # Control characters and bidirectional overrides are shown as escapes, never passed through.
@@ -152,18 +150,11 @@ def _json(value: Any) -> str:
 
 
 def kind_label(kind: str) -> str:
-    return _KIND_LABEL.get(kind, kind)
+    return kinds.label(kind)
 
 
 def _display_name(name: str | None, object_id: str, limit: int = 80) -> str:
     return header_text(name, limit) if name and name.strip() else header_text(object_id, limit)
-
-
-def _top_key(path: str) -> str:
-    try:
-        return str(parse_path(path)[0])
-    except (ValueError, IndexError):
-        return path
 
 
 def _natural(path: str) -> tuple:
@@ -180,20 +171,6 @@ def _short_path(path: str) -> str:
 
 
 # --- severity and subject -------------------------------------------------------------------
-
-
-def severity(change: str, paths: Iterable[str]) -> str:
-    """`high` or `low`.
-
-    Deleted and reappeared objects are high, created ones low. A modification is high when it
-    touches model, instructions, tools, tool_resources, response_format, reasoning, text or any
-    other field not known to be cosmetic; name, description and metadata alone are low.
-    """
-    if change in ("deleted", "reappeared"):
-        return "high"
-    if change == "created":
-        return "low"
-    return "high" if any(_top_key(p) not in LOW_FIELDS for p in paths) else "low"
 
 
 def subject_paths(paths: Iterable[str], room: int) -> str:
@@ -449,7 +426,7 @@ def _what(event, limit: int = 30) -> str:
 def event_context(event, budget: Budget | None = None) -> dict[str, Any]:
     """Everything the event templates show, already bounded and made printable."""
     budget = budget or Budget()
-    level = severity(event.change, event.paths)
+    level = event.severity
     sections, hidden = sections_for(event.changes or _whole_body_changes(event), budget)
     return {
         "purpose": "event",
@@ -500,7 +477,7 @@ def render_digest(events: list, templates: Templates | None = None) -> RenderedE
             continue
         entries.append(entry)
     counts = Counter(e.change for e in events)
-    high = sum(1 for e in events if severity(e.change, e.paths) == "high")
+    high = sum(1 for e in events if e.severity == "high")
     summary = ", ".join(f"{counts[c]} {c}" for c in ("created", "modified", "deleted", "reappeared") if counts[c])
     tag = " [high]" if high else ""
     subject = header_text(f"[{first.target}]{tag} {len(events)} {first.kind} changed in one poll: {summary}")
@@ -520,7 +497,7 @@ def _digest_entry(event) -> dict[str, Any]:
         event.change, f"v{event.from_version} → v{event.to_version}")
     return {
         "event_id": event.event_id,
-        "severity": severity(event.change, event.paths),
+        "severity": event.severity,
         "change": event.change,
         "title": _display_name(event.name, event.object_id),
         "object_id": _clip(event.object_id, 120),

@@ -39,6 +39,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from watcher.errors import ConfigError
 from watcher.snapshot import ID_LIMIT, NAME_LIMIT
 
+KIND_LIMIT = 40  # characters of a kind's config name (resources.kind, polls.kind)
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -88,7 +90,7 @@ class Resource(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(KIND_LIMIT))
     remote_id: Mapped[str] = mapped_column(String(ID_LIMIT))
     name: Mapped[str | None] = mapped_column(String(NAME_LIMIT))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -124,7 +126,7 @@ class Poll(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(KIND_LIMIT))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # complete | failed | not_served
@@ -135,13 +137,17 @@ class Poll(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # The ignore rules a complete poll applied: the next one tells a rule change from drift by them.
     ignore: Mapped[list[str] | None] = mapped_column(JSON)
+    # A fingerprint of the target settings it ran with: "not served here" holds until they change.
+    settings: Mapped[str | None] = mapped_column(String(64))
+    # The process that polled (host:pid), for operators of several daemons on one database.
+    worker: Mapped[str | None] = mapped_column(String(200))
 
     target: Mapped[Target] = relationship()
 
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_detected", "detected_at"),)
+    __table_args__ = (Index("ix_events_detected", "detected_at"), Index("ix_events_resource", "resource_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
@@ -157,6 +163,10 @@ class Event(Base):
     acked_by: Mapped[str | None] = mapped_column(String(200))
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text)
+    # high | low, decided when recorded (NULL on rows older than the kind registry: decided when read).
+    severity: Mapped[str | None] = mapped_column(String(10))
+    # Who made the change, when a source knows: {"type", "id", "email", "ip", "source", "audit_event_id"}.
+    actor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     resource: Mapped[Resource] = relationship()
 
@@ -183,6 +193,15 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     refused: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class Meta(Base):
+    """Installation-wide values (the key that fingerprints redacted secrets)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 # --- opening the store ----------------------------------------------------------------
@@ -324,3 +343,20 @@ def ensure_target(session: Session, name: str, base_url: str) -> Target:
     if target.base_url != base_url:
         target.base_url = base_url
     return target
+
+
+INSTALLATION_KEY = "installation_key"
+
+
+def installation_key(engine: Engine) -> bytes:
+    """The installation's secret key (32 random bytes, created once): redacted values are fingerprinted with it."""
+    with Session(engine) as session, session.begin():
+        value = session.get(Meta, INSTALLATION_KEY)
+        if value is None:
+            try:
+                with session.begin_nested():  # another process may create it at the same moment
+                    session.add(Meta(key=INSTALLATION_KEY, value=os.urandom(32).hex()))
+            except IntegrityError:
+                pass
+            value = session.get(Meta, INSTALLATION_KEY)
+        return bytes.fromhex(value.value)

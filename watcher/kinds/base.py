@@ -1,0 +1,145 @@
+"""What a kind is, and the registry of them.
+
+A kind is everything the watcher knows about one sort of remote object: its config
+name and label, the path it is listed at and how (cursor pages; pages under each
+parent object; one object composed per parent), which key reads it, which fields
+change by use rather than by people (ignored by default), which paths make a change
+`high`, which field names an object and which fields `apply`/`restore` may write.
+Nothing outside `watcher.kinds` tests a kind's name: it asks the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from watcher.snapshot import WILDCARD, parse_path
+
+PROJECT, ADMIN = "project", "admin"
+# How a kind is listed.
+PAGES = "pages"  # cursor pages at `path`
+PER_PARENT = "per_parent"  # cursor pages at `path` for each object of `parent`
+SINGLETON_PER_PARENT = "singleton_per_parent"  # one object per parent, composed from `parts`
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One sort of remote object (see the module docstring)."""
+
+    name: str
+    label: str
+    path: str
+    key: str = PROJECT
+    beta: str | None = None  # the OpenAI-Beta header its endpoints want
+    listing: str = PAGES
+    parent: str | None = None  # the kind listed first, whose ids fill `{parent}` in `path`
+    parts: tuple[tuple[str, str], ...] = ()  # SINGLETON_PER_PARENT: (field, path) read into one object
+    ordered: bool = True  # the list endpoint takes order=asc
+    id_field: str = "id"  # the field that identifies an object under its parent
+    name_field: str = "name"
+    volatile: tuple[str, ...] = ("updated_at",)  # changed by use, not by people: never drift
+    timestamps: tuple[str, ...] = ("created_at", "updated_at")  # seconds since the epoch
+    updated_field: str | None = "updated_at"  # when the remote says the object was last edited
+    high: tuple[str, ...] = ()  # a change at or under one of these paths is `high`
+    created_high: bool = False  # a new object is itself worth a `high` alert (a new key)
+    secrets: tuple[str, ...] = ()  # paths whose values are secrets, beyond the keys every kind redacts
+    writable: tuple[str, ...] = ()  # fields apply/restore may send; none: read-only
+    cleared: Mapping[str, Any] = field(default_factory=dict)  # sent for a writable field the desired body lacks
+    azure: bool = False  # Azure OpenAI serves it (under {endpoint}/openai)
+    summary: str = ""  # one line for the docs and `--help`
+
+    @property
+    def read_only(self) -> bool:
+        return not self.writable
+
+    def severity(self, change: str, paths: Iterable[str]) -> str:
+        """`high` or `low` for a drift event of this kind.
+
+        Deleted and reappeared objects are high; a created one is low unless the kind says a
+        new object is itself high; a modification is high when a changed path is at, under
+        or above one of the kind's `high` paths.
+        """
+        if change in ("deleted", "reappeared"):
+            return HIGH
+        if change == "created":
+            return HIGH if self.created_high else LOW
+        return HIGH if any(self.is_high_path(p) for p in paths) else LOW
+
+    def is_high_path(self, path: str) -> bool:
+        """True when a change at `path` touches one of the kind's `high` paths."""
+        try:
+            parts = parse_path(path)
+        except ValueError:
+            return True  # a path we cannot read is not one we may call harmless
+        return any(_overlaps(parts, parse_path(high)) for high in self.high)
+
+    def object_id(self, raw: dict[str, Any], parent_id: str | None) -> str | None:
+        """The record's id for an object as listed (prefixed by its parent's id when it has one)."""
+        value = raw.get(self.id_field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value:
+            return None
+        return f"{parent_id}/{value}" if parent_id is not None else value
+
+    def list_path(self, parent_id: str | None = None) -> str:
+        return self.path.format(parent=parent_id) if parent_id is not None else self.path
+
+
+HIGH, LOW = "high", "low"
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    """True when one path is a prefix of the other (a `*` matches any one key or index)."""
+    return all(x == y or WILDCARD in (x, y) for x, y in zip(a, b))
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register(*kinds: Kind) -> None:
+    for kind in kinds:
+        if kind.name in _KINDS:
+            raise ValueError(f"kind {kind.name!r} registered twice")
+        _KINDS[kind.name] = kind
+
+
+def _loaded() -> dict[str, Kind]:
+    if not _KINDS:
+        from watcher.kinds import openai as _openai  # noqa: F401  (registers on import)
+
+        try:
+            from watcher.kinds import organization as _organization  # noqa: F401
+        except ImportError:
+            pass
+    return _KINDS
+
+
+def get(name: str) -> Kind:
+    """The kind called `name`; KeyError names the known ones."""
+    kinds = _loaded()
+    if name not in kinds:
+        raise KeyError(f"unknown kind {name!r}; known kinds: {', '.join(kinds)}")
+    return kinds[name]
+
+
+def all_kinds() -> list[Kind]:
+    """Every kind, in registry order (parents before the kinds listed under them)."""
+    return list(_loaded().values())
+
+
+def names() -> list[str]:
+    return [kind.name for kind in all_kinds()]
+
+
+def defaults(*, project_key: bool, admin_key: bool) -> list[str]:
+    """The kinds a target watches when its config names none: every kind its keys can read."""
+    return [k.name for k in all_kinds() if (k.key == PROJECT and project_key) or (k.key == ADMIN and admin_key)]
+
+
+def label(name: str) -> str:
+    """The singular label of a kind for subjects and titles ("assistant"); the name itself if unknown."""
+    kinds = _loaded()
+    return kinds[name].label if name in kinds else name
