@@ -3,7 +3,7 @@
 import pytest
 
 EVENT_KEYS = ["id", "target", "kind", "object_id", "name", "change", "from_version", "to_version", "paths",
-              "detected_at", "window_start", "acked_by", "acked_at", "note"]
+              "detected_at", "window_start", "acked_by", "acked_at", "note", "severity", "actor"]
 HISTORY_KEYS = ["number", "hash", "observed_at", "origin", "actor", "note"]
 
 
@@ -73,6 +73,7 @@ def test_events_json_shape(edited, config, cli_json):
     assert (event["target"], event["kind"], event["object_id"], event["change"]) == ("prod", "assistants", edited["id"], "modified")
     assert (event["from_version"], event["to_version"], event["paths"]) == (1, 2, ["instructions", "model"])
     assert event["detected_at"].endswith("Z") and event["window_start"].endswith("Z")
+    assert (event["severity"], event["actor"]) == ("high", None)
 
 
 def test_events_open_excludes_acknowledged(edited, config, cli, cli_json):

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from watcher import history
+from watcher import documents, history
 from watcher.config import Config, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.render import header_text, printable
@@ -202,7 +202,7 @@ def history_command(app: App, obj: str, target: str | None, as_json: bool) -> No
         resource = history.find_resource(session, obj, target=target)
         rows = history.versions(session, resource)
         if as_json:
-            _print_json([history.version_json(r) for r in rows])
+            _print_json([documents.version_document(r) for r in rows])
             return
         click.echo(_resource_title(resource))
         table = [[str(r.number), history.iso(r.observed_at), r.origin, r.actor or "", r.content_hash[:12], r.note or ""]
@@ -301,7 +301,7 @@ def events(app: App, open_only: bool, since: str | None, target: str | None, as_
     """Drift events: created, modified, deleted, reappeared."""
     moment = history.parse_time(since) if since else None
     with app.session() as session:
-        rows = [history.event_json(e) for e in history.list_events(session, open_only=open_only, since=moment,
+        rows = [documents.event_document(e) for e in history.list_events(session, open_only=open_only, since=moment,
                                                                     target=target)]
     if as_json:
         _print_json(rows)
@@ -386,7 +386,7 @@ def outbox(app: App, limit: int, as_json: bool) -> None:
     with app.session() as session:
         rows = notify.outbox_rows(session, limit=limit)
     if as_json:
-        _print_json([notify.outbox_json(r) for r in rows])
+        _print_json([documents.outbox_document(r) for r in rows])
         return
     if not rows:
         click.echo("outbox is empty")

@@ -148,39 +148,6 @@ def list_events(session: Session, *, open_only: bool = False, since: datetime | 
     return list(session.scalars(query))
 
 
-def event_json(row: Event) -> dict[str, Any]:
-    """The `events --json` shape of the contract."""
-    resource = row.resource
-    return {
-        "id": row.id,
-        "target": resource.target.name,
-        "kind": resource.kind,
-        "object_id": resource.remote_id,
-        "name": resource.name,
-        "change": row.change,
-        "from_version": row.from_version,
-        "to_version": row.to_version,
-        "paths": list(row.paths or []),
-        "detected_at": json_time(row.detected_at),
-        "window_start": json_time(row.window_start),
-        "acked_by": row.acked_by,
-        "acked_at": json_time(row.acked_at),
-        "note": row.note,
-    }
-
-
-def version_json(row: Version) -> dict[str, Any]:
-    """The `history --json` shape of the contract."""
-    return {
-        "number": row.number,
-        "hash": row.content_hash,
-        "observed_at": json_time(row.observed_at),
-        "origin": row.origin,
-        "actor": row.actor,
-        "note": row.note,
-    }
-
-
 def acknowledge(session: Session, event_id: int, by: str, note: str | None) -> Event:
     """Mark event `event_id` as reviewed by `by`."""
     row = session.get(Event, event_id)

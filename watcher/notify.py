@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from watcher import render
 from watcher.config import Config, SmtpConfig
 from watcher.errors import ConfigError, DeliveryError
-from watcher.history import iso, json_time
+from watcher.history import iso
 from watcher.poll import ComposeAlerts, DriftEvent, PollOutcome, no_alerts
 from watcher.store import OutboxMessage, Poll, utcnow
 
@@ -556,19 +556,6 @@ def outbox_rows(session: Session, limit: int = _SENT_SHOWN) -> list[OutboxMessag
     sent = session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_not(None))
                            .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc()).limit(limit))
     return [*unsent, *sent]
-
-
-def outbox_json(row: OutboxMessage) -> dict[str, Any]:
-    """The `outbox --json` shape of the contract."""
-    return {
-        "id": row.id,
-        "subject": row.subject,
-        "recipients": list(row.recipients),
-        "attempts": row.attempts,
-        "sent_at": json_time(row.sent_at),
-        "last_error": row.last_error,
-        "message_id": row.message_id,
-    }
 
 
 def _plural(n: int, word: str) -> str:
