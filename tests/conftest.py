@@ -24,7 +24,9 @@ def scripted_api():
 
     servers = []
 
-    def start(answer):
+    def start(answer, *, trickle: tuple[int, float] | None = None):
+        """`trickle=(n, seconds)` sends each body n bytes at a time, `seconds` apart."""
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 status, body = answer(self.path)
@@ -32,7 +34,14 @@ def scripted_api():
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if trickle is None:
+                    self.wfile.write(body)
+                    return
+                size, pause = trickle
+                for start in range(0, len(body), size):
+                    self.wfile.write(body[start:start + size])
+                    self.wfile.flush()
+                    _time.sleep(pause)
 
             def log_message(self, *_args):
                 pass
@@ -101,6 +110,8 @@ def write_config(tmp_path, monkeypatch):
 
     def write(sandbox, url, *, extra: str = "", target_extra: str = "", name: str = "prod") -> str:
         monkeypatch.setenv(SANDBOX_KEY_ENV, sandbox.api_key)
+        if "kinds" not in target_extra:  # the two kinds most tests are about; tests of others name theirs
+            target_extra += '\nkinds = ["assistants", "agents"]\n'
         path = tmp_path / "config.toml"
         path.write_text(
             f'[database]\nurl = "{url}"\n\n'

@@ -13,6 +13,8 @@ from watcher.errors import ConfigError
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 MINIMAL = '[[targets]]\nname = "prod"\n'
+AZURE = ('[[targets]]\nname = "az"\nprovider = "azure"\nazure_endpoint = "https://contoso.openai.azure.com"\n'
+         'api_version = "2025-04-01-preview"\n')
 
 
 def error_of(text: str) -> str:
@@ -69,9 +71,10 @@ def test_example_config_documents_no_key_the_schema_lacks():
     assert not unknown, f"config.example.toml documents keys the schema lacks: {sorted(unknown)}"
 
 
-def test_defaults_need_only_a_target():
+def test_defaults_need_only_a_target_and_watch_every_project_key_kind():
     config = parse_config(MINIMAL)
-    assert config.targets[0].kinds == ["assistants", "agents"]
+    assert config.targets[0].kinds == ["assistants", "agents", "skills", "skill_versions", "webhook_endpoints",
+                                       "vector_stores", "agent_environments", "agent_automations", "vaults"]
     assert config.database.url == "sqlite:///watcher.db"
 
 
@@ -86,8 +89,19 @@ def test_unknown_key_is_named():
     assert error_of(MINIMAL + 'colour = "blue"\n') == "config.toml: targets[0] (prod).colour: unknown key"
 
 
-def test_unknown_section_is_named():
-    assert error_of(MINIMAL + "[smpt]\nhost = 'x'\n") == "config.toml: smpt: unknown key"
+def test_unknown_section_is_named_with_the_one_meant():
+    assert error_of(MINIMAL + "[smpt]\nhost = 'x'\n") == "config.toml: smpt: unknown key (did you mean 'smtp'?)"
+
+
+def test_a_misspelt_key_gets_a_did_you_mean():
+    assert error_of('[schedule]\nintervall = "5m"\n' + MINIMAL) == \
+        "config.toml: schedule.intervall: unknown key (did you mean 'interval'?)"
+
+
+def test_a_wrong_type_is_said_in_the_words_of_toml_not_pydantic():
+    message = error_of(MINIMAL + 'kinds = "agents"\n')
+    assert message == 'config.toml: targets[0] (prod).kinds: expected a list, such as ["a", "b"] (got "agents")'
+    assert "Input should" not in error_of('[alerts]\ndigest_threshold = "ten"\n' + MINIMAL)
 
 
 def test_wrong_type_is_named():
@@ -110,9 +124,49 @@ def test_bad_email_address_is_named():
     assert message == "config.toml: alerts.watchlist[0]: bad email address 'ops-at-example.com'"
 
 
-def test_unknown_kind_is_named():
+def test_unknown_kind_is_named_with_the_known_ones():
     message = error_of(MINIMAL + 'kinds = ["assistants", "threads"]\n')
-    assert message.startswith("config.toml: targets[0] (prod).kinds[1]: 'threads' is not one of")
+    assert message.startswith("config.toml: targets[0] (prod).kinds[1]: 'threads' is not a kind; known kinds: "
+                              "assistants, agents, skills")
+
+
+def test_a_misspelt_kind_gets_a_did_you_mean():
+    assert "(did you mean 'webhook_endpoints'?)" in error_of(MINIMAL + 'kinds = ["webhook_endpoint"]\n')
+
+
+def test_an_interval_below_one_second_is_refused_by_name():
+    assert error_of('[schedule]\ninterval = "1ms"\n' + MINIMAL) == \
+        "config.toml: schedule.interval: interval '1ms' is below the floor of 1s (did you mean '1m'?)"
+    assert "below the floor of 1s" in error_of(MINIMAL + 'interval = "500ms"\n')
+    assert parse_config(MINIMAL + 'interval = "1s"\n').targets[0].interval == 1
+
+
+def test_poll_timeout_and_max_answer_size_have_sane_defaults():
+    config = parse_config(MINIMAL)
+    assert config.schedule.poll_timeout == 600
+    assert config.targets[0].max_answer_size == 64_000_000
+    assert parse_config(MINIMAL + 'max_answer_size = "512KiB"\n').targets[0].max_answer_size == 512 * 1024
+
+
+def test_an_azure_target_defaults_to_the_kinds_azure_serves():
+    target = parse_config(AZURE).targets[0]
+    assert (target.kinds, target.base_url) == (["assistants"], "https://contoso.openai.azure.com/openai")
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ('', 'provider = "azure" needs api_version'),
+    ('api_version = "2025-04-01-preview"\nbase_url = "https://x.example/v1"\n',
+     "an Azure target takes azure_endpoint, not base_url"),
+    ('api_version = "2025-04-01-preview"\nkinds = ["agents"]\n', "kinds: Azure OpenAI does not serve agents"),
+])
+def test_azure_config_errors_name_the_key(extra, expected):
+    text = '[[targets]]\nname = "az"\nprovider = "azure"\nazure_endpoint = "https://contoso.openai.azure.com"\n'
+    assert expected in error_of(text + extra)
+
+
+def test_a_kind_whose_key_is_missing_is_a_config_error_naming_it():
+    assert error_of('[[targets]]\nname = "org"\nadmin_key_env = "ADMIN"\nkinds = ["agents"]\n') == \
+        "config.toml: targets[0] (org): kinds: agents needs a project key (api_key_env or api_key_file)"
 
 
 def test_bad_ignore_rule_is_named():

@@ -18,6 +18,8 @@ def target_of(monkeypatch):
 
     def make(sandbox, extra: str = ""):
         monkeypatch.setenv("SB_KEY", sandbox.api_key)
+        if "kinds" not in extra:
+            extra += '\nkinds = ["assistants", "agents"]\n'
         text = f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n{extra}'
         return parse_config(text).targets[0]
 
@@ -329,6 +331,7 @@ def test_as_many_targets_as_the_daemon_polls_at_once_fit_the_connection_pool(eng
 
     monkeypatch.setenv("SB_KEY", sandbox.api_key)
     targets = [parse_config(f'[[targets]]\nname = "t{n}"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
+                                f'kinds = ["assistants", "agents"]\n'
                             ).targets[0] for n in range(MAX_CONCURRENT_POLLS)]
     engine.pool._timeout = 5  # exhaustion shows as a pool timeout; no need to wait the default 30 s
     sandbox.set_latency(0.3)  # every poll holds its lock connection while it lists
@@ -375,3 +378,56 @@ def test_listing_with_repeated_ids_records_a_failed_poll(engine, two_page_sandbo
     outcome = {o.kind: o for o in poll_target(engine, target)}["assistants"]
     assert outcome.status == "failed" and "repeats id" in outcome.error
     assert count(engine, Resource, Resource.kind == "assistants") == 0
+
+
+# --- invariants 6 and 9 without trusting the lock (issue 11 item 0) ---
+
+
+def _poll_losing_the_lock_midway(engine, target, lose_lock):
+    """Poll `target`'s assistants; after the first page call `lose_lock()`, then let another process poll."""
+    from watcher import kinds
+    from watcher.poll import Context, poll_kind, settings_fingerprint
+    from watcher.source import Source
+    from watcher.store import installation_key
+
+    kind = kinds.get("assistants")
+    context = Context(target.name, target.base_url, kind,
+                      kind.normalization(ignore=target.ignore, secret_key=installation_key(engine)),
+                      settings_fingerprint(target))
+
+    def pages():
+        with Source(target) as source:
+            for number, page in enumerate(source.pages(kind)):
+                if number == 0:
+                    lose_lock()
+                    poll_target(engine, target)  # the other process, which now gets the lock
+                yield page
+
+    return poll_kind(engine, context, pages)
+
+
+def _terminate_advisory_lock_holders(engine):
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"))
+        connection.commit()
+
+
+def test_a_poll_whose_lock_was_lost_records_nothing_twice(engine, sandbox, target_of, monkeypatch):
+    import contextlib
+
+    target = target_of(sandbox, 'kinds = ["assistants"]')
+    poll_target(engine, target)
+    victim = sandbox.objects("assistants")[0]
+    sandbox.edit("assistants", victim["id"], model="gpt-4.1-nano")
+    sandbox.add("assistants", name="Brand New", model="gpt-4o")
+    if engine.dialect.name == "postgresql":
+        lose = lambda: _terminate_advisory_lock_holders(engine)  # noqa: E731  (a real dropped connection)
+    else:
+        lose = lambda: monkeypatch.setattr("watcher.poll.poll_lock", lambda *_a: contextlib.nullcontext())  # noqa
+    outcome = _poll_losing_the_lock_midway(engine, target, lose)
+    assert outcome.status == "skipped" and outcome.reason.startswith("already recorded by another process")
+    assert sorted(e[0] for e in events(engine)) == ["created", "modified"]
+    assert count(engine, Version) == 5 + 1 + 1  # baseline, the edit's version 2, the new object's version 1

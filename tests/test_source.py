@@ -1,14 +1,16 @@
 """Listing through the real openai SDK: complete or refused, never silently short."""
 
+import json
 import math
 
 import openai
 import pytest
 
+from watcher import kinds
 from watcher.config import parse_config
 from watcher.errors import KindNotServed, SourceError
 from watcher.sandbox import Sandbox
-from watcher.source import list_pages, make_client
+from watcher.source import Source
 
 
 @pytest.fixture
@@ -17,16 +19,23 @@ def big_sandbox():
         yield sb
 
 
-def client_for(sandbox, *, extra: str = "") -> openai.OpenAI:
-    config = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n{extra}')
-    import os
+@pytest.fixture(autouse=True)
+def sandbox_key(monkeypatch):
+    monkeypatch.setenv("SB_KEY", "sk-sandbox")
 
-    os.environ["SB_KEY"] = sandbox.api_key
-    return make_client(config.targets[0])
+
+def source_for(url: str, extra: str = "") -> Source:
+    config = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{url}"\napi_key_env = "SB_KEY"\n{extra}')
+    return Source(config.targets[0])
+
+
+def listed(url: str, kind: str = "assistants", extra: str = "") -> list:
+    with source_for(url, extra) as source:
+        return list(source.pages(kinds.get(kind)))
 
 
 def listed_ids(sandbox, kind="assistants"):
-    return [obj["id"] for page in list_pages(client_for(sandbox), "prod", kind) for obj in page.objects]
+    return [obj["id"] for page in listed(sandbox.url, kind) for obj in page.objects]
 
 
 def test_listing_yields_every_object_once(big_sandbox):
@@ -81,10 +90,9 @@ def test_transient_errors_are_retried_by_the_sdk(big_sandbox):
 
 
 def test_bad_key_says_authentication_failed_without_the_key(big_sandbox, monkeypatch):
-    config = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{big_sandbox.url}"\napi_key_env = "WRONG"\n')
-    monkeypatch.setenv("WRONG", "sk-wrong-key-1234567890")
+    monkeypatch.setenv("SB_KEY", "sk-wrong-key-1234567890")
     with pytest.raises(SourceError) as caught:
-        list(list_pages(make_client(config.targets[0]), "prod", "assistants"))
+        listed(big_sandbox.url)
     message = str(caught.value)
     assert message.startswith("prod/assistants: authentication failed for target prod (HTTP 401)")
     assert "sk-wrong-key" not in message and "1234567890" not in message
@@ -96,17 +104,72 @@ def test_retired_kind_raises_kind_not_served(big_sandbox):
         listed_ids(big_sandbox)
 
 
-def test_unreachable_server_is_one_line(monkeypatch):
-    config = parse_config('[[targets]]\nname = "prod"\nbase_url = "http://127.0.0.1:9/v1"\napi_key_env = "K"\n'
-                          'timeout = "2s"\n')
-    monkeypatch.setenv("K", "sk-x")
-    with pytest.raises(SourceError, match="^prod/assistants: cannot connect"):
-        list(list_pages(make_client(config.targets[0]), "prod", "assistants"))
+def test_unreachable_server_is_one_line_naming_the_url():
+    with pytest.raises(SourceError) as caught:
+        listed("http://127.0.0.1:9/v1", extra='timeout = "2s"\n')
+    assert str(caught.value).startswith("prod/assistants: cannot connect to http://127.0.0.1:9/v1/assistants: ")
+    assert "\n" not in str(caught.value)
 
 
 def test_organization_and_project_are_sent(big_sandbox):
-    client = client_for(big_sandbox, extra='organization = "org-acme"\nproject = "proj_watch"\n')
-    list(list_pages(client, "prod", "agents"))
+    listed(big_sandbox.url, "agents", extra='organization = "org-acme"\nproject = "proj_watch"\n')
     headers = big_sandbox.request_headers[-1]
     assert headers.get("openai-organization") == "org-acme"
     assert headers.get("openai-project") == "proj_watch"
+
+
+# --- servers that do not say where a listing ends, or do not end (issue 9) ------------------------------
+
+
+def pages_of_twenty(total: int, *, has_more: bool = False):
+    """A server that serves 20 per page whatever `limit` says and, unless asked, leaves has_more out."""
+    from urllib.parse import parse_qs, urlsplit
+
+    ids = [f"asst_{n:04d}" for n in range(total)]
+    requests = []
+
+    def answer(path):
+        requests.append(path)
+        after = parse_qs(urlsplit(path).query).get("after", [None])[0]
+        start = ids.index(after) + 1 if after else 0
+        page = ids[start:start + 20]
+        body = {"object": "list", "data": [{"id": i, "object": "assistant", "model": "m"} for i in page]}
+        if has_more:
+            body["has_more"] = start + 20 < total
+        return 200, json.dumps(body).encode()
+
+    return answer, requests
+
+
+def test_a_listing_that_never_says_has_more_is_followed_to_an_empty_page(scripted_api):
+    answer, requests = pages_of_twenty(130)
+    ids = [i for page in listed(scripted_api(answer)) for i in page.ids]
+    assert len(ids) == len(set(ids)) == 130
+    assert len(requests) == 8  # seven pages of up to 20, then the empty page that proves the end
+
+
+def test_a_short_page_that_says_has_more_false_ends_the_listing_at_once(scripted_api):
+    answer, requests = pages_of_twenty(15, has_more=True)
+    assert len([i for page in listed(scripted_api(answer)) for i in page.ids]) == 15
+    assert len(requests) == 1
+
+
+def test_an_answer_larger_than_max_answer_size_fails_naming_the_page(scripted_api):
+    huge = json.dumps({"object": "list", "has_more": False,
+                       "data": [{"id": f"asst_{n}", "instructions": "x" * 300_000} for n in range(10)]}).encode()
+    with pytest.raises(SourceError) as caught:
+        listed(scripted_api(lambda _path: (200, huge)), extra='max_answer_size = "1MB"\n')
+    assert str(caught.value).startswith("prod/assistants: page 1: the answer is larger than max_answer_size (1.0 MB")
+
+
+def test_a_server_that_trickles_fails_the_poll_at_its_deadline(scripted_api):
+    import time
+
+    body = json.dumps({"object": "list", "has_more": False, "data": [{"id": "asst_1", "x": "y" * 4000}]}).encode()
+    url = scripted_api(lambda _path: (200, body), trickle=(16, 0.2))
+    source = source_for(url)
+    source.deadline, source.poll_timeout = time.monotonic() + 2, 2
+    began = time.monotonic()
+    with source, pytest.raises(SourceError, match="the poll took longer than its deadline"):
+        list(source.pages(kinds.get("assistants")))
+    assert time.monotonic() - began < 10  # the per-read timeout alone would never fire

@@ -5,46 +5,45 @@ remote object still matches the record (otherwise the out-of-band change would b
 overwritten unseen: the user is told to snapshot first). What the server returns is
 recorded at once as a version with origin apply|restore and its author, so the next
 poll finds nothing new: the watcher's own writes are never reported as drift.
+
+Only the fields the kind registry lists as writable are sent. A file that names an
+unknown field, or changes a read-only one, is refused by name: a typo must never look
+like success. `dry_run` shows the change without making it.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import history
+from watcher import diff, history, kinds
 from watcher.config import Config, TargetConfig
 from watcher.errors import RecordError
+from watcher.kinds import Kind
 from watcher.snapshot import as_datetime, matching_keys, normalize, parse_path
-from watcher.source import make_client, retrieve, update
-from watcher.store import Resource, Target, Version, poll_lock, utcnow
+from watcher.store import Event, Resource, Target, Version, installation_key, poll_lock, utcnow
 
-# Fields a client may set, per kind; absent from a canonical body means "empty".
-WRITABLE = {
-    "assistants": ("description", "instructions", "metadata", "model", "name", "response_format", "temperature",
-                   "tool_resources", "tools", "top_p"),
-    "agents": ("compaction", "experimental", "instructions", "metadata", "model", "multi_agent", "name", "reasoning",
-               "service_tier", "text", "tools"),
-}
-# What to send for a writable field the desired body does not have, so it is cleared.
-_CLEARED = {"metadata": {}, "tools": [], "name": None, "description": None, "instructions": None}
+_PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What an apply or restore did: the object and the version it recorded (None: no change)."""
+    """What an apply or restore did: the object, the version it recorded (None: no change), the events it answered."""
 
     object_id: str
     name: str | None
     version: int | None
     previous: int
+    answered: list[int] = field(default_factory=list)
+    changes: list[diff.Change] = field(default_factory=list)  # a dry run: what would change
 
 
 def load_apply_file(path: str) -> dict[str, Any]:
@@ -56,65 +55,118 @@ def load_apply_file(path: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RecordError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("id"), str):
-        raise RecordError(f"{path}: expected a JSON object with the \"id\" of a recorded assistant or agent")
+        raise RecordError(f"{path}: expected a JSON object with the \"id\" of a recorded object")
     return document
 
 
-def apply_document(engine: Engine, config: Config, document: dict[str, Any], *, by: str,
-                   note: str | None = None) -> WriteResult:
+def apply_document(engine: Engine, config: Config, document: dict[str, Any], *, by: str, note: str | None = None,
+                   target: str | None = None, dry_run: bool = False) -> WriteResult:
     """Make the remote object look like `document`, recorded as origin "apply"."""
     with Session(engine) as session:
-        resource = history.find_resource(session, document["id"])
-        target_name, kind, remote_id = resource.target.name, resource.kind, resource.remote_id
-    return _write(engine, config.target(target_name), kind, remote_id, document, origin="apply", by=by, note=note)
+        resource = history.find_resource(session, document["id"], target=target)
+        kind = _writable_kind(resource)
+        current = history.body(history.version(session, resource, resource.current_version))
+        _refuse_what_cannot_be_written(kind, document, current)
+        where = (resource.target.name, resource.remote_id, resource.current_version, resource.name)
+    if dry_run:
+        return _dry_run(kind, where, current, document)
+    return _write(engine, config.target(where[0]), kind, where[1], document, origin="apply", by=by, note=note)
 
 
-def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by: str,
-                    note: str | None = None) -> WriteResult:
-    """Make the remote object look like its recorded version `number`, as origin "restore"."""
+def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by: str, note: str | None = None,
+                    target: str | None = None, dry_run: bool = False) -> WriteResult:
+    """Make the remote object look like its recorded version `number`, as origin "restore".
+
+    Open drift events since that version are acknowledged by `by`: the restore answers them.
+    """
     with Session(engine) as session:
-        resource = history.find_resource(session, ref)
+        resource = history.find_resource(session, ref, target=target)
+        kind = _writable_kind(resource)
         body = history.body(history.version(session, resource, number))
-        target_name, kind, remote_id = resource.target.name, resource.kind, resource.remote_id
+        if resource.deleted_at is not None:
+            raise RecordError(
+                f"{resource.remote_id} was deleted at {history.iso(resource.deleted_at)}; restore cannot bring "
+                f"back a deleted object. Recreate it on the platform from its last version "
+                f"(assistant-watcher show {resource.remote_id} --version {resource.current_version} --json), "
+                f"then run snapshot")
+        current = history.body(history.version(session, resource, resource.current_version))
+        where = (resource.target.name, resource.remote_id, resource.current_version, resource.name)
+    if dry_run:
+        return _dry_run(kind, where, current, body)
     note = note or f"restored version {number}"
-    return _write(engine, config.target(target_name), kind, remote_id, body, origin="restore", by=by, note=note)
+    result = _write(engine, config.target(where[0]), kind, where[1], body, origin="restore", by=by, note=note)
+    return _answer_open_events(engine, where[0], result, number, by, note)
 
 
-def _write(engine: Engine, target: TargetConfig, kind: str, remote_id: str, desired: dict[str, Any], *,
+def _writable_kind(resource: Resource) -> Kind:
+    kind = kinds.get(resource.kind)
+    if kind.read_only:
+        raise RecordError(f"{kind.name} are read-only through the watcher (the API has no update for them): "
+                          f"change {resource.remote_id} on the platform and the next poll records it")
+    return kind
+
+
+def _refuse_what_cannot_be_written(kind: Kind, document: dict[str, Any], current: dict[str, Any]) -> None:
+    """RecordError naming the first field the file may not set: unknown, or read-only and changed."""
+    managed = {*_PLATFORM_FIELDS, *kind.timestamps, *kind.volatile}
+    for name in document:
+        if name in kind.writable or name in managed:
+            continue
+        if name in current:
+            if document[name] != current[name]:
+                raise RecordError(f"{name} is read-only for {kind.name}: apply can change only "
+                                  f"{', '.join(kind.writable)}")
+            continue
+        close = difflib.get_close_matches(name, [*kind.writable, *current], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RecordError(f"unknown field {name!r}{hint}: {kind.name} take {', '.join(kind.writable)}")
+
+
+def _dry_run(kind: Kind, where: tuple, current: dict[str, Any], desired: dict[str, Any]) -> WriteResult:
+    """What applying `desired` would change in the recorded body, without calling the API."""
+    _target, remote_id, version, name = where
+    after = {k: v for k, v in current.items() if k not in kind.writable}
+    for key in kind.writable:
+        if desired.get(key) not in (None, [], {}):
+            after[key] = copy.deepcopy(desired[key])
+    return WriteResult(remote_id, name, None, version, changes=diff.compare(current, after))
+
+
+def _write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, desired: dict[str, Any], *,
            origin: str, by: str, note: str | None) -> WriteResult:
+    from watcher.source import Source
+
     if not by or not by.strip():
         raise RecordError("--by must name who makes the change")
-    client = make_client(target)
-    try:
-        with poll_lock(engine, target.name, kind):
-            live = retrieve(client, target.name, kind, remote_id)
-            _require_recorded(engine, target, kind, remote_id, live)
-            fields = writable_fields(kind, desired, live, target.ignore)
-            stored = update(client, target.name, kind, remote_id, fields)
-            return _record_write(engine, target, kind, remote_id, stored, origin, by.strip(), note)
-    finally:
-        client.close()
+    rules = kind.normalization(ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
+    with Source(target) as source, poll_lock(engine, target.name, kind.name):
+        live = source.retrieve(kind, remote_id)
+        _require_recorded(engine, target, kind, remote_id, normalize(live, rules=rules).content_hash)
+        fields = writable_fields(kind, desired, live, target.ignore)
+        stored = source.update(kind, remote_id, fields)
+        return _record_write(engine, target, kind, remote_id, normalize(stored, rules=rules), origin, by.strip(),
+                             note)
 
 
-def _require_recorded(engine: Engine, target: TargetConfig, kind: str, remote_id: str, live: dict[str, Any]) -> None:
+def _require_recorded(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, live_hash: str) -> None:
     """Refuse to overwrite a change the record has not seen yet."""
     with Session(engine) as session:
-        resource = _resource(session, target.name, kind, remote_id)
+        resource = _resource(session, target.name, kind.name, remote_id)
         if resource.deleted_at is not None:
             raise RecordError(f"{remote_id} is recorded as deleted; run snapshot first")
-        if normalize(live, target.ignore).content_hash != resource.current_hash:
+        if live_hash != resource.current_hash:
             raise RecordError(f"{remote_id} has changed since the last poll (out of band); "
                               "run `assistant-watcher snapshot` to record that change first")
 
 
-def writable_fields(kind: str, desired: dict[str, Any], live: dict[str, Any], ignore) -> dict[str, Any]:
+def writable_fields(kind: Kind, desired: dict[str, Any], live: dict[str, Any], ignore) -> dict[str, Any]:
     """The update to send: every writable field of `desired`, cleared when absent, ignored paths kept live."""
     fields = {}
-    for name in WRITABLE[kind]:
+    for name in kind.writable:
         if name in desired:
             fields[name] = copy.deepcopy(desired[name])
-        elif name in _CLEARED:
-            fields[name] = copy.deepcopy(_CLEARED[name])
+        elif name in kind.cleared:
+            fields[name] = copy.deepcopy(kind.cleared[name])
     for rule in ignore:
         _copy_paths(live, fields, parse_path(rule))
     return fields
@@ -125,18 +177,20 @@ def _copy_paths(source: Any, dest: Any, parts: tuple) -> None:
     if not parts or not isinstance(dest, (dict, list)):
         return
     head, rest = parts[0], parts[1:]
-    keys = matching_keys(source, head)
-    for key in keys:
+    for key in matching_keys(source, head):
         if not rest:
-            if isinstance(dest, dict):
-                dest[key] = copy.deepcopy(source[key])
-            elif isinstance(key, int) and key < len(dest):
+            if isinstance(dest, dict) or (isinstance(key, int) and key < len(dest)):
                 dest[key] = copy.deepcopy(source[key])
             continue
         if isinstance(dest, dict) and key not in dest and isinstance(source[key], dict):
             dest[key] = {}
-        child = dest.get(key) if isinstance(dest, dict) else (dest[key] if isinstance(key, int) and key < len(dest) else None)
-        _copy_paths(source[key], child, rest)
+        _copy_paths(source[key], _child(dest, key), rest)
+
+
+def _child(dest: Any, key: Any) -> Any:
+    if isinstance(dest, dict):
+        return dest.get(key)
+    return dest[key] if isinstance(key, int) and key < len(dest) else None
 
 
 def _resource(session: Session, target: str, kind: str, remote_id: str) -> Resource:
@@ -148,19 +202,42 @@ def _resource(session: Session, target: str, kind: str, remote_id: str) -> Resou
     return resource
 
 
-def _record_write(engine: Engine, target: TargetConfig, kind: str, remote_id: str, stored: dict[str, Any],
-                  origin: str, by: str, note: str | None) -> WriteResult:
-    snap = normalize(stored, target.ignore)
+def _record_write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, snap, origin: str, by: str,
+                  note: str | None) -> WriteResult:
     with Session(engine) as session, session.begin():
-        resource = _resource(session, target.name, kind, remote_id)
+        resource = _resource(session, target.name, kind.name, remote_id)
         previous = resource.current_version
-        resource.name = snap.name
         if snap.content_hash == resource.current_hash:
+            resource.name = snap.name
             return WriteResult(remote_id, snap.name, None, previous)
-        resource.current_version += 1
-        resource.current_hash = snap.content_hash
-        updated = as_datetime(snap.remote_updated_at)
-        session.add(Version(resource_id=resource.id, number=resource.current_version, content_hash=snap.content_hash,
-                            body=snap.canonical, observed_at=utcnow(), remote_updated_at=updated, origin=origin,
-                            actor=by, note=note))
-        return WriteResult(remote_id, snap.name, resource.current_version, previous)
+        moved = session.execute(  # compare-and-set: a poll that recorded meanwhile must not be overwritten
+            update(Resource).where(Resource.id == resource.id, Resource.current_version == previous)
+            .values(current_version=previous + 1, current_hash=snap.content_hash, name=snap.name)
+            .execution_options(synchronize_session=False)).rowcount
+        if moved != 1:
+            raise RecordError(f"{remote_id} was recorded by another process meanwhile; run snapshot to see it")
+        session.add(Version(resource_id=resource.id, number=previous + 1, content_hash=snap.content_hash,
+                            body=snap.canonical, observed_at=utcnow(), remote_updated_at=as_datetime(
+                                snap.remote_updated_at), origin=origin, actor=by, note=note))
+        return WriteResult(remote_id, snap.name, previous + 1, previous)
+
+
+def _answer_open_events(engine: Engine, target: str, result: WriteResult, number: int, by: str,
+                        note: str) -> WriteResult:
+    """Acknowledge the open drift events a restore to version `number` undid."""
+    if result.version is None:
+        return result
+    with Session(engine) as session, session.begin():
+        resource = session.scalar(select(Resource).join(Target).where(
+            Target.name == target, Resource.remote_id == result.object_id, Resource.current_version == result.version))
+        if resource is None:
+            return result
+        rows = session.scalars(select(Event).where(
+            Event.resource_id == resource.id, Event.acked_at.is_(None), Event.change.in_(("modified", "reappeared")),
+            Event.from_version >= number, Event.to_version < result.version).order_by(Event.id)).all()
+        now = utcnow()
+        for row in rows:
+            row.acked_by, row.acked_at = by, now
+            row.note = f"{note} (undone by restore to version {number}, recorded as version {result.version})"
+        answered = [row.id for row in rows]
+    return WriteResult(result.object_id, result.name, result.version, result.previous, answered)

@@ -82,12 +82,15 @@ pass_app = click.make_pass_decorator(App)
 
 def _setup_logging(verbose: int) -> None:
     """Log to stderr, one line per event; with sd-daemon level prefixes when stderr is the journal."""
-    level = logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JournalFormatter() if _stderr_is_journal() else
                          logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "alembic", "mail.log", "apscheduler"):
+    # -v: the watcher's own debug lines; -vv: tracebacks and the libraries' internals too.
+    logging.basicConfig(level=logging.DEBUG if verbose >= 2 else logging.INFO, handlers=[handler])
+    logging.getLogger("watcher").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("watcher.traceback").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "alembic", "mail.log", "apscheduler",
+                  "aiosmtplib", "asyncio", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
@@ -116,7 +119,7 @@ class _JournalFormatter(logging.Formatter):
 @click.group(cls=WatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_option", metavar="PATH",
               help="Config file (default: $ASSISTANT_WATCHER_CONFIG, else /etc/assistant-watcher/config.toml).")
-@click.option("-v", "--verbose", count=True, help="Debug logging; twice for tracebacks.")
+@click.option("-v", "--verbose", count=True, help="The watcher's debug lines; twice for tracebacks and libraries.")
 @click.version_option(package_name="assistant-watcher")
 @click.pass_context
 def main(ctx: click.Context, config_option: str | None, verbose: int) -> None:
@@ -134,9 +137,11 @@ def _print_json(document: Any) -> None:
 
 @main.command()
 @click.option("--target", "target_name", metavar="NAME", help="Poll only this target.")
+@click.option("--kind", "kind_names", metavar="KIND", multiple=True,
+              help="Poll only this kind (repeatable); asked even if it was not served before.")
 @click.option("--no-email", is_flag=True, help="Record only; leave the outbox for later delivery.")
 @pass_app
-def snapshot(app: App, target_name: str | None, no_email: bool) -> None:
+def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_email: bool) -> None:
     """Poll every target once, record drift, deliver the outbox.
 
     Exits 0 when every poll completed, 1 when one failed, 2 on a bad config.
@@ -148,16 +153,41 @@ def snapshot(app: App, target_name: str | None, no_email: bool) -> None:
     if not targets:
         raise ConfigError(f"{config.path}: no [[targets]] configured")
     for target in targets:
-        target.api_key()  # a missing key is a config error, found before anything is polled
+        target.read_keys()  # a missing key is a config error, found before anything is polled
+    _check_kinds(targets, kind_names)
     compose = _composer(config)
-    outcomes = []
-    for target in targets:
-        for outcome in poll.poll_target(app.engine, target, compose=compose, progress=_progress_printer()):
-            click.echo(printable(poll.summary_line(outcome)))
-            outcomes.append(outcome)
+    outcomes: list = []
+    try:
+        for target in targets:
+            only = [k for k in kind_names if k in target.kinds] if kind_names else None
+            for outcome in poll.poll_target(app.engine, target, compose=compose, progress=_progress_printer(),
+                                            only=only, poll_timeout=config.schedule.poll_timeout):
+                click.echo(printable(poll.summary_line(outcome)))
+                outcomes.append(outcome)
+    except KeyboardInterrupt:
+        _interrupted(outcomes)
     if not no_email:
         _deliver_after_snapshot(app)
     click.get_current_context().exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
+
+
+def _check_kinds(targets: list, kind_names: tuple[str, ...]) -> None:
+    """Every --kind is a kind, and one of the chosen targets watches it."""
+    from watcher import kinds
+
+    for name in kind_names:
+        if name not in kinds.names():
+            raise click.UsageError(f"--kind: {name!r} is not a kind; known kinds: {', '.join(kinds.names())}")
+        if not any(name in target.kinds for target in targets):
+            raise click.UsageError(f"--kind: no chosen target watches {name} (set its `kinds` in the config)")
+
+
+def _interrupted(outcomes: list) -> None:
+    """Ctrl-C during snapshot: say what was recorded (whole polls) and that the rest was not."""
+    done = ", ".join(f"{o.target}/{o.kind}" for o in outcomes) or "nothing"
+    click.echo(f"interrupted: recorded {done}; the poll in progress was not recorded (a poll is all or nothing); "
+               "alerts already queued are delivered by the next snapshot or the daemon", err=True)
+    click.get_current_context().exit(130)
 
 
 def _composer(config: Config):
@@ -342,13 +372,20 @@ def ack(app: App, event_id: int, by: str, note: str | None) -> None:
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
 @click.option("--note", metavar="TEXT", help="Why.")
+@click.option("--target", metavar="NAME", help="When the id exists on several targets.")
+@click.option("--dry-run", is_flag=True, help="Print the change it would make, and make none.")
 @pass_app
-def apply_command(app: App, file: str, by: str, note: str | None) -> None:
-    """Change an object to match FILE (JSON, as `show --json` prints it), recorded with its author."""
+def apply_command(app: App, file: str, by: str, note: str | None, target: str | None, dry_run: bool) -> None:
+    """Change an object to match FILE (JSON, as `show --json` prints it), recorded with its author.
+
+    Only the fields the kind lets the API change are sent; a file naming an unknown field or
+    changing a read-only one is refused by name.
+    """
     from watcher.apply import apply_document, load_apply_file
 
-    result = apply_document(app.engine, app.config, load_apply_file(file), by=by, note=note)
-    click.echo(_write_line(result, "applied"))
+    result = apply_document(app.engine, app.config, load_apply_file(file), by=by, note=note, target=target,
+                            dry_run=dry_run)
+    _report_write(result, "applied", dry_run)
 
 
 @main.command()
@@ -356,20 +393,36 @@ def apply_command(app: App, file: str, by: str, note: str | None) -> None:
 @click.option("--version", "number", type=int, required=True, metavar="N", help="The recorded version to bring back.")
 @click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
 @click.option("--note", metavar="TEXT", help="Why.")
+@click.option("--target", metavar="NAME", help="When the name or id exists on several targets.")
+@click.option("--dry-run", is_flag=True, help="Print the change it would make, and make none.")
 @pass_app
-def restore(app: App, obj: str, number: int, by: str, note: str | None) -> None:
-    """Put OBJECT back to a recorded version, recorded with its author."""
+def restore(app: App, obj: str, number: int, by: str, note: str | None, target: str | None, dry_run: bool) -> None:
+    """Put OBJECT back to a recorded version, recorded with its author.
+
+    The open drift events it undoes are acknowledged with its author and note.
+    """
     from watcher.apply import restore_version
 
-    result = restore_version(app.engine, app.config, obj, number, by=by, note=note)
-    click.echo(_write_line(result, f"restored to version {number}"))
+    result = restore_version(app.engine, app.config, obj, number, by=by, note=note, target=target, dry_run=dry_run)
+    _report_write(result, f"restored to version {number}", dry_run)
 
 
-def _write_line(result, verb: str) -> str:
+def _report_write(result, verb: str, dry_run: bool) -> None:
     label = printable(f'{result.object_id} "{result.name}"' if result.name else result.object_id)
+    if dry_run:
+        click.echo(f"{label}: dry run, nothing sent; {verb.split(' ', 1)[0]} would change version "
+                   f"{result.previous}:" if result.changes else f"{label}: dry run: nothing would change")
+        for change in result.changes:
+            _echo_change(change)
+        return
     if result.version is None:
-        return f"{label}: {verb}; the content was already the same, no new version"
-    return f"{label}: {verb}, recorded as version {result.version} (was {result.previous})"
+        click.echo(f"{label}: {verb}; the content was already the same, no new version")
+        return
+    click.echo(f"{label}: {verb}, recorded as version {result.version} (was {result.previous})")
+    if result.answered:
+        ids = ", ".join(str(i) for i in result.answered)
+        click.echo(f"answers open {'event' if len(result.answered) == 1 else 'events'} {ids} "
+                   "(acknowledged with this restore's author and note)")
 
 
 # --- delivery ------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ environment variable or a file (a bare file name is looked up in systemd's
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import json
 import os
 import re
 import tomllib
@@ -28,13 +30,16 @@ from pydantic import (
 
 from sqlalchemy.engine import make_url
 
-from watcher import KINDS
+from watcher import kinds as registry
 from watcher.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "/etc/assistant-watcher/config.toml"
 CONFIG_ENV = "ASSISTANT_WATCHER_CONFIG"
 
 _DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+INTERVAL_FLOOR = 1.0  # seconds: below it a typo ("1ms" for "1m") would hammer the API
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
@@ -57,6 +62,41 @@ def _positive_duration(value: object) -> float:
     return seconds
 
 
+def _interval(value: object) -> float:
+    seconds = _positive_duration(value)
+    if seconds < INTERVAL_FLOOR:
+        text = str(value).strip()
+        hint = f" (did you mean {text[:-1]!r}?)" if text.endswith("ms") else ""
+        raise ValueError(f"interval {value!r} is below the floor of 1s{hint}")
+    return seconds
+
+
+def parse_size(value: object) -> int:
+    """Bytes in a size such as "64MB", "512KiB" or a plain number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise ValueError(f"expected a size such as \"64MB\", got {value!r}")
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"bad size {value!r}: use a number and a unit, such as \"64MB\" or \"512KiB\"")
+    size = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if size <= 0:
+        raise ValueError(f"size {value!r} must be greater than zero")
+    return size
+
+
+def _check_kind(name: str) -> str:
+    known = registry.names()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{name!r} is not a kind{hint}; known kinds: {', '.join(known)}")
+    return name
+
+
 def _check_address(value: str) -> str:
     if not isinstance(value, str) or any(c in value for c in "\r\n"):
         raise ValueError(f"bad email address {value!r}")
@@ -77,6 +117,9 @@ def _check_ignore_rule(rule: str) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Interval = Annotated[float, BeforeValidator(_interval)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+KindName = Annotated[str, AfterValidator(_check_kind)]
 IgnoreRule = Annotated[str, AfterValidator(_check_ignore_rule)]
 PositiveDuration = Annotated[float, BeforeValidator(_positive_duration)]
 Address = Annotated[str, AfterValidator(_check_address)]
@@ -127,34 +170,117 @@ class DatabaseConfig(_Section):
 
 
 class ScheduleConfig(_Section):
-    interval: PositiveDuration = Field(default=300.0)
+    interval: Interval = Field(default=300.0)
     jitter: Duration = Field(default=30.0)
+    # A whole poll's deadline: past it the poll fails, is recorded and counts toward failure_after.
+    poll_timeout: PositiveDuration = Field(default=600.0)
+
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class TargetConfig(_Section):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
-    kinds: list[Literal["assistants", "agents"]] = Field(default_factory=lambda: list(KINDS), min_length=1)
-    base_url: str = "https://api.openai.com/v1"
+    # Default: every kind its keys can read (see `watcher.kinds`), set after validation.
+    kinds: list[KindName] = Field(default_factory=list)
+    provider: Literal["openai", "azure"] = "openai"
+    base_url: str = OPENAI_BASE_URL
+    azure_endpoint: str | None = None
+    api_version: str | None = None
     api_key_env: str | None = None
     api_key_file: str | None = None
+    admin_key_env: str | None = None
+    admin_key_file: str | None = None
     organization: str | None = None
     project: str | None = None
     ignore: list[IgnoreRule] = Field(default_factory=list)
-    interval: PositiveDuration | None = None
+    redact: list[IgnoreRule] = Field(default_factory=list)
+    interval: Interval | None = None
     timeout: PositiveDuration = Field(default=60.0)
+    max_answer_size: Size = Field(default=64 * 1000**2)
 
     @model_validator(mode="after")
-    def _one_key_source(self) -> TargetConfig:
+    def _consistent(self) -> TargetConfig:
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
+        if self.admin_key_env and self.admin_key_file:
+            raise ValueError("set admin_key_env or admin_key_file, not both")
+        if self.provider == "azure":
+            self._check_azure()
+        elif self.azure_endpoint or self.api_version:
+            raise ValueError("azure_endpoint and api_version need provider = \"azure\"")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url {self.base_url!r} must start with http:// or https://")
+        if not self.kinds:
+            object.__setattr__(self, "kinds", self._default_kinds())
+        self._check_keys_for_kinds()
         return self
+
+    def _check_azure(self) -> None:
+        if "base_url" in self.model_fields_set:
+            raise ValueError("an Azure target takes azure_endpoint, not base_url")
+        if not self.azure_endpoint:
+            raise ValueError("provider = \"azure\" needs azure_endpoint (https://NAME.openai.azure.com)")
+        if not self.azure_endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"azure_endpoint {self.azure_endpoint!r} must start with https://")
+        if not self.api_version:
+            raise ValueError("provider = \"azure\" needs api_version (such as \"2025-04-01-preview\")")
+        if self.admin_key_env or self.admin_key_file:
+            raise ValueError("an Azure target has no organization plane: drop admin_key_env/admin_key_file")
+        # The record keeps where a target's objects live.
+        object.__setattr__(self, "base_url", self.azure_endpoint.rstrip("/") + "/openai")
+
+    @property
+    def has_project_key(self) -> bool:
+        """A project key is configured, or implied (OPENAI_API_KEY) when no admin key is either."""
+        return bool(self.api_key_env or self.api_key_file or not self.has_admin_key)
+
+    @property
+    def has_admin_key(self) -> bool:
+        return bool(self.admin_key_env or self.admin_key_file)
+
+    def _default_kinds(self) -> list[str]:
+        if self.provider == "azure":
+            return [k.name for k in registry.all_kinds() if k.azure]
+        return registry.defaults(project_key=self.has_project_key, admin_key=self.has_admin_key)
+
+    def _check_keys_for_kinds(self) -> None:
+        for name in self.kinds:
+            kind = registry.get(name)
+            if self.provider == "azure" and not kind.azure:
+                raise ValueError(f"kinds: Azure OpenAI does not serve {name} (it serves "
+                                 f"{', '.join(k.name for k in registry.all_kinds() if k.azure)})")
+            if kind.key == registry.ADMIN and not self.has_admin_key:
+                raise ValueError(f"kinds: {name} needs an admin key (admin_key_env or admin_key_file)")
+            if kind.key == registry.PROJECT and not self.has_project_key:
+                raise ValueError(f"kinds: {name} needs a project key (api_key_env or api_key_file)")
 
     def api_key(self) -> str:
         """The API key, read now from its environment variable or file."""
         env = self.api_key_env or (None if self.api_key_file else "OPENAI_API_KEY")
         return _read_secret(f"targets.{self.name}", env, self.api_key_file)
+
+    def admin_key(self) -> str:
+        """The admin key, read now from its environment variable or file."""
+        return _read_secret(f"targets.{self.name}.admin_key", self.admin_key_env, self.admin_key_file)
+
+    def read_keys(self) -> None:
+        """Read every key this target's kinds need: a missing one is a ConfigError now, not mid-poll."""
+        if any(registry.get(k).key == registry.PROJECT for k in self.kinds):
+            self.api_key()
+        if any(registry.get(k).key == registry.ADMIN for k in self.kinds):
+            self.admin_key()
+
+    def secrets(self) -> list[str]:
+        """The keys' values, for scrubbing from error messages (those that can be read)."""
+        values = []
+        for read, wanted in ((self.api_key, self.has_project_key), (self.admin_key, self.has_admin_key)):
+            if wanted:
+                try:
+                    values.append(read())
+                except ConfigError:
+                    pass
+        return values
 
 
 class SmtpConfig(_Section):
@@ -186,7 +312,7 @@ class SmtpConfig(_Section):
 
 class RouteMatch(_Section):
     name: str | None = None
-    kind: Literal["assistants", "agents"] | None = None
+    kind: KindName | None = None
     target: str | None = None
     severity: Literal["high", "low"] | None = None
 
@@ -293,19 +419,69 @@ def parse_config(text: str, *, source: str = "config") -> Config:
     return config.model_copy(update={"path": source})
 
 
+# pydantic's words for a wrong type, in the words of a TOML file.
+_EXPECTED = {
+    "list_type": "expected a list, such as [\"a\", \"b\"]",
+    "string_type": "expected a string in quotes",
+    "int_type": "expected a whole number", "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+    "float_type": "expected a number", "float_parsing": "expected a number",
+    "dict_type": "expected a table", "model_type": "expected a table", "model_attributes_type": "expected a table",
+}
+
+
 def _first_error(exc: ValidationError, data: dict) -> str:
     error = exc.errors()[0]
     key = _key_name(error["loc"], data)
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key"
-    if error["type"] == "missing":
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key{_did_you_mean(error['loc'])}"
+    if kind == "missing":
         return f"{key}: required key is missing"
-    if error["type"] == "literal_error":
+    if kind == "literal_error":
         return f"{key}: {error['input']!r} is not one of {error['ctx']['expected']}"
-    if error["type"].endswith("_type") or error["type"].endswith("_parsing"):
+    if kind in _EXPECTED:
+        return f"{key}: {_EXPECTED[kind]} (got {_toml_value(error['input'])})"
+    if kind == "too_short" and isinstance(error.get("input"), list):
+        return f"{key}: must not be empty"
+    if kind.startswith("string_") and "ctx" in error:
         return f"{key}: {message} (got {error['input']!r})"
     return f"{key}: {message}" if key else message
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """" (did you mean 'interval'?)" for a misspelt key, from the keys its table takes."""
+    model: type[BaseModel] | None = Config
+    for item in loc[:-1]:
+        if model is None or isinstance(item, int):
+            continue
+        field = model.model_fields.get(str(item))
+        model = _section_model(field.annotation) if field else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), [n for n, f in model.model_fields.items() if not f.exclude], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _section_model(annotation) -> type[BaseModel] | None:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        inner = getattr(candidate, "__args__", (candidate,))[0] if getattr(candidate, "__origin__", None) is list \
+            else candidate
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return None
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
 
 
 def _key_name(loc: tuple, data: dict) -> str:

@@ -328,7 +328,7 @@ def check_secrets(config: Config) -> None:
     if not config.targets:
         raise ConfigError(f"{config.path}: no [[targets]] configured")
     for target in config.targets:
-        target.api_key()
+        target.read_keys()
     if config.smtp is not None:
         config.smtp.password()
 
@@ -487,7 +487,8 @@ class Daemon:
             self.activity.progress(target.name)
 
         try:
-            outcomes = poll_target(self.engine, target, compose=self.compose, progress=progress)
+            outcomes = poll_target(self.engine, target, compose=self.compose, progress=progress,
+                                   poll_timeout=self.config.schedule.poll_timeout)
         except (WatcherError, SQLAlchemyError) as exc:
             log.error("%s: poll failed: %s", target.name, one_line(exc))
             return "FAILED"

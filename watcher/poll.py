@@ -1,39 +1,50 @@
-"""One poll of one target and kind: list everything, then record the drift at once.
+"""One poll of one target and kind: list everything, compare, then record the drift at once.
 
-The listing phase reads pages and keeps only what changed (spooled to a temporary
-file, so memory stays flat whatever the number of objects). The recording phase
-writes the poll's versions, events and outbox rows in one transaction. A listing
-that fails changes nothing but the `polls` row that says why.
+Three phases, each with one job:
+
+1. list: read every page through a `Source`; objects whose content hash differs from the
+   record are spooled to a temporary file (memory stays flat whatever the number of objects);
+2. compare: for each spooled object, the diff against its recorded version, computed before
+   any write lock is taken, so a slow diff never blocks an `ack` (`watcher.recording.prepare`);
+3. record: versions, events and outbox rows in one transaction (`watcher.recording.record`),
+   which refuses to write over a state another process recorded meanwhile.
+
+A listing that fails changes nothing but the `polls` row that says why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
-from watcher.snapshot import Snapshot, as_datetime, normalize
+from watcher.kinds import Kind
+from watcher.snapshot import Normalization, Snapshot, normalize
 from watcher.source import Page
-from watcher.store import Event, OutboxMessage, Poll, Resource, Version, ensure_target, poll_lock, utcnow
+from watcher.store import OutboxMessage, Poll, Resource, ensure_target, poll_lock, utcnow
 
 log = logging.getLogger("watcher.poll")
+tracebacks = logging.getLogger("watcher.traceback")  # shown only at -vv
 
-# How many spooled snapshots are written per flush while recording.
-_BATCH = 500
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
 class DriftEvent:
-    """One recorded drift event with everything an email needs to describe it."""
+    """One recorded drift event with everything an alert needs to describe it."""
 
     event_id: int
     target: str
@@ -60,7 +71,7 @@ class PollOutcome:
 
     target: str
     kind: str
-    status: str  # complete | failed | not_served
+    status: str  # complete | failed | not_served | skipped (nothing asked or nothing written)
     target_id: int | None = None
     poll_id: int | None = None
     baseline: bool = False
@@ -69,6 +80,7 @@ class PollOutcome:
     error: str | None = None
     first_not_served: bool = False
     retired: bool = False
+    reason: str | None = None  # why a poll was skipped
     events: list[DriftEvent] = field(default_factory=list)
 
     def count(self, change: str) -> int:
@@ -88,102 +100,138 @@ def no_alerts(_session: Session, _outcome: PollOutcome) -> list[OutboxMessage]:
 
 
 @dataclass(frozen=True)
-class _Known:
+class Known:
+    """An object as the record has it when the poll starts."""
+
     resource_id: int
     content_hash: str
     version: int
     deleted: bool
 
 
-def poll_kind(
-    engine: Engine,
-    target: str,
-    base_url: str,
-    kind: str,
-    pages: Iterable[Page],
-    *,
-    ignore: list[str] | tuple[str, ...] = (),
-    compose: ComposeAlerts = no_alerts,
-    progress: Callable[[int, int], None] | None = None,
-) -> PollOutcome:
-    """Poll (target, kind) from `pages` and record the result, complete or failed.
+@dataclass(frozen=True)
+class Context:
+    """Everything one poll of (target, kind) needs besides its pages: plain values."""
+
+    target: str
+    base_url: str
+    kind: Kind
+    rules: Normalization  # this poll's normalization (ignore rules, redaction, volatile fields)
+    settings: str  # fingerprint of the target's settings (see settings_fingerprint)
+    compose: ComposeAlerts = no_alerts
+
+
+# --- the edge: polling configured targets ---------------------------------------------------------
+
+
+def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, progress=None,
+                only: Iterable[str] | None = None, poll_timeout: float = 600.0) -> list[PollOutcome]:
+    """Poll every kind of one configured target; one kind failing does not stop the others.
+
+    `only` names kinds to poll (default: the target's); a kind named there is asked even when it
+    was not served before. Each kind's poll must end within `poll_timeout` seconds.
+    """
+    from watcher.source import Source
+    from watcher.store import installation_key
+
+    asked = list(only) if only is not None else list(target.kinds)
+    secret_key = installation_key(engine)
+    settings = settings_fingerprint(target)
+    outcomes = []
+    with Source(target) as source:
+        for kind in _in_registry_order(asked):
+            source.deadline = time.monotonic() + poll_timeout
+            source.poll_timeout = poll_timeout
+            context = Context(target.name, target.base_url, kind,
+                              kind.normalization(ignore=target.ignore, redact=target.redact, secret_key=secret_key),
+                              settings, compose)
+            label = f"{target.name}/{kind.name}"
+            report = (lambda pages, objects, label=label: progress(label, pages, objects)) if progress else None
+            outcome = poll_kind(engine, context, lambda kind=kind: source.pages(kind), progress=report,
+                                ask_again=only is not None)
+            if progress:
+                progress(label, outcome.pages, outcome.objects, done=True)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _in_registry_order(names: list[str]) -> list[Kind]:
+    """Parents before the kinds listed under them, so their listing is reused, not repeated."""
+    order = kinds.names()
+    return [kinds.get(name) for name in sorted(dict.fromkeys(names), key=order.index)]
+
+
+def settings_fingerprint(target) -> str:
+    """What identifies where a target's objects come from: a kind "not served here" is asked again when it changes."""
+    fields = (target.provider, target.base_url, target.api_version, target.organization, target.project,
+              target.api_key_env, target.api_key_file, target.admin_key_env, target.admin_key_file)
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
+
+
+# --- one (target, kind) ----------------------------------------------------------------------------
+
+
+def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Page]], *,
+              progress: Callable[[int, int], None] | None = None, ask_again: bool = False) -> PollOutcome:
+    """Poll (target, kind) from `pages()` and record the result, complete or failed.
 
     Raises only when even a failed poll cannot be recorded (the database is unreachable).
     """
-    with poll_lock(engine, target, kind):
+    from watcher import recording
+
+    kind = context.kind.name
+    with poll_lock(engine, context.target, kind):
         with Session(engine) as session, session.begin():
-            target_id = ensure_target(session, target, base_url).id
+            target_id = ensure_target(session, context.target, context.base_url).id
+            last = _last_poll(session, target_id, kind)
+            if last is not None and last.status == "not_served" and last.settings == context.settings \
+                    and not ask_again:
+                return PollOutcome(context.target, kind, "not_served", target_id=target_id,
+                                   reason="not asked again until the target's settings change")
             known = _load_known(session, target_id, kind)
             previous = _last_complete_poll(session, target_id, kind)
-            # The last complete poll saw the old content: an edit happened after it started.
-            window_start = previous.started_at if previous else None
-            earlier_rules = previous.ignore if previous and previous.ignore is not None else ignore
         started = utcnow()
         try:
             with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-                counts = _collect(pages, known, ignore, spool, progress)
+                counts = _collect(pages(), known, context.rules, spool, progress)
                 spool.seek(0)
-                return _record_complete(
-                    engine, target, target_id, kind, known, previous is None, window_start, started, counts,
-                    _read_spool(spool), compose, _Rules(list(ignore), list(earlier_rules)),
-                )
+                prepared = recording.prepare(engine, context, known, previous, _read_spool(spool), counts)
+                spool.seek(0)
+                return recording.record(engine, context, target_id, known, previous, started, counts, prepared,
+                                        _read_spool(spool))
         except KindNotServed as exc:
-            return _record_not_served(engine, target, target_id, kind, known, started, str(exc), compose)
+            return _record_not_served(engine, context, target_id, known, started, str(exc))
         except SourceError as exc:
-            return _record_failure(engine, target, target_id, kind, started, str(exc), compose)
+            return _record_failure(engine, context, target_id, started, str(exc))
+        except recording.AlreadyRecorded as exc:
+            log.info("%s/%s: %s", context.target, kind, exc)
+            return PollOutcome(context.target, kind, "skipped", target_id=target_id, reason=str(exc))
         except Exception as exc:  # hostile content or a database refusal: still a recorded, announced failure
-            log.exception("%s/%s: poll failed unexpectedly", target, kind)
-            error = f"{target}/{kind}: could not record this listing: {type(exc).__name__}: {one_line(exc, 300)}"
-            return _record_failure(engine, target, target_id, kind, started, error, compose)
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """The ignore rules of this poll, and those the previous complete poll applied."""
-
-    now: list[str]
-    before: list[str]
-
-    def only_visibility_changed(self, old_body: dict[str, Any], new_body: dict[str, Any]) -> bool:
-        """True when the bodies agree outside every path either rule set hides.
-
-        Adding a rule hides a path; removing one reveals a path whose value was never
-        recorded, so its first appearance is not evidence that anyone changed it.
-        """
-        if not self.changed:
-            return False  # same rules: the bodies differ where the rules let us see
-        either = self.either
-        return normalize(old_body, either).content_hash == normalize(new_body, either).content_hash
-
-    def comparable(self, old_body: dict[str, Any], new_body: dict[str, Any]) -> tuple[dict, dict]:
-        """The two bodies as a diff should see them: without what either rule set hides."""
-        if not self.changed:
-            return old_body, new_body
-        return normalize(old_body, self.either).body, normalize(new_body, self.either).body
-
-    @property
-    def changed(self) -> bool:
-        return set(self.now) != set(self.before)
-
-    @property
-    def either(self) -> list[str]:
-        return sorted(set(self.now) | set(self.before))
+            log.error("%s/%s: poll failed unexpectedly: %s: %s", context.target, kind, type(exc).__name__,
+                      one_line(exc, 300))
+            tracebacks.debug("traceback of that failure", exc_info=True)
+            error = (f"{context.target}/{kind}: could not record this listing: {type(exc).__name__}: "
+                     f"{one_line(exc, 300)}")
+            return _record_failure(engine, context, target_id, started, error)
 
 
 @dataclass
-class _Counts:
+class Counts:
+    """What the listing phase saw."""
+
     objects: int = 0
     pages: int = 0
     seen: set[str] = field(default_factory=set)
 
 
-def _collect(pages, known, ignore, spool, progress) -> _Counts:
+def _collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalization, spool, progress) -> Counts:
     """Read every page; spool the objects whose content differs from the record."""
-    counts = _Counts()
+    counts = Counts()
     for page in pages:
         counts.pages += 1
-        for raw in page.objects:
-            snap = normalize(raw, ignore)
+        ids = page.ids or [None] * len(page.objects)
+        for raw, object_id in zip(page.objects, ids):
+            snap = normalize(raw, rules=rules, object_id=object_id)
             counts.objects += 1
             counts.seen.add(snap.object_id)
             mine = known.get(snap.object_id)
@@ -204,157 +252,61 @@ def _read_spool(spool) -> Iterator[tuple[str, str | None, str, int | None, str]]
         yield tuple(json.loads(line))
 
 
-def _load_known(session: Session, target_id: int, kind: str) -> dict[str, _Known]:
+def _load_known(session: Session, target_id: int, kind: str) -> dict[str, Known]:
     rows = session.execute(
         select(Resource.remote_id, Resource.id, Resource.current_hash, Resource.current_version, Resource.deleted_at)
         .where(Resource.target_id == target_id, Resource.kind == kind)
     )
-    return {r[0]: _Known(r[1], r[2], r[3], r[4] is not None) for r in rows}
+    return {r[0]: Known(r[1], r[2], r[3], r[4] is not None) for r in rows}
 
 
-def _last_complete_poll(session: Session, target_id: int, kind: str) -> Poll | None:
-    return session.scalar(
-        select(Poll)
+@dataclass(frozen=True)
+class LastPoll:
+    """The last complete poll of (target, kind), as plain values: the base this poll records on."""
+
+    id: int
+    started_at: datetime
+    ignore: list[str] | None
+
+
+def _last_complete_poll(session: Session, target_id: int, kind: str) -> LastPoll | None:
+    row = session.execute(
+        select(Poll.id, Poll.started_at, Poll.ignore)
         .where(Poll.target_id == target_id, Poll.kind == kind, Poll.status == "complete")
         .order_by(Poll.id.desc())
         .limit(1)
-    )
+    ).first()
+    return LastPoll(row[0], row[1], row[2]) if row else None
 
 
-def _record_complete(engine, target, target_id, kind, known, baseline, window_start, started, counts, spooled,
-                     compose, rules: _Rules) -> PollOutcome:
-    outcome = PollOutcome(target, kind, "complete", target_id=target_id, baseline=baseline,
-                          objects=counts.objects, pages=counts.pages)
-    with Session(engine) as session, session.begin():
-        poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="complete",
-                    objects=counts.objects, pages=counts.pages, changes=0, ignore=rules.now)
-        session.add(poll)
-        session.flush()
-        outcome.poll_id = poll.id
-        recorder = _Recorder(session, outcome, poll, window_start, rules)
-        for n, line in enumerate(spooled, 1):
-            recorder.observed(known.get(line[0]), *line)
-            if n % _BATCH == 0:
-                session.flush()
-        for object_id, mine in known.items():
-            if not mine.deleted and object_id not in counts.seen:
-                recorder.deleted(mine)
-        recorder.finish()
-        poll.changes = len(outcome.events)
-        session.add_all(compose(session, outcome))
-    return outcome
+def _last_poll(session: Session, target_id: int, kind: str) -> Poll | None:
+    return session.scalar(select(Poll).where(Poll.target_id == target_id, Poll.kind == kind)
+                          .order_by(Poll.id.desc()).limit(1))
 
 
-class _Recorder:
-    """Writes the versions and events of one complete poll inside its transaction."""
-
-    def __init__(self, session: Session, outcome: PollOutcome, poll: Poll, window_start: datetime | None,
-                 rules: _Rules):
-        self.session, self.outcome, self.poll = session, outcome, poll
-        self.now = poll.finished_at
-        self.window_start = window_start
-        self.rules = rules
-        self.origin = "baseline" if outcome.baseline else "poll"
-        self.pending: list[tuple[Event, DriftEvent]] = []
-        self.new: list[tuple] = []
-
-    def observed(self, mine: _Known | None, object_id, name, digest, updated_at, canonical) -> None:
-        """One listed object whose content differs from the record (or is new, or came back)."""
-        updated = as_datetime(updated_at)
-        if mine is None:
-            self.new.append((object_id, name, digest, updated, canonical))
-            if len(self.new) >= _BATCH:
-                self._insert_new()
-            return
-        body = json.loads(canonical)
-        resource = self.session.get(Resource, mine.resource_id)
-        old_body = _version_body(self.session, resource.id, mine.version)
-        resource.deleted_at, resource.name = None, name
-        if digest != mine.content_hash:
-            resource.current_version += 1
-            resource.current_hash = digest
-            self.session.add(Version(resource_id=resource.id, number=resource.current_version, content_hash=digest,
-                                     body=canonical, observed_at=self.now, remote_updated_at=updated,
-                                     origin=self.origin))
-        if not mine.deleted and self.rules.only_visibility_changed(old_body, body):
-            return  # only what the ignore rules hide changed: a new version, but no drift
-        change = "reappeared" if mine.deleted else "modified"
-        changes = diff.compare(*self.rules.comparable(old_body, body))
-        self._event(resource.id, object_id, name, change, mine.version, resource.current_version, changes, updated,
-                    old_body, body)
-
-    def _insert_new(self) -> None:
-        """Insert a batch of first-seen objects with their version 1 (a statement per table, not per row)."""
-        batch, self.new = self.new, []
-        if not batch:
-            return
-        rows = [dict(target_id=self.poll.target_id, kind=self.poll.kind, remote_id=object_id, name=name,
-                     first_seen_at=self.now, current_version=1, current_hash=digest)
-                for object_id, name, digest, _updated, _canonical in batch]
-        ids = self.session.scalars(insert(Resource).returning(Resource.id, sort_by_parameter_order=True), rows).all()
-        self.session.execute(insert(Version), [
-            dict(resource_id=resource_id, number=1, content_hash=digest, body=canonical, observed_at=self.now,
-                 remote_updated_at=updated, origin=self.origin, actor=None, note=None)
-            for resource_id, (_id, _name, digest, updated, canonical) in zip(ids, batch)
-        ])
-        if self.outcome.baseline:
-            return
-        for resource_id, (object_id, name, _digest, updated, canonical) in zip(ids, batch):
-            self._event(resource_id, object_id, name, "created", None, 1, [], updated, None, json.loads(canonical))
-
-    def deleted(self, mine: _Known) -> None:
-        """An object recorded as present that a complete listing no longer has."""
-        resource = self.session.get(Resource, mine.resource_id)
-        resource.deleted_at = self.now
-        old_body = _version_body(self.session, resource.id, mine.version)
-        self._event(resource.id, resource.remote_id, resource.name, "deleted", mine.version, None, [], None,
-                    old_body, None)
-
-    def finish(self) -> None:
-        self._insert_new()
-        self.session.flush()
-        for row, drift in self.pending:
-            drift.event_id = row.id
-            self.outcome.events.append(drift)
-
-    def _event(self, resource_id, object_id, name, change, from_version, to_version, changes, updated, old_body,
-               new_body) -> None:
-        paths = diff.changed_paths(changes)
-        level = kinds.get(self.outcome.kind).severity(change, paths)
-        row = Event(resource_id=resource_id, poll_id=self.poll.id, change=change, from_version=from_version,
-                    to_version=to_version, paths=paths, detected_at=self.now, window_start=self.window_start,
-                    remote_updated_at=updated, severity=level)
-        self.session.add(row)
-        drift = DriftEvent(0, self.outcome.target, self.outcome.kind, object_id, name, change, from_version,
-                           to_version, paths, changes, self.now, self.window_start, updated, old_body, new_body,
-                           severity=level)
-        self.pending.append((row, drift))
-
-
-def _version_body(session: Session, resource_id: int, number: int) -> dict[str, Any]:
-    body = session.scalar(select(Version.body).where(Version.resource_id == resource_id, Version.number == number))
-    return json.loads(body) if body else {}
-
-
-def _record_failure(engine, target, target_id, kind, started, error, compose, retired=False) -> PollOutcome:
-    outcome = PollOutcome(target, kind, "failed", target_id=target_id, error=error, retired=retired)
+def _record_failure(engine, context: Context, target_id, started, error, retired=False) -> PollOutcome:
+    kind = context.kind.name
+    outcome = PollOutcome(context.target, kind, "failed", target_id=target_id, error=error, retired=retired)
     with Session(engine) as session, session.begin():
         poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="failed",
-                    error=error)
+                    error=error, settings=context.settings, worker=WORKER)
         session.add(poll)
         session.flush()
         outcome.poll_id = poll.id
-        session.add_all(compose(session, outcome))
+        session.add_all(context.compose(session, outcome))
     return outcome
 
 
-def _record_not_served(engine, target, target_id, kind, known, started, error, compose) -> PollOutcome:
+def _record_not_served(engine, context: Context, target_id, known, started, error) -> PollOutcome:
     """404 for a whole kind: loud when objects were recorded, else "not served here" once."""
-    if any(not k.deleted for k in known.values()):
-        message = (f"{target}/{kind}: this endpoint no longer serves {kind} ({error.split(': ', 1)[-1]}); "
-                   f"{sum(not k.deleted for k in known.values())} recorded {kind} kept as they were")
-        return _record_failure(engine, target, target_id, kind, started, message, compose, retired=True)
-    outcome = PollOutcome(target, kind, "not_served", target_id=target_id, error=f"{kind} not served by this endpoint")
+    kind = context.kind.name
+    recorded = sum(not k.deleted for k in known.values())
+    if recorded:
+        message = (f"{context.target}/{kind}: this endpoint no longer serves {kind} ({error.split(': ', 1)[-1]}); "
+                   f"{recorded} recorded {kind} kept as they were")
+        return _record_failure(engine, context, target_id, started, message, retired=True)
+    outcome = PollOutcome(context.target, kind, "not_served", target_id=target_id,
+                          error=f"{kind} not served by this endpoint")
     with Session(engine) as session, session.begin():
         earlier = session.scalar(
             select(func.count()).select_from(Poll)
@@ -362,35 +314,12 @@ def _record_not_served(engine, target, target_id, kind, known, started, error, c
         )
         outcome.first_not_served = earlier == 0
         poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="not_served",
-                    error=outcome.error)
+                    error=outcome.error, settings=context.settings, worker=WORKER)
         session.add(poll)
         session.flush()
         outcome.poll_id = poll.id
-        session.add_all(compose(session, outcome))
+        session.add_all(context.compose(session, outcome))
     return outcome
-
-
-# --- the edge: polling configured targets -------------------------------------------------------
-
-
-def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, progress=None) -> list[PollOutcome]:
-    """Poll every kind of one configured target; one kind failing does not stop the other."""
-    from watcher.source import list_pages, make_client
-
-    client = make_client(target)
-    outcomes = []
-    try:
-        for kind in target.kinds:
-            label = f"{target.name}/{kind}"
-            report = (lambda pages, objects, label=label: progress(label, pages, objects)) if progress else None
-            outcome = poll_kind(engine, target.name, target.base_url, kind, list_pages(client, target.name, kind),
-                                ignore=target.ignore, compose=compose, progress=report)
-            if progress:
-                progress(label, outcome.pages, outcome.objects, done=True)
-            outcomes.append(outcome)
-    finally:
-        client.close()
-    return outcomes
 
 
 def summary_line(outcome: PollOutcome) -> str:
@@ -399,8 +328,13 @@ def summary_line(outcome: PollOutcome) -> str:
     if outcome.status == "failed":
         return f"{where}: FAILED: {(outcome.error or '').removeprefix(where + ': ')}"
     if outcome.status == "not_served":
+        if outcome.poll_id is None:
+            return (f"{where}: not served by this endpoint (as before; asked again when the target's settings "
+                    f"change, or with `snapshot --kind {outcome.kind}`)")
         once = "" if outcome.first_not_served else " (as before)"
         return f"{where}: not served by this endpoint{once}"
+    if outcome.status == "skipped":
+        return f"{where}: {outcome.reason}"
     seen = f"{outcome.objects} {_plural(outcome.objects, 'object')} in {outcome.pages} {_plural(outcome.pages, 'page')}"
     if outcome.baseline:
         return f"{where}: baseline recorded, {seen}"

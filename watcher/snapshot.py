@@ -1,13 +1,16 @@
 """Normalize a remote object into canonical JSON and a content hash. No I/O.
 
 Canonical means: keys sorted, timestamps in seconds, `null`, `[]` and `{}` treated
-as the same absence, volatile fields (`updated_at`) kept out of the body, and the
-target's ignore rules applied, so that identical content always hashes the same.
+as the same absence, secrets replaced by a keyed fingerprint, volatile fields (changed
+by use, such as `updated_at`) kept out of the body, structure deeper than `MAX_DEPTH`
+folded into a fingerprint, and the target's ignore rules applied, so that identical
+content always hashes the same and no secret is ever stored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -15,17 +18,42 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-# Fields that change without the configuration changing; kept beside the body.
+import orjson
+
 ID_LIMIT = 200  # characters of a remote id the record keeps (resources.remote_id)
 NAME_LIMIT = 500  # characters of a name kept as the object's label (resources.name)
-VOLATILE_FIELDS = ("updated_at",)
-TIMESTAMP_FIELDS = ("created_at", "updated_at")
+# Nesting past this is folded into a fingerprint: no walker (ours, deepdiff's) recurses without bound.
+MAX_DEPTH = 32
+REDACTED = "redacted:"
+# Keys whose values are secrets wherever they appear (DESIGN "Redaction").
+_SECRET_KEYS = frozenset({"authorization", "api_key", "password", "secret", "token", "client_secret"})
+_SECRET_SUFFIXES = ("_token", "_secret", "_password")
 # Seconds since the epoch stay below this until the year 5138; larger means milliseconds.
 _MILLISECONDS_ABOVE = 100_000_000_000
 
 WILDCARD = "*"
 _PATH_TOKEN = re.compile(r"""\.?([A-Za-z0-9_\-]+|\*)|\[(\d+|\*)\]|\["((?:[^"\\]|\\.)*)"\]""")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """What normalizing one kind's objects takes, as plain values (a kind builds it; see watcher.kinds)."""
+
+    ignore: tuple[str, ...] = ()  # the target's ignore rules
+    volatile: tuple[str, ...] = ("updated_at",)  # paths changed by use, not by people
+    timestamps: tuple[str, ...] = ("created_at", "updated_at")  # top-level fields in seconds
+    updated_field: str | None = "updated_at"  # kept beside the body as the remote edit time
+    name_field: str | None = "name"  # the field that labels an object
+    secrets: tuple[str, ...] = ()  # paths whose values are secrets (besides keys named like one)
+    secret_key: bytes = b""  # the installation key that fingerprints secrets
+
+    def with_ignore(self, ignore) -> Normalization:
+        return Normalization(tuple(ignore), self.volatile, self.timestamps, self.updated_field, self.name_field,
+                             self.secrets, self.secret_key)
+
+
+DEFAULT = Normalization()
 
 
 @dataclass(frozen=True)
@@ -76,37 +104,63 @@ def format_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed and stored."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):  # integers past 64 bits, which orjson refuses
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def content_hash(canonical: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = ()) -> Snapshot:
-    """The canonical snapshot of one object as listed (`model_dump(mode="json")` or raw JSON)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = (), *,
+              rules: Normalization = DEFAULT, object_id: str | None = None) -> Snapshot:
+    """The canonical snapshot of one object as listed (raw JSON).
+
+    `ignore` adds to `rules.ignore`; `object_id` is the record's id for it (default: its `id`).
+    """
+    if not isinstance(raw, dict):
+        raise ValueError("an object is not a JSON object")
+    object_id = object_id if object_id is not None else raw.get("id")
+    if not isinstance(object_id, str) or not object_id:
         raise ValueError("object without a string id")
-    body = _without_empties({k: _seconds(k, v) for k, v in raw.items()})
-    updated_at = body.pop("updated_at", None)
-    for field in VOLATILE_FIELDS:
-        body.pop(field, None)
-    if ignore:
-        for rule in ignore:
-            _remove_path(body, parse_path(rule))
-        body = _without_empties(body)  # removing a path may leave an empty parent
+    body = {k: _seconds(v) if k in rules.timestamps else v for k, v in raw.items()}
+    body = _cleaned(body, rules.secret_key)
+    updated_at = body.get(rules.updated_field) if rules.updated_field else None
+    for path in (*rules.secrets, *rules.volatile, *rules.ignore, *ignore):
+        if path in rules.secrets:
+            _redact_path(body, parse_path(path), rules.secret_key)
+        else:
+            _remove_path(body, parse_path(path))
+    body = _without_empties(body)  # removing a path may leave an empty parent
     canonical = canonical_json(body)
-    name = raw.get("name") if isinstance(raw.get("name"), str) else None
+    name = raw.get(rules.name_field) if rules.name_field else None
+    name = name if isinstance(name, str) else None
     if name is not None:
         name = name.replace("\x00", "")[:NAME_LIMIT]  # a label for lookups and subjects; the body keeps it whole
     return Snapshot(
-        object_id=raw["id"],
+        object_id=object_id,
         name=name,
         body=body,
         canonical=canonical,
         content_hash=content_hash(canonical),
-        remote_updated_at=updated_at if isinstance(updated_at, int) else None,
+        remote_updated_at=updated_at if isinstance(updated_at, int) and not isinstance(updated_at, bool) else None,
     )
+
+
+def fingerprint(value: Any, key: bytes) -> str:
+    """`redacted:` and the first 12 hex of HMAC-SHA256(key, value): tells a rotation, keeps the value."""
+    data = value.encode("utf-8") if isinstance(value, str) else canonical_json(value).encode("utf-8")
+    return REDACTED + hmac.new(key, data, hashlib.sha256).hexdigest()[:12]
+
+
+def is_secret_key(key: str) -> bool:
+    """True for a key whose value is a secret by its name (`authorization`, `*_token`; not `*_hint`)."""
+    lowered = key.lower()
+    if lowered.endswith("_hint"):
+        return False
+    return lowered in _SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES)
 
 
 def as_datetime(seconds: int | None) -> datetime | None:
@@ -119,8 +173,8 @@ def as_datetime(seconds: int | None) -> datetime | None:
         return None
 
 
-def _seconds(key: str, value: Any) -> Any:
-    if key in TIMESTAMP_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+def _seconds(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             return None  # NaN or Infinity is no time at all
         value = int(value)
@@ -128,8 +182,78 @@ def _seconds(key: str, value: Any) -> Any:
     return value
 
 
+def _cleaned(body: dict[str, Any], secret_key: bytes) -> dict[str, Any]:
+    """A copy without null/[]/{} entries, secrets by key name fingerprinted, depth folded. Iterative.
+
+    Servers disagree on whether absent means null, [] or {}: all are dropped. Walks with an
+    explicit stack, so hostile nesting cannot exhaust Python's recursion limit.
+    """
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any, int]] = [(body, root, 1)]
+    while stack:
+        source, target, depth = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if isinstance(source, dict) and isinstance(key, str) and is_secret_key(key) and item is not None:
+                item = item if _is_fingerprint(item) else fingerprint(item, secret_key)
+            elif isinstance(item, (dict, list)) and depth >= MAX_DEPTH:
+                item = _folded(item)
+            elif isinstance(item, (dict, list)):
+                child: Any = {} if isinstance(item, dict) else []
+                stack.append((item, child, depth + 1))
+                item = child
+            _put(target, key, item)
+    return _without_empties(root)
+
+
+def _is_fingerprint(value: Any) -> bool:
+    # Already redacted (a stored body normalized again): fingerprinting it twice would read as a rotation.
+    return isinstance(value, str) and value.startswith(REDACTED) and len(value) == len(REDACTED) + 12
+
+
+def _put(target: Any, key: Any, item: Any) -> None:
+    if isinstance(target, dict):
+        target[key] = item
+    else:
+        target.append(item)
+
+
+def _folded(value: Any) -> str:
+    """A structure nested too deep to keep, as a fingerprint of its content: a change in it is still a change."""
+    digest = hashlib.sha256(_flat_json(value).encode("utf-8")).hexdigest()[:16]
+    return f"nested deeper than {MAX_DEPTH} levels: sha256 {digest}"
+
+
+def _flat_json(value: Any) -> str:
+    """Canonical JSON of any nesting depth, built with an explicit stack."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Token):
+            out.append(item.text)
+        elif isinstance(item, dict):
+            pieces: list[Any] = [_Token("{")]
+            for n, key in enumerate(sorted(item, key=str)):
+                pieces += [_Token(("," if n else "") + json.dumps(str(key), ensure_ascii=False) + ":"), item[key]]
+            stack.extend(reversed([*pieces, _Token("}")]))
+        elif isinstance(item, list):
+            pieces = [_Token("[")]
+            for n, element in enumerate(item):
+                pieces += [_Token(","), element] if n else [element]
+            stack.extend(reversed([*pieces, _Token("]")]))
+        else:
+            out.append(json.dumps(item, ensure_ascii=False))
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+
+
 def _without_empties(value: Any) -> Any:
-    """Drop dict entries that are null, [] or {}: servers disagree on which they send."""
+    """Drop dict entries that are null, [] or {} (depth is already bounded by `_cleaned`)."""
     if isinstance(value, dict):
         cleaned = {}
         for key, item in value.items():
@@ -141,6 +265,16 @@ def _without_empties(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_empties(item) if isinstance(item, (dict, list)) else item for item in value]
     return value
+
+
+def _redact_path(node: Any, parts: tuple[str | int, ...], secret_key: bytes) -> None:
+    """Fingerprint every value `parts` names in `node` (a secret by where it is, not by its key's name)."""
+    head, rest = parts[0], parts[1:]
+    for key in matching_keys(node, head):
+        if rest:
+            _redact_path(node[key], rest, secret_key)
+        elif node[key] is not None and not _is_fingerprint(node[key]):
+            node[key] = fingerprint(node[key], secret_key)
 
 
 def _remove_path(node: Any, parts: tuple[str | int, ...]) -> None:

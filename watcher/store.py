@@ -277,7 +277,7 @@ def migrate(engine: Engine) -> None:
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             # Two processes starting at once must not both create the tables.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key("migrate")})
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("migrate")})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
@@ -286,27 +286,40 @@ def migrate(engine: Engine) -> None:
 # --- locks ------------------------------------------------------------------------------
 
 
-def _lock_key(*parts: str) -> int:
+def lock_key(*parts: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for `parts`."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @contextlib.contextmanager
 def poll_lock(engine: Engine, target: str, kind: str) -> Iterator[None]:
-    """Held while one process polls (target, kind): others wait, then see its result."""
+    """Held while one process polls (target, kind): others wait, then see its result.
+
+    On PostgreSQL the lock lives on its own connection, which a network blip or a pooler may
+    drop mid-poll; recording does not trust it (see watcher.recording), and a lock that was lost
+    is not an error when released.
+    """
     if engine.dialect.name == "postgresql":
-        key = _lock_key("poll", target, kind)
+        key = lock_key("poll", target, kind)
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             connection.commit()
             try:
                 yield
             finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                connection.commit()
+                _unlock(connection, key)
         return
     with _file_lock(engine, f"poll-{target}-{kind}"):
         yield
+
+
+def _unlock(connection, key: int) -> None:
+    try:
+        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        connection.commit()
+    except Exception:  # the connection died, and the lock with it
+        connection.invalidate()
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from watcher.snapshot import WILDCARD, parse_path
+from watcher.snapshot import WILDCARD, Normalization, parse_path
 
 PROJECT, ADMIN = "project", "admin"
 # How a kind is listed.
@@ -76,11 +76,14 @@ class Kind:
     def object_id(self, raw: dict[str, Any], parent_id: str | None) -> str | None:
         """The record's id for an object as listed (prefixed by its parent's id when it has one)."""
         value = raw.get(self.id_field)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
         if not isinstance(value, str) or not value:
             return None
         return f"{parent_id}/{value}" if parent_id is not None else value
+
+    def normalization(self, *, ignore=(), redact=(), secret_key: bytes = b"") -> Normalization:
+        """How this kind's objects are normalized for a target with these ignore and redact rules."""
+        return Normalization(tuple(ignore), self.volatile, self.timestamps, self.updated_field, self.name_field,
+                             (*self.secrets, *redact), secret_key)
 
     def list_path(self, parent_id: str | None = None) -> str:
         return self.path.format(parent=parent_id) if parent_id is not None else self.path

@@ -1,0 +1,98 @@
+"""Secrets inside remote objects are fingerprinted before hashing: never stored, shown or mailed."""
+
+import json
+
+import pytest
+from sqlalchemy import inspect, text
+
+from watcher.snapshot import fingerprint, is_secret_key, normalize
+from watcher.kinds import get
+
+TOKEN = "Bearer sk-live-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e"
+ROTATED = "Bearer sk-live-0000aaaa1111bbbb2222cccc3333dddd"
+KEY = b"k" * 32
+
+
+def mcp_tool(authorization: str) -> dict:
+    return {"type": "mcp", "server_label": "crm", "server_url": "https://crm.example.com/mcp",
+            "headers": {"Authorization": authorization, "X-Tenant": "acme-prod"}}
+
+
+def rows_of(engine) -> str:
+    text_of_rows = []
+    with engine.connect() as connection:
+        for table in inspect(engine).get_table_names():
+            for row in connection.execute(text(f"SELECT * FROM {table}")):
+                text_of_rows.append(repr(tuple(row)))
+    return "\n".join(text_of_rows)
+
+
+@pytest.mark.parametrize(("key", "secret"), [
+    ("authorization", True), ("Authorization", True), ("api_key", True), ("password", True), ("token", True),
+    ("client_secret", True), ("refresh_token", True), ("webhook_secret", True), ("db_password", True),
+    ("max_tokens_per_1_minute", False), ("signing_secret_hint", False), ("secret_name", False),
+    ("max_tokens", False), ("name", False),
+])
+def test_secret_keys_are_named_by_the_contract(key, secret):
+    assert is_secret_key(key) is secret
+
+
+def test_an_mcp_header_is_a_fingerprint_in_the_body_and_the_hash():
+    rules = get("agents").normalization(secret_key=KEY)
+    snap = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)]}, rules=rules)
+    headers = snap.body["tools"][0]["headers"]
+    assert headers["Authorization"] == fingerprint(TOKEN, KEY) and headers["X-Tenant"].startswith("redacted:")
+    assert "sk-live" not in snap.canonical
+
+
+def test_a_rotated_secret_changes_the_hash_and_the_same_secret_does_not():
+    rules = get("agents").normalization(secret_key=KEY)
+    first = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)]}, rules=rules)
+    again = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)]}, rules=rules)
+    rotated = normalize({"id": "agent_1", "tools": [mcp_tool(ROTATED)]}, rules=rules)
+    assert first.content_hash == again.content_hash != rotated.content_hash
+
+
+def test_a_stored_body_normalized_again_keeps_its_fingerprints():
+    rules = get("agents").normalization(secret_key=KEY)
+    first = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)], "api_key": "sk-x"}, rules=rules)
+    assert normalize(first.body, rules=rules).content_hash == first.content_hash
+
+
+def test_a_targets_redact_paths_are_fingerprinted_too():
+    rules = get("agents").normalization(redact=["metadata.signing_key"], secret_key=KEY)
+    snap = normalize({"id": "agent_1", "metadata": {"signing_key": "abc123", "team": "ops"}}, rules=rules)
+    assert snap.body["metadata"] == {"signing_key": fingerprint("abc123", KEY), "team": "ops"}
+
+
+@pytest.fixture
+def agent_with_token(sandbox):
+    agent = sandbox.objects("agents")[0]
+    sandbox.edit("agents", agent["id"], tools=[mcp_tool(TOKEN)])
+    return agent
+
+
+def test_no_secret_reaches_the_database_or_the_output(agent_with_token, sandbox, write_config, store_url, engine,
+                                                     cli):
+    config = write_config(sandbox, store_url)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    shown = cli(config, "show", agent_with_token["id"], "--json")
+    assert "sk-live" not in rows_of(engine) and "sk-live" not in shown.stdout
+    assert json.loads(shown.stdout)["tools"][0]["headers"]["Authorization"].startswith("redacted:")
+
+
+def test_a_rotation_is_drift_that_says_a_secret_changed_and_mails_no_secret(agent_with_token, sandbox, mail_config,
+                                                                           smtp_server, cli, cli_json):
+    server = smtp_server()
+    config = mail_config(sandbox, server)
+    cli(config, "snapshot")
+    sandbox.edit("agents", agent_with_token["id"], tools=[mcp_tool(ROTATED)])
+    assert cli(config, "snapshot").exit_code == 0
+    [event] = cli_json(config, "events")
+    assert (event["change"], event["paths"], event["severity"]) == \
+        ("modified", ["tools[0].headers.Authorization"], "high")
+    [mail] = server.wait_for(1)
+    assert "sk-live" not in mail.raw.decode("utf-8", "replace")
+    assert "redacted:" in mail.text
+    diff = cli(config, "diff", agent_with_token["id"])
+    assert "sk-live" not in diff.stdout and "redacted:" in diff.stdout
