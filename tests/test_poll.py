@@ -233,13 +233,31 @@ def test_retired_kind_with_recorded_objects_is_a_loud_failure_not_deletions(engi
     assert events(engine) == []
 
 
-def test_kind_not_served_on_first_poll_is_reported_once(engine, sandbox, poll):
+def test_kind_not_served_on_first_poll_is_reported_once_then_not_asked_again(engine, sandbox, poll):
     sandbox.retire("assistants")
     first = poll()["assistants"]
+    asked = sandbox.count_requests("GET", "/v1/assistants")
     second = poll()["assistants"]
     assert first.status == second.status == "not_served"
-    assert first.first_not_served and not second.first_not_served
-    assert first.ok
+    assert first.first_not_served and first.ok
+    assert second.poll_id is None and "not asked again" in second.reason
+    assert sandbox.count_requests("GET", "/v1/assistants") == asked == 1  # no request on later polls
+
+
+def test_a_kind_not_served_is_asked_again_when_the_settings_change_or_when_named(engine, sandbox, poll):
+    sandbox.retire("assistants")
+    poll()
+    sandbox.restore_kind("assistants")
+    assert poll()["assistants"].poll_id is None  # not asked
+    assert poll('organization = "org-new"\n')["assistants"].status == "complete"  # settings changed: asked
+
+
+def test_snapshot_kind_asks_a_kind_not_served_before(engine, sandbox, poll, target_of):
+    sandbox.retire("assistants")
+    poll()
+    sandbox.restore_kind("assistants")
+    [outcome] = poll_target(engine, target_of(sandbox), only=["assistants"])
+    assert outcome.status == "complete"
 
 
 # --- invariant 3: versions, events and outbox rows commit together ---
@@ -431,3 +449,31 @@ def test_a_poll_whose_lock_was_lost_records_nothing_twice(engine, sandbox, targe
     assert outcome.status == "skipped" and outcome.reason.startswith("already recorded by another process")
     assert sorted(e[0] for e in events(engine)) == ["created", "modified"]
     assert count(engine, Version) == 5 + 1 + 1  # baseline, the edit's version 2, the new object's version 1
+
+
+# --- a failure is one line; its traceback only at -vv (issue 9 item 6) ---
+
+
+def test_an_unexpected_failure_logs_one_line_and_keeps_the_traceback_for_vv(engine, sandbox, target_of, caplog):
+    import logging
+
+    target = target_of(sandbox, 'kinds = ["assistants"]')
+    poll_target(engine, target)
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], instructions="out of band")
+
+    def crash(_session, outcome):
+        if outcome.status == "complete":
+            raise RuntimeError("the database refused the write")
+        return []
+
+    caplog.set_level(logging.DEBUG, logger="watcher")
+    logging.getLogger("watcher.traceback").setLevel(logging.WARNING)  # as without -vv
+    poll_target(engine, target, compose=crash)
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.exc_info is None and "\n" not in record.getMessage()
+    assert "RuntimeError: the database refused the write" in record.getMessage()
+    caplog.clear()
+    logging.getLogger("watcher.traceback").setLevel(logging.DEBUG)  # as with -vv
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], instructions="out of band again")
+    poll_target(engine, target, compose=crash)
+    assert any(r.exc_info for r in caplog.records if r.name == "watcher.traceback")

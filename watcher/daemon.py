@@ -494,7 +494,7 @@ class Daemon:
             return "FAILED"
         except Exception as exc:  # a bug must not kill the job thread silently, nor print a traceback
             log.error("%s: poll failed unexpectedly: %s: %s", target.name, type(exc).__name__, one_line(exc))
-            log.debug("traceback", exc_info=True)
+            logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
             return "FAILED"
         for outcome in outcomes:
             _log_outcome(outcome)
@@ -549,7 +549,7 @@ class Daemon:
         except Exception as exc:
             self._log_delivery(logging.ERROR, f"delivery failed unexpectedly: {type(exc).__name__}: "
                                               f"{one_line(exc)}")
-            log.debug("traceback", exc_info=True)
+            logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
             return None
         summary = report.summary()
         if report.failed:
