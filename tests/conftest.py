@@ -38,10 +38,13 @@ def scripted_api():
                     self.wfile.write(body)
                     return
                 size, pause = trickle
-                for start in range(0, len(body), size):
-                    self.wfile.write(body[start:start + size])
-                    self.wfile.flush()
-                    _time.sleep(pause)
+                try:
+                    for start in range(0, len(body), size):
+                        self.wfile.write(body[start:start + size])
+                        self.wfile.flush()
+                        _time.sleep(pause)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up: that is the point
+                    pass
 
             def log_message(self, *_args):
                 pass

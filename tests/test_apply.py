@@ -101,3 +101,75 @@ def test_apply_of_a_bad_file_is_one_line(setup, cli, tmp_path):
     result = cli(path, "apply", str(file), "--by", "alice")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {file} is not valid JSON")
+
+
+def test_a_restore_says_which_open_events_it_answers_and_acknowledges_them(setup, sandbox, engine, cli, cli_json):
+    path, config = setup
+    victim = sandbox.objects("assistants")[3]
+    sandbox.edit("assistants", victim["id"], instructions="tampered")
+    poll_target(engine, config.targets[0])
+    [event] = cli_json(path, "events", "--open")
+    result = cli(path, "restore", victim["id"], "--version", "1", "--by", "carol", "--note", "INC-12")
+    assert f"answers open event {event['id']}" in result.stdout
+    assert cli_json(path, "events", "--open") == []
+    [acked] = cli_json(path, "events")
+    assert acked["acked_by"] == "carol" and acked["note"].startswith("INC-12 (undone by restore to version 1")
+    assert "carol: INC-12 (undone by restore" in cli(path, "events").stdout
+
+
+def test_apply_refuses_an_unknown_field_by_name(setup, sandbox, cli, cli_json, tmp_path):
+    path, _config = setup
+    victim = sandbox.objects("assistants")[0]
+    body = cli_json(path, "show", victim["id"])
+    body["instructons"] = "typo"
+    file = tmp_path / "change.json"
+    file.write_text(json.dumps(body))
+    result = cli(path, "apply", str(file), "--by", "alice")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: unknown field 'instructons' (did you mean 'instructions'?)")
+    assert sandbox.get("assistants", victim["id"]) == victim
+
+
+def test_apply_refuses_a_changed_read_only_field_by_name():
+    from watcher import kinds
+    from watcher.apply import _refuse_what_cannot_be_written
+    from watcher.errors import RecordError
+
+    skill = {"id": "skill_1", "object": "skill", "name": "Refunds", "default_version": "1", "latest_version": "2"}
+    _refuse_what_cannot_be_written(kinds.get("skills"), {**skill, "default_version": "2"}, skill)  # writable
+    with pytest.raises(RecordError, match="^latest_version is read-only for skills: apply can change only "
+                                          "default_version$"):
+        _refuse_what_cannot_be_written(kinds.get("skills"), {**skill, "latest_version": "3"}, skill)
+
+
+def test_apply_dry_run_prints_the_diff_and_changes_nothing(setup, sandbox, engine, cli, cli_json, tmp_path):
+    path, _config = setup
+    victim = sandbox.objects("assistants")[0]
+    body = {**cli_json(path, "show", victim["id"]), "model": "gpt-4.1-mini-2"}
+    file = tmp_path / "change.json"
+    file.write_text(json.dumps(body))
+    result = cli(path, "apply", str(file), "--by", "alice", "--dry-run")
+    assert result.exit_code == 0 and "dry run, nothing sent" in result.stdout
+    assert "changed model" in result.stdout and '+ "gpt-4.1-mini-2"' in result.stdout
+    assert sandbox.get("assistants", victim["id"]) == victim
+    assert versions_of(engine, victim["id"]) == [(1, "baseline", None, None)]
+
+
+def test_restoring_a_deleted_object_says_when_and_how_to_recreate_it(setup, sandbox, engine, cli):
+    path, config = setup
+    victim = sandbox.objects("assistants")[4]
+    sandbox.remove("assistants", victim["id"])
+    poll_target(engine, config.targets[0])
+    result = cli(path, "restore", victim["id"], "--version", "1", "--by", "carol")
+    assert result.exit_code == 1
+    assert "was deleted at" in result.stderr and "Recreate it on the platform" in result.stderr
+    assert f"show {victim['id']} --version 1 --json" in result.stderr
+
+
+def test_a_read_only_kind_is_refused_clearly():
+    from watcher.apply import _writable_kind
+    from watcher.errors import RecordError
+    from watcher.store import Resource
+
+    with pytest.raises(RecordError, match="^skill_versions are read-only through the watcher"):
+        _writable_kind(Resource(kind="skill_versions", remote_id="skill_1/2"))

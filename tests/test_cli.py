@@ -1,5 +1,7 @@
 """The command line: snapshot's exit codes and summary, and the JSON shapes of the contract."""
 
+import json
+
 import pytest
 
 EVENT_KEYS = ["id", "target", "kind", "object_id", "name", "change", "from_version", "to_version", "paths",
@@ -155,7 +157,8 @@ def test_diff_prints_a_unified_diff_for_instructions(edited, config, cli):
 def test_unknown_object_is_one_line_exit_1(edited, config, cli):
     result = cli(config, "history", "asst_nope")
     assert result.exit_code == 1
-    assert result.stderr == "error: no recorded assistant or agent has the id or name 'asst_nope'\n"
+    assert result.stderr == ("error: no recorded object has the id or name 'asst_nope' "
+                             "(`assistant-watcher objects` lists them)\n")
 
 
 def test_a_name_on_two_objects_asks_for_the_id(config, cli, sandbox):
@@ -164,10 +167,45 @@ def test_a_name_on_two_objects_asks_for_the_id(config, cli, sandbox):
     cli(config, "snapshot", "--no-email")
     result = cli(config, "history", first["name"])
     assert result.exit_code == 1
-    assert "names 2 objects" in result.stderr and "give the id instead" in result.stderr
+    assert "names 2 objects" in result.stderr and "give the id instead, or add --target NAME" in result.stderr
+
+
+def test_an_id_on_two_targets_asks_for_the_target_not_the_id(sandbox, write_config, sqlite_url, cli, tmp_path):
+    config = write_config(sandbox, sqlite_url)
+    text = open(config).read()
+    second = text.replace('name = "prod"', 'name = "staging"').split("[[targets]]", 1)[1]
+    open(config, "w").write(text + "\n[[targets]]" + second)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    ref = sandbox.objects("assistants")[0]["id"]
+    result = cli(config, "history", ref)
+    assert result.exit_code == 1 and result.stderr.rstrip().endswith("add --target NAME")
+    assert "give the id" not in result.stderr
+    assert cli(config, "history", ref, "--target", "staging").exit_code == 0
+
+
+def test_diff_names_the_version_the_user_gave(edited, config, cli):
+    result = cli(config, "diff", edited["id"], "--to", "7")
+    assert result.exit_code == 1 and "has no version 7" in result.stderr
+
+
+def test_show_prints_json_with_real_newlines_and_escaped_remote_text(sandbox, config, cli):
+    victim = sandbox.objects("assistants")[0]
+    sandbox.edit("assistants", victim["id"], instructions="line one\nline two \u202e evil", name="Bot\x1b[31m")
+    cli(config, "snapshot", "--no-email")
+    shown = cli(config, "show", victim["id"]).stdout
+    body = shown.split("\n", 1)[1]
+    assert json.loads(body)["instructions"] == "line one\nline two \u202e evil"  # still JSON, the same value
+    assert "\\x0a" not in shown and "\x1b" not in shown and "\u202e" not in shown
 
 
 def test_events_table_is_readable(edited, config, cli):
     lines = cli(config, "events").stdout.splitlines()
-    assert lines[0].split() == ["id", "detected", "where", "object", "change", "versions", "paths", "acked", "by"]
+    assert lines[0].split() == ["id", "detected", "where", "object", "change", "versions", "paths", "reviewed"]
     assert "modified" in lines[1] and "1→2" in lines[1] and "instructions, model" in lines[1]
+
+
+def test_events_show_the_review_note(edited, config, cli):
+    [line] = cli(config, "events").stdout.splitlines()[1:]
+    event_id = line.split()[0]
+    assert cli(config, "ack", event_id, "--by", "alice", "--note", "approved in CHG-7").exit_code == 0
+    assert "alice: approved in CHG-7" in cli(config, "events").stdout

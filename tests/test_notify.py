@@ -102,7 +102,8 @@ def test_created_and_deleted_objects_are_emailed(sandbox, server, mail_config, c
     assert 'model (added)\n    (absent) → "gpt-4.1"' in born
     assert f"assistant-watcher show {created['id']} --target prod --version 1" in born
     died = by_subject[f'[prod] [high] agent "{gone["name"]}" deleted'].text
-    assert "last version 1" in died and "instructions (removed)" in died
+    assert "last version 1" in died and f"assistant-watcher show {gone['id']} --target prod --version 1" in died
+    assert "instructions" not in died and len(died.splitlines()) < 20  # what, when, where: not the whole object
 
 
 def test_an_agent_email_says_when_from_its_updated_at(sandbox, server, mail_config, cli):

@@ -87,7 +87,8 @@ def test_missing_database_directory_is_a_config_error(tmp_path):
 
 def test_api_key_is_in_no_database_row(engine, sandbox, monkeypatch):
     monkeypatch.setenv("SB_KEY", sandbox.api_key)
-    target = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n').targets[0]
+    target = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
+                          'kinds = ["assistants", "agents"]\n').targets[0]
     poll_target(engine, target)
     sandbox.fail_next(10, status=401)
     poll_target(engine, target)
@@ -95,3 +96,16 @@ def test_api_key_is_in_no_database_row(engine, sandbox, monkeypatch):
         for table in inspect(engine).get_table_names():
             for row in connection.execute(text(f"SELECT * FROM {table}")):
                 assert sandbox.api_key not in repr(tuple(row)), table
+
+
+def test_poll_locks_live_in_one_hidden_folder_beside_the_database(tmp_path, sandbox, monkeypatch):
+    monkeypatch.setenv("SB_KEY", sandbox.api_key)
+    engine = open_engine(f"sqlite:///{tmp_path / 'watcher.db'}")
+    target = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
+                          'kinds = ["assistants", "agents"]\n').targets[0]
+    poll_target(engine, target)
+    engine.dispose()
+    visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert visible == ["watcher.db", "watcher.db-shm", "watcher.db-wal"] or visible == ["watcher.db"]
+    assert sorted(p.name for p in (tmp_path / ".watcher.db.locks").iterdir()) == \
+        ["poll-prod-agents.lock", "poll-prod-assistants.lock"]

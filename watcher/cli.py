@@ -132,6 +132,12 @@ def _print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False))
 
 
+def printable_json(document: Any) -> str:
+    """Indented JSON for a terminal: still JSON (its own newlines kept), remote text escaped line by line."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True)
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 # --- snapshot -----------------------------------------------------------------------------
 
 
@@ -267,7 +273,7 @@ def show(app: App, obj: str, number: int | None, at: str | None, target: str | N
         else:
             click.echo(f"{_resource_title(resource)} — version {row.number} "
                        f"(observed {history.iso(row.observed_at)}, {row.origin})")
-            click.echo(printable(json.dumps(history.body(row), indent=2, ensure_ascii=False, sort_keys=True)))
+            click.echo(printable_json(history.body(row)))
         if note:
             click.echo(note, err=True)
 
@@ -287,9 +293,9 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
     with app.session() as session:
         resource = history.find_resource(session, obj, target=target)
         to_number = resource.current_version if to_number is None else to_number
+        new = history.body(history.version(session, resource, to_number))  # the number the user gave is checked first
         from_number = from_number if from_number is not None else max(to_number - 1, 1)
         old = history.body(history.version(session, resource, from_number))
-        new = history.body(history.version(session, resource, to_number))
         title = _resource_title(resource)
     changes = diff.compare(old, new)
     if as_json:
@@ -340,8 +346,16 @@ def events(app: App, open_only: bool, since: str | None, target: str | None, as_
         click.echo("no events")
         return
     table = [[str(e["id"]), e["detected_at"], f"{e['target']}/{e['kind']}", e["name"] or e["object_id"], e["change"],
-              _versions(e), _paths(e["paths"]), e["acked_by"] or ""] for e in rows]
-    _echo_table(["id", "detected", "where", "object", "change", "versions", "paths", "acked by"], table)
+              _versions(e), _paths(e["paths"]), _review(e)] for e in rows]
+    _echo_table(["id", "detected", "where", "object", "change", "versions", "paths", "reviewed"], table)
+
+
+def _review(event: dict, limit: int = 60) -> str:
+    """Who acknowledged the event and their note (a restore that undid it says so in its note)."""
+    if not event["acked_by"]:
+        return ""
+    text = f"{event['acked_by']}: {event['note']}" if event["note"] else event["acked_by"]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _versions(event: dict) -> str:

@@ -49,7 +49,7 @@ def json_time(moment: datetime | None) -> str | None:
 
 
 def find_resource(session: Session, ref: str, *, target: str | None = None) -> Resource:
-    """The object whose remote id or name is `ref`; RecordError if none or several."""
+    """The object whose remote id or name is `ref` (on `target` if given); RecordError if none or several."""
     query = select(Resource).join(Target).where(or_(Resource.remote_id == ref, Resource.name == ref))
     if target:
         query = query.where(Target.name == target)
@@ -58,11 +58,20 @@ def find_resource(session: Session, ref: str, *, target: str | None = None) -> R
     if len(by_id) == 1:
         return by_id[0]
     if not matches:
-        raise RecordError(f"no recorded assistant or agent has the id or name {ref!r}")
-    if len(matches) > 1:
-        where = ", ".join(f"{r.target.name}/{r.kind}/{r.remote_id}" for r in matches[:5])
-        raise RecordError(f"{ref!r} names {len(matches)} objects ({where}): give the id instead")
-    return matches[0]
+        where = f" on target {target}" if target else ""
+        raise RecordError(f"no recorded object has the id or name {ref!r}{where} "
+                          "(`assistant-watcher objects` lists them)")
+    if len(matches) == 1:
+        return matches[0]
+    where = ", ".join(f"{r.target.name}/{r.kind}/{r.remote_id}" for r in matches[:5])
+    more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+    if by_id and len({r.target.name for r in by_id}) > 1:
+        hint = "add --target NAME"
+    elif by_id:
+        hint = "the id is recorded under several kinds; add --target NAME, or give a name"
+    else:
+        hint = "give the id instead, or add --target NAME"
+    raise RecordError(f"{ref!r} names {len(matches)} objects ({where}{more}): {hint}")
 
 
 def versions(session: Session, resource: Resource) -> list[Version]:

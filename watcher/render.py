@@ -369,12 +369,9 @@ def _word_change(before: list[str], after: list[str]) -> str:
 
 
 def _whole_body_changes(event) -> list[Change]:
-    """A created object as all-added fields, a deleted one as all-removed fields."""
+    """A created object as all-added fields. A deleted one shows none: the record keeps it, the alert says where."""
     if event.change == "created" and event.new_body:
         return [Change(k, "added", None, event.new_body[k]) for k in sorted(event.new_body)
-                if k not in _IDENTITY_FIELDS]
-    if event.change == "deleted" and event.old_body:
-        return [Change(k, "removed", event.old_body[k], None) for k in sorted(event.old_body)
                 if k not in _IDENTITY_FIELDS]
     return []
 
@@ -415,7 +412,9 @@ def _what(event, limit: int = 30) -> str:
     if event.change == "created":
         return "a new object, not seen before"
     if event.change == "deleted":
-        return "no longer listed by a complete listing"
+        model = event.old_body.get("model") if isinstance(event.old_body, dict) else None
+        kept = f"its last version {event.from_version}" + (f" (model {printable(str(model))})" if model else "")
+        return f"no longer listed by a complete listing; {kept} is kept in the record: {full_diff_command(event)}"
     paths = [printable(p) for p in event.paths]
     listed = ", ".join(paths[:limit]) + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
     if event.change == "reappeared":

@@ -330,8 +330,10 @@ def _file_lock(engine: Engine, name: str) -> Iterator[None]:
         return
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     path = Path(database).expanduser().resolve()  # one file, one lock, however its path was spelled
-    lock_path = path.with_name(f"{path.name}.{safe}.lock")
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    # One hidden folder beside the database, not a file per (target, kind) in the user's folder.
+    folder = path.with_name(f".{path.name}.locks")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(folder / f"{safe}.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
