@@ -11,7 +11,7 @@ demo: $(STAMP)
 	$(VENV)/bin/assistant-watcher demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -m "slow or not slow"
 
 # Rebuilt when pyproject.toml changes (new dependencies); a half-built venv is redone, not trusted.
 $(STAMP): pyproject.toml

@@ -23,6 +23,8 @@ from watcher.daemon import Activity, SystemdNotifier, stall_limit
 from watcher.demo import SmtpSink
 from watcher.sandbox import Sandbox
 
+pytestmark = pytest.mark.slow  # subprocesses and real waits: `make test` runs them, a quick loop skips them
+
 KEY_ENV = "WATCHER_TEST_DAEMON_KEY"
 SECRET_KEY = "sk-daemon-test-0123456789abcdef"
 INTERVAL = 1.0

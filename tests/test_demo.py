@@ -13,6 +13,8 @@ import pytest
 
 from watcher.demo import DEMO_KEY_ENV, SmtpSink
 
+pytestmark = pytest.mark.slow  # subprocesses and real waits: `make test` runs them, a quick loop skips them
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -58,3 +58,12 @@ def test_a_kind_listed_under_a_parent_is_identified_under_it():
     assert kinds.get("skill_versions").object_id({"id": "skillver_1", "version": "2"}, "skill_9") == "skill_9/2"
     assert kinds.get("agents").object_id({"id": "agent_1"}, None) == "agent_1"
     assert kinds.get("agents").object_id({"id": ""}, None) is None
+
+
+def test_docs_kinds_md_is_written_from_the_registry():
+    from pathlib import Path
+
+    from watcher.kinds.reference import markdown
+
+    documented = (Path(__file__).parent.parent / "docs" / "kinds.md").read_text()
+    assert documented == markdown(), "run: python -m watcher.kinds.reference > docs/kinds.md"

@@ -126,6 +126,7 @@ def test_builtin_templates_load_through_importlib_resources():
     assert sorted(render.builtin_sources()) == sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
 
 
+@pytest.mark.slow
 def test_templates_ship_in_the_wheel_and_load_from_it(tmp_path):
     source = tmp_path / "src"
     source.mkdir()

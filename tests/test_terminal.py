@@ -10,6 +10,8 @@ import pytest
 
 from watcher.sandbox import Sandbox
 
+pytestmark = pytest.mark.slow  # subprocesses and real waits: `make test` runs them, a quick loop skips them
+
 
 def run_on_terminal(args, env) -> str:
     """Run the CLI with stdout and stderr on a pseudo-terminal; return everything it wrote."""

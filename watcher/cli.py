@@ -399,7 +399,7 @@ def apply_command(app: App, file: str, by: str, note: str | None, target: str | 
 
     result = apply_document(app.engine, app.config, load_apply_file(file), by=by, note=note, target=target,
                             dry_run=dry_run)
-    _report_write(result, "applied", dry_run)
+    _report_write(result, "apply", "applied", dry_run)
 
 
 @main.command()
@@ -418,14 +418,14 @@ def restore(app: App, obj: str, number: int, by: str, note: str | None, target: 
     from watcher.apply import restore_version
 
     result = restore_version(app.engine, app.config, obj, number, by=by, note=note, target=target, dry_run=dry_run)
-    _report_write(result, f"restored to version {number}", dry_run)
+    _report_write(result, "restore", f"restored to version {number}", dry_run)
 
 
-def _report_write(result, verb: str, dry_run: bool) -> None:
+def _report_write(result, action: str, verb: str, dry_run: bool) -> None:
     label = printable(f'{result.object_id} "{result.name}"' if result.name else result.object_id)
     if dry_run:
-        click.echo(f"{label}: dry run, nothing sent; {verb.split(' ', 1)[0]} would change version "
-                   f"{result.previous}:" if result.changes else f"{label}: dry run: nothing would change")
+        click.echo(f"{label}: dry run, nothing sent; {action} would change version {result.previous}:"
+                   if result.changes else f"{label}: dry run: {action} would change nothing")
         for change in result.changes:
             _echo_change(change)
         return

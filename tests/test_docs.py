@@ -1,0 +1,44 @@
+"""The documented JSON shapes (docs/json.md) are the shapes the commands print."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def documented_keys(command: str) -> list[str]:
+    """The keys of the first object in the example under `## \\`COMMAND --json\\``."""
+    text = (DOCS / "json.md").read_text()
+    section = text.split(f"## `{command}")[1]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1).replace("…64 hex…", ""))
+    first = example[0] if isinstance(example, list) else example
+    return list(first)
+
+
+@pytest.fixture
+def recorded(sandbox, write_config, sqlite_url, cli):
+    config = write_config(sandbox, sqlite_url)
+    cli(config, "snapshot", "--no-email")
+    victim = sandbox.objects("agents")[0]
+    sandbox.edit("agents", victim["id"], model="gpt-5-mini")
+    cli(config, "snapshot", "--no-email")
+    return config, victim["id"]
+
+
+@pytest.mark.parametrize("command", ["events", "history", "diff"])
+def test_the_documented_shape_is_the_printed_shape(recorded, cli_json, command):
+    config, object_id = recorded
+    args = [command] if command == "events" else [command, object_id]
+    document = cli_json(config, *args)
+    first = document[0] if isinstance(document, list) else document
+    assert list(first) == documented_keys(command)
+
+
+def test_the_readme_links_the_docs_and_not_the_design_folder_outside_the_repository():
+    readme = (DOCS.parent / "README.md").read_text()
+    assert "../shared" not in readme
+    for name in ("json.md", "kinds.md", "configuration.md", "guarantees.md"):
+        assert f"docs/{name}" in readme and (DOCS / name).exists()
