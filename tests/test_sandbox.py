@@ -11,48 +11,19 @@ import urllib.request
 import openai
 import pydantic
 import pytest
-from openai.types.beta import Agent, Assistant
 
 from conftest import free_port
+from sandbox_helpers import assert_valid, control, make_client, raw_json
 from watcher.sandbox import ABSENT, EPOCH, QUIRKS, Sandbox
 
 # client.beta.assistants is deprecated in the SDK; this module exercises it on purpose
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-MODELS = {"assistants": Assistant, "agents": Agent}
 ID_PATTERN = {"assistants": r"asst_[A-Za-z0-9]{24}", "agents": r"agent_[A-Za-z0-9]{24}"}
-
-
-def make_client(sb: Sandbox, **kwargs) -> openai.OpenAI:
-    kwargs.setdefault("max_retries", 0)
-    return openai.OpenAI(base_url=sb.url, api_key=sb.api_key, **kwargs)
 
 
 def resource(client: openai.OpenAI, kind: str):
     return client.beta.assistants if kind == "assistants" else client.beta.agents
-
-
-def raw_json(response) -> dict:
-    """The body of a with_raw_response call, as the server sent it."""
-    return json.loads(response.text)
-
-
-def _no_extras(value, path: str) -> None:
-    """Fail on any key the SDK model does not declare (its models accept extras silently)."""
-    if isinstance(value, pydantic.BaseModel):
-        assert not value.__pydantic_extra__, f"undeclared fields at {path or '<root>'}: {value.__pydantic_extra__}"
-        for name in type(value).model_fields:
-            _no_extras(getattr(value, name), f"{path}.{name}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _no_extras(item, f"{path}[{i}]")
-
-
-def assert_valid(kind: str, obj: dict) -> None:
-    """Strict validation against the SDK model: no coercion, no undeclared keys, exact round trip."""
-    model = MODELS[kind].model_validate(obj, strict=True)
-    _no_extras(model, "")
-    assert model.model_dump(mode="json", by_alias=True, exclude_unset=True) == obj
 
 
 def list_page(client, kind: str, **params) -> dict:
@@ -61,17 +32,6 @@ def list_page(client, kind: str, **params) -> dict:
 
 def list_all_ids(client, kind: str, **params) -> list[str]:
     return [o.id for o in resource(client, kind).list(**params)]
-
-
-def control(sb: Sandbox, command: dict) -> tuple[int, dict]:
-    url = sb.url.removesuffix("/v1") + "/_sandbox/control"
-    request = urllib.request.Request(url, data=json.dumps(command).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 # --- shapes ---------------------------------------------------------------------------
@@ -187,7 +147,7 @@ def test_seeded_content_is_realistic():
     assert sorted(lengths)[len(lengths) // 2] < 3_500, "most instructions stay short"
     assert any("hwm" in o["metadata"] for o in objects)
     tool_types = {t["type"] for o in objects for t in o["tools"]}
-    assert tool_types == {"function", "file_search", "code_interpreter"}
+    assert tool_types == {"function", "file_search", "code_interpreter", "mcp"}
     assert any(isinstance(o["response_format"], dict) for o in objects)
 
 
@@ -427,7 +387,7 @@ def test_quirk_nulls_for_empty(sandbox):
 
 def test_quirks_list_matches_the_documented_names():
     assert set(QUIRKS) == {"full_page_has_more_false", "repeat_id", "stuck_cursor", "timestamps_ms",
-                           "nulls_for_empty"}
+                           "nulls_for_empty", "omit_has_more", "fixed_page_20", "ignore_limit"}
 
 
 # --- out-of-band access and control -----------------------------------------------------
@@ -509,6 +469,7 @@ def test_request_headers_are_recorded_without_the_key(sandbox):
     make_client(sandbox, organization="org-acme").beta.agents.list()
     headers = sandbox.request_headers[-1]
     assert headers["openai-beta"] == "agents=v1" and headers["openai-organization"] == "org-acme"
+    assert headers["authorization"] == "project", "which key was used, not its value"
     assert sandbox.api_key not in json.dumps(sandbox.request_headers)
 
 
@@ -556,6 +517,8 @@ def test_the_sandbox_command_serves_seed_objects_of_each_kind():
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-sandbox", max_retries=0)
         assert len(client.beta.assistants.list().data) == 3
         assert len(client.beta.agents.list().data) == 3
+        assert len(client.skills.list().data) == 3 and len(client.vector_stores.list().data) == 3
+        assert len(client.beta.agents.vaults.list().data) == 3
     finally:
         process.terminate()
         process.wait(timeout=10)

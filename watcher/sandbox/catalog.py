@@ -1,0 +1,52 @@
+"""Every kind the sandbox serves: each registry kind matched with its family, then the sandbox's own.
+
+Names, paths, beta headers, which key reads a kind and which timestamp an edit
+advances come from the registry (`watcher.kinds`); a family only knows its objects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from watcher import kinds
+from watcher.sandbox.agent_platform import AgentAutomations, AgentEnvironments, VaultCredentials, Vaults
+from watcher.sandbox.assistants import Agents, Assistants
+from watcher.sandbox.family import Family, Served
+from watcher.sandbox.routing import Endpoint
+from watcher.sandbox.skills import Skills, SkillVersions
+from watcher.sandbox.vector_stores import VectorStores
+from watcher.sandbox.webhooks import WebhookEndpoints
+
+if TYPE_CHECKING:
+    from watcher.sandbox.account import Account
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Assistants(), Agents(), Skills(), SkillVersions(), WebhookEndpoints(), VectorStores(), AgentEnvironments(),
+    AgentAutomations(), Vaults())}
+LOCAL: tuple[Family, ...] = (VaultCredentials(),)  # served, but not kinds the watcher reads
+DEFAULT_COUNTS = {"skills": 2, "webhook_endpoints": 2, "vector_stores": 2, "agent_environments": 2,
+                  "agent_automations": 2, "vaults": 2, "vault_credentials": 2}
+
+
+def served_kinds() -> list[Served]:
+    """Every served kind, parents before the kinds listed under them."""
+    served = []
+    for kind in kinds.all_kinds():
+        if kind.key != kinds.PROJECT:
+            continue
+        family = FAMILIES.get(kind.name)
+        if family is None:
+            raise RuntimeError(f"the sandbox has no family for the registry's kind {kind.name!r}")
+        served.append(Served.from_registry(family, kind))
+    served.extend(Served.local(family) for family in LOCAL)
+    return served
+
+
+def endpoints(account: "Account") -> list[Endpoint]:
+    """Routes beyond the kinds' own (none yet)."""
+    return []
+
+
+def top_level_kinds() -> list[str]:
+    """The kinds seeded once per account (not per parent): what `sandbox --seed N` counts."""
+    return [s.name for s in served_kinds() if s.parent is None]
