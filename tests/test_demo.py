@@ -73,7 +73,7 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 @needs_make
-@pytest.mark.parametrize("target, command", [("test", ".venv/bin/python -m pytest"),
+@pytest.mark.parametrize("target, command", [("test", '.venv/bin/python -m pytest -m "slow or not slow"'),
                                              ("demo", ".venv/bin/assistant-watcher demo")])
 def test_make_targets_build_the_venv_then_run(target, command):
     # -B: show the whole recipe even where .venv is already built.
