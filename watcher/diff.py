@@ -2,13 +2,12 @@
 
 Structure comes from deepdiff. Long text (instructions, descriptions, anything
 multi-line) is swapped for a fingerprint before deepdiff sees it, then diffed once
-by line here, so a 256k-character field costs one line diff whose size follows
-the edit, not the field.
+by line here (`watcher.textdiff`, in bounded work), so a 256k-character field costs
+one line diff whose size follows the edit, not the field.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from watcher.snapshot import format_path
+from watcher.textdiff import unified_diff
 
 # Strings at least this long, or with a newline, are compared as text by line.
 LONG_TEXT = 200
@@ -69,11 +69,13 @@ def changed_paths(changes: list[Change]) -> list[str]:
 
 
 def text_diff(old: str, new: str, *, label: str = "", context: int = 3) -> list[str]:
-    """A unified line diff of two texts, without the file header lines."""
-    lines = difflib.unified_diff(
-        old.splitlines(), new.splitlines(), fromfile=f"a/{label}", tofile=f"b/{label}", lineterm="", n=context
-    )
-    return [line for line in lines if not line.startswith(("--- ", "+++ "))]
+    """A unified line diff of two texts, without the file header lines, in bounded time.
+
+    Texts edited in too many scattered places to align in that time get a first line
+    `@@ not aligned in full: N of M lines removed, K added; … @@` and their first hunks.
+    `label` is accepted for callers that name the field; the diff has no header to put it in.
+    """
+    return unified_diff(old, new, context=context)
 
 
 def is_long_text(value: Any) -> bool:
