@@ -94,6 +94,16 @@ def test_a_very_long_line_is_clipped(drift_event):
     assert len(email.text) < 10 * KIB
 
 
+def test_an_object_nested_thousands_deep_renders_its_leaf_path(drift_event):
+    deep = 1
+    for _ in range(3000):
+        deep = {"k": deep}
+    event = drift_event({"model": "a"}, {"model": "a", "metadata": deep})
+    text = render.render_event(event).text
+    assert "metadata (added)\n    + metadata.k.k.k" in text
+    assert "more characters)" in text  # the 12,000-character path is clipped
+
+
 def test_scattered_edits_past_the_diff_budget_say_so_in_the_email(drift_event):
     import random
 
