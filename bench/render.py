@@ -1,13 +1,21 @@
-"""Diff + render time and email size for the two worst cases an alert meets.
+"""Diff + render time and email size for the worst cases an alert meets.
 
 1. 256k-character instructions with 2% of their lines edited (target: < 0.5 s, < 256 KiB).
 2. A digest of 500 events from one poll.
+3. 230k and 461k characters of short lines with every other line edited: `diff.compare` now,
+   beside difflib's unbounded line matching (what it was before the budget) on the same
+   input, run in a child process capped at --old-cap seconds (target: well under 1 s).
+4. The line diff's budget at its worst: the largest input plain difflib still gets, and
+   scattered edits of repeated lines that exhaust it (the diff is then cut, and says so).
 
-Run: .venv/bin/python bench/render.py
+Run: .venv/bin/python bench/render.py [--old-cap SECONDS] [--skip-old]
 """
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import multiprocessing
 import random
 import re
 import sys
@@ -17,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watcher import diff, notify, render  # noqa: E402
+from watcher import diff, notify, render, textdiff  # noqa: E402
 from watcher.poll import DriftEvent  # noqa: E402
 from watcher.store import OutboxMessage  # noqa: E402
 
@@ -113,10 +121,92 @@ def bench_digest(count: int = 500) -> None:
           f"`assistant-watcher events`")
 
 
+def short_lines(chars: int) -> list[str]:
+    """`line 0`, `line 1`, …: the shape that made difflib quadratic (many short unique lines)."""
+    lines, size = [], 0
+    while size < chars:
+        lines.append(f"line {len(lines)}")
+        size += len(lines[-1]) + 1
+    return lines
+
+
+def every_other_line_edited(lines: list[str]) -> tuple[str, str]:
+    return "\n".join(lines), "\n".join(line + " (edited)" if n % 2 else line for n, line in enumerate(lines))
+
+
+def _old_line_diff(chars: int, results) -> None:
+    """What `diff.text_diff` did before its budget: difflib's unified diff, however long it takes."""
+    before, after = every_other_line_edited(short_lines(chars))
+    started = time.perf_counter()
+    list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3))
+    results.put(time.perf_counter() - started)
+
+
+def old_seconds(chars: int, cap: float) -> str:
+    results = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(target=_old_line_diff, args=(chars, results))
+    child.start()
+    child.join(cap)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return f"> {cap:.0f} s (stopped)"
+    return f"{results.get():.1f} s"
+
+
+def bench_every_other_line(old_cap: float | None) -> bool:
+    print("every other line edited (short lines; the audit's 40.6 s and 188 s case):")
+    ok = True
+    for chars in (230_000, 461_000):
+        before, after = every_other_line_edited(short_lines(chars))
+        old = {"id": "asst_1", "model": "gpt-4o", "instructions": before}
+        started = time.perf_counter()
+        drift = event(1, old, {**old, "instructions": after}, "Billing Bot")
+        diffed = time.perf_counter()
+        render.render_event(drift)
+        rendered = time.perf_counter()
+        [change] = drift.changes
+        exact = not change.text_diff[0].startswith("@@ not aligned")
+        before_fix = old_seconds(chars, old_cap) if old_cap else "not run (--skip-old)"
+        ok = ok and diffed - started < 1.0
+        print(f"  {chars // 1000}k characters, {len(before.splitlines()):,} lines: diff.compare "
+              f"{(diffed - started) * 1000:.0f} ms ({'exact' if exact else 'cut'}, {len(change.text_diff):,} lines) "
+              f"+ render {(rendered - diffed) * 1000:.0f} ms; difflib before the budget: {before_fix}")
+    return ok
+
+
+def scattered_repeats(count: int) -> tuple[str, str]:
+    """Lines from a 300-line vocabulary (none unique), a third replaced: nothing to anchor on."""
+    rng = random.Random(5)
+    vocabulary = [f"step {n}" for n in range(300)]
+    lines = [rng.choice(vocabulary) for _ in range(count)]
+    edited = [rng.choice(vocabulary) + " (edited)" if rng.random() < 0.33 else line for line in lines]
+    return "\n".join(lines), "\n".join(edited)
+
+
+def bench_budget_worst_cases() -> None:
+    print(f"the line diff's budget ({textdiff.WORK_BUDGET:,} steps) at its worst:")
+    cases = [(f"every other of {n:,} short lines", *every_other_line_edited([f"line {i}" for i in range(n)]))
+             for n in (700, 1000, 1001, 1500)]
+    cases += [(f"scattered edits of {n:,} repeated lines", *scattered_repeats(n)) for n in (3000, 6000, 20000, 100000)]
+    for name, before, after in cases:
+        started = time.perf_counter()
+        lines = textdiff.unified_diff(before, after)
+        took = time.perf_counter() - started
+        shape = f"cut: {lines[0]}" if lines[0].startswith("@@ not aligned") else "exact"
+        print(f"  {name}: {took * 1000:.0f} ms, {len(lines):,} lines, {shape}")
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old-cap", type=float, default=300.0, help="seconds the old difflib diff may take")
+    parser.add_argument("--skip-old", action="store_true", help="do not run the old difflib diff")
+    args = parser.parse_args()
     render.default_templates()  # load the templates once, as a running watcher has
     ok = bench_long_instructions()
     bench_digest()
+    ok = bench_every_other_line(None if args.skip_old else args.old_cap) and ok
+    bench_budget_worst_cases()
     return 0 if ok else 1
 
 

@@ -2,7 +2,8 @@
 
 import random
 
-from watcher.diff import compare
+from watcher.diff import MAX_DEPTH, _mask, compare, tree_digest
+from watcher.snapshot import canonical_json, content_hash
 
 
 def test_changed_scalar_has_old_and_new():
@@ -58,3 +59,57 @@ def test_huge_text_diff_is_proportional_to_the_edit_not_the_field():
     assert edited == 100
     # each edit carries at most 3+3 lines of context and a hunk header: far below the 5000 lines
     assert len(change.text_diff) <= 100 * 9
+
+
+# --- deep structures: any depth compares, and a change deep down is still reported -------------------
+
+
+def nested(depth: int, leaf, *, key: str = "k"):
+    value = leaf
+    for _ in range(depth):
+        value = {key: value}
+    return value
+
+
+def nested_lists(depth: int, leaf):
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_change_500_levels_deep_is_reported_at_the_depth_limit_with_both_subtrees():
+    old, new = {"metadata": nested(500, "a")}, {"metadata": nested(500, "b")}
+    [change] = compare(old, new)
+    assert change.path == "metadata" + ".k" * (MAX_DEPTH - 1)
+    assert change.op == "changed"
+    assert (change.old, change.new) == (nested(501 - MAX_DEPTH, "a"), nested(501 - MAX_DEPTH, "b"))
+
+
+def test_lists_nested_900_deep_compare_too():
+    old, new = {"tools": nested_lists(900, "a")}, {"tools": nested_lists(900, "b")}
+    [change] = compare(old, new)
+    assert change.path == "tools" + "[0]" * (MAX_DEPTH - 1) and change.op == "changed"
+
+
+def test_equal_deep_subtrees_have_no_changes_and_a_shallow_change_beside_them_keeps_its_path():
+    deep = nested(3000, "same")
+    changes = compare({"metadata": deep, "model": "a"}, {"metadata": nested(3000, "same"), "model": "b"})
+    assert [(c.path, c.op) for c in changes] == [("model", "changed")]
+
+
+def test_a_deep_subtree_added_is_reported_whole():
+    [change] = compare({"model": "a"}, {"model": "a", "metadata": nested(700, 1)})
+    assert (change.path, change.op, change.new) == ("metadata", "added", nested(700, 1))
+
+
+def test_a_string_that_looks_like_a_fingerprint_cannot_hide_a_change():
+    text = "rule\n" * 100
+    forged = _mask({"instructions": text}, {})["instructions"]  # what deepdiff is shown in place of the text
+    [change] = compare({"instructions": text}, {"instructions": forged})
+    assert (change.op, change.old, change.new) == ("changed", text, forged)
+
+
+def test_the_tree_digest_is_the_hash_of_the_canonical_json():
+    value = {"b": [1, 2.5, None, True, {"é": "x\n\"y"}], "a": {}, "c": [], "d": "z"}
+    assert tree_digest(value) == content_hash(canonical_json(value))

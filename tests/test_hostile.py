@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from watcher import history
 from watcher.config import parse_config
+from watcher.diff import MAX_DEPTH
 from watcher.errors import RecordError
 from watcher.poll import poll_target
 from watcher.store import Event, Poll, Resource
@@ -73,6 +74,24 @@ def test_json_nested_too_deeply_is_a_recorded_failure_and_the_other_kind_is_stil
     assert assistants.error == "prod/assistants: the server sent JSON nested too deeply to read"
     with Session(engine) as session:
         assert [p.status for p in session.scalars(select(Poll).order_by(Poll.id))] == ["failed", "complete"]
+
+
+@pytest.mark.parametrize("depth", [500, 900])
+def test_metadata_nested_hundreds_deep_is_recorded_and_its_edits_reported(scripted_api, monkeypatch, engine, depth):
+    leaf = {"value": "a"}
+
+    def answer(_path):
+        deep = b'{"k":' * depth + json.dumps(leaf["value"]).encode() + b"}" * depth
+        return 200, listing(assistant(1), assistant(2)).replace(b'"name": "Bot 1"', b'"name": "Bot 1", "metadata": ' + deep)
+
+    prod = target(scripted_api(answer), monkeypatch)
+    assert poll_target(engine, prod)[0].status == "complete"
+    leaf["value"] = "b"
+    [outcome] = poll_target(engine, prod)
+    assert outcome.status == "complete", outcome.error
+    [event] = outcome.events
+    assert (event.object_id, event.change) == ("asst_1", "modified")
+    assert event.paths == ["metadata" + ".k" * (MAX_DEPTH - 1)]  # compared whole below the depth limit
 
 
 def test_a_timestamp_that_is_not_a_number_does_not_stop_the_poll(scripted_api, monkeypatch, engine):

@@ -94,6 +94,28 @@ def test_a_very_long_line_is_clipped(drift_event):
     assert len(email.text) < 10 * KIB
 
 
+def test_an_object_nested_thousands_deep_renders_its_leaf_path(drift_event):
+    deep = 1
+    for _ in range(3000):
+        deep = {"k": deep}
+    event = drift_event({"model": "a"}, {"model": "a", "metadata": deep})
+    text = render.render_event(event).text
+    assert "metadata (added)\n    + metadata.k.k.k" in text
+    assert "more characters)" in text  # the 12,000-character path is clipped
+
+
+def test_scattered_edits_past_the_diff_budget_say_so_in_the_email(drift_event):
+    import random
+
+    rng = random.Random(5)
+    vocabulary = [f"step {n}" for n in range(300)]
+    lines = [rng.choice(vocabulary) for _ in range(40_000)]
+    edited = [rng.choice(vocabulary) + " (edited)" if rng.random() < 0.33 else line for line in lines]
+    email = render.render_event(drift_event({"instructions": "\n".join(lines)}, {"instructions": "\n".join(edited)}))
+    assert "instructions (changed)\n    @@ not aligned in full: " in email.text
+    assert "of 40,000 lines removed" in email.text
+
+
 def test_a_digest_of_thousands_of_events_is_bounded(drift_event, wire_size):
     events = [drift_event({"model": "a"}, {"model": "b"}, name=f"Bot {n}", object_id=f"asst_{n}", number=n)
               for n in range(3000)]

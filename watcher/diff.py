@@ -2,24 +2,32 @@
 
 Structure comes from deepdiff. Long text (instructions, descriptions, anything
 multi-line) is swapped for a fingerprint before deepdiff sees it, then diffed once
-by line here, so a 256k-character field costs one line diff whose size follows
-the edit, not the field.
+by line here (`watcher.textdiff`, in bounded work), so a 256k-character field costs
+one line diff whose size follows the edit, not the field.
+
+Depth is bounded the same way: deepdiff recurses (it fails near 490 levels of dicts and
+250 of lists), so a subtree deeper than `MAX_DEPTH` is fingerprinted too and compared as
+one value: a change inside it is reported at its root, with both subtrees. The walks
+here iterate, so no depth of remote JSON makes a comparison fail.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from deepdiff import DeepDiff
 
 from watcher.snapshot import format_path
+from watcher.textdiff import unified_diff
 
 # Strings at least this long, or with a newline, are compared as text by line.
 LONG_TEXT = 200
-_FINGERPRINT = "\x00text:"
+# Subtrees below this many levels are compared whole (real configurations nest a dozen levels).
+MAX_DEPTH = 64
+_FINGERPRINT = "\x00masked:"  # what deepdiff sees in place of a long text or deep subtree
 
 _OPS = {
     "dictionary_item_added": "added",
@@ -48,8 +56,8 @@ class Change:
 def compare(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Change]:
     """Every changed path between two canonical bodies, in path order."""
     old, new = old or {}, new or {}
-    texts: dict[str, str] = {}
-    masked_old, masked_new = _mask(old, texts), _mask(new, texts)
+    originals: dict[str, Any] = {}
+    masked_old, masked_new = _mask(old, originals), _mask(new, originals)
     tree = DeepDiff(masked_old, masked_new, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
     changes = []
     for report_type, levels in tree.items():
@@ -58,8 +66,8 @@ def compare(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Chan
             continue
         for level in levels:
             path = format_path(level.path(output_format="list"))
-            before = _unmask(level.t1, texts) if op != "added" else None
-            after = _unmask(level.t2, texts) if op != "removed" else None
+            before = _unmask(level.t1, originals) if op != "added" else None
+            after = _unmask(level.t2, originals) if op != "removed" else None
             changes.append(Change(path, op, before, after, _text_diff_if_text(before, after)))
     return sorted(changes, key=lambda c: c.path)
 
@@ -69,11 +77,13 @@ def changed_paths(changes: list[Change]) -> list[str]:
 
 
 def text_diff(old: str, new: str, *, label: str = "", context: int = 3) -> list[str]:
-    """A unified line diff of two texts, without the file header lines."""
-    lines = difflib.unified_diff(
-        old.splitlines(), new.splitlines(), fromfile=f"a/{label}", tofile=f"b/{label}", lineterm="", n=context
-    )
-    return [line for line in lines if not line.startswith(("--- ", "+++ "))]
+    """A unified line diff of two texts, without the file header lines, in bounded time.
+
+    Texts edited in too many scattered places to align in that time get a first line
+    `@@ not aligned in full: N of M lines removed, K added; … @@` and their first hunks.
+    `label` is accepted for callers that name the field; the diff has no header to put it in.
+    """
+    return unified_diff(old, new, context=context)
 
 
 def is_long_text(value: Any) -> bool:
@@ -86,24 +96,76 @@ def _text_diff_if_text(old: Any, new: Any) -> list[str]:
     return []
 
 
-def _mask(value: Any, texts: dict[str, str]) -> Any:
-    """A copy of `value` with each long text replaced by a short fingerprint of it."""
-    if isinstance(value, dict):
-        return {k: _mask(v, texts) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, texts) for v in value]
-    if is_long_text(value):
-        token = _FINGERPRINT + hashlib.sha256(value.encode("utf-8")).hexdigest()
-        texts[token] = value
-        return token
-    return value
+def _mask(value: Any, originals: dict[str, Any]) -> Any:
+    """A copy of `value` with each long text and each subtree at `MAX_DEPTH` replaced by a fingerprint.
+
+    A string that merely looks like a fingerprint is fingerprinted too, so it can never
+    pass for the text it names. Iterative: any depth.
+    """
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 0)]
+    while stack:
+        item, parent, key, depth = stack.pop()
+        if isinstance(item, (dict, list)) and depth >= MAX_DEPTH:
+            parent[key] = _fingerprint(item, tree_digest(item), originals)
+        elif isinstance(item, dict):
+            parent[key] = copy = dict.fromkeys(item)
+            stack.extend((v, copy, k, depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            parent[key] = copy = [None] * len(item)
+            stack.extend((v, copy, n, depth + 1) for n, v in enumerate(item))
+        elif is_long_text(item) or (isinstance(item, str) and item.startswith(_FINGERPRINT)):
+            parent[key] = _fingerprint(item, hashlib.sha256(item.encode("utf-8")).hexdigest(), originals)
+        else:
+            parent[key] = item
+    return root[0]
 
 
-def _unmask(value: Any, texts: dict[str, str]) -> Any:
-    if isinstance(value, str) and value.startswith(_FINGERPRINT):
-        return texts.get(value, value)
-    if isinstance(value, dict):
-        return {k: _unmask(v, texts) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unmask(v, texts) for v in value]
-    return value
+def _fingerprint(value: Any, digest: str, originals: dict[str, Any]) -> str:
+    token = f"{_FINGERPRINT}{'tree' if isinstance(value, (dict, list)) else 'text'}:{digest}"
+    originals[token] = value
+    return token
+
+
+def _unmask(value: Any, originals: dict[str, Any]) -> Any:
+    """`value` with every fingerprint made by `_mask` replaced by what it stands for. Iterative."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        item, parent, key = stack.pop()
+        if isinstance(item, dict):
+            parent[key] = copy = dict.fromkeys(item)
+            stack.extend((v, copy, k) for k, v in item.items())
+        elif isinstance(item, list):
+            parent[key] = copy = [None] * len(item)
+            stack.extend((v, copy, n) for n, v in enumerate(item))
+        elif isinstance(item, str) and item.startswith(_FINGERPRINT):
+            parent[key] = originals.get(item, item)
+        else:
+            parent[key] = item
+    return root[0]
+
+
+def tree_digest(value: Any) -> str:
+    """The sha256 of `value`'s canonical JSON (sorted keys, no spaces), computed without recursion."""
+    digest = hashlib.sha256()
+    stack: list[tuple[bool, Any]] = [(False, value)]  # (True, text) is punctuation to write as is
+    while stack:
+        literal, item = stack.pop()
+        if literal:
+            piece = item
+        elif isinstance(item, dict):
+            piece, keys = "{", sorted(item)
+            stack.append((True, "}"))
+            for n in reversed(range(len(keys))):
+                key = json.dumps(keys[n], ensure_ascii=False)
+                stack += [(False, item[keys[n]]), (True, f"{',' if n else ''}{key}:")]
+        elif isinstance(item, list):
+            piece = "["
+            stack.append((True, "]"))
+            for n in reversed(range(len(item))):
+                stack += [(False, item[n]), (True, ",")] if n else [(False, item[n])]
+        else:
+            piece = json.dumps(item, ensure_ascii=False)
+        digest.update(piece.encode("utf-8"))
+    return digest.hexdigest()

@@ -259,14 +259,16 @@ def _parts(path: str) -> tuple:
 
 
 def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
-    if isinstance(value, dict) and value:
-        for key in sorted(value):
-            yield from _leaves(value[key], (*path, key))
-    elif isinstance(value, list) and value:
-        for index, item in enumerate(value):
-            yield from _leaves(item, (*path, index))
-    else:
-        yield path, value
+    """Every leaf under `value` with its path, keys sorted, depth first; iterative, so any depth."""
+    stack = [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict) and value:
+            stack.extend((value[key], (*path, key)) for key in sorted(value, reverse=True))
+        elif isinstance(value, list) and value:
+            stack.extend((value[n], (*path, n)) for n in reversed(range(len(value))))
+        else:
+            yield path, value
 
 
 def _describe(value: Any) -> str | None:
