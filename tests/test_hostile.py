@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from watcher import history
 from watcher.config import parse_config
-from watcher.diff import MAX_DEPTH
+from watcher.snapshot import MAX_DEPTH  # the record folds deep structure first; diff never sees deeper
 from watcher.errors import RecordError
 from watcher.poll import poll_target
 from watcher.store import Event, Poll, Resource
