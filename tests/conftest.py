@@ -181,7 +181,8 @@ class ReceivedMail:
 
 
 class _MailRecorder:
-    """aiosmtpd handler: refuses the addresses in `server.refuse`, records everything else."""
+    """aiosmtpd handler: refuses the addresses in `server.refuse` for good (550) and those in `server.defer`
+    for now (450), records everything else."""
 
     def __init__(self, server: "MailServer"):
         self.server = server
@@ -189,6 +190,8 @@ class _MailRecorder:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.server.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address in self.server.defer:
+            return f"450 4.2.1 <{address}>: Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -214,9 +217,11 @@ class MailServer:
     (an SMTP outage). `messages` holds every accepted message, parsed.
     """
 
-    def __init__(self, tmp_path, *, security: str = "none", auth: bool = False, refuse=(), delay: float = 0.0):
+    def __init__(self, tmp_path, *, security: str = "none", auth: bool = False, refuse=(), defer=(),
+                 delay: float = 0.0):
         self.host, self.port = "127.0.0.1", free_port()
         self.security, self.auth, self.refuse, self.delay = security, auth, set(refuse), delay
+        self.defer = set(defer)
         self.messages: list[ReceivedMail] = []
         self.auth_attempts: list[tuple[str, str]] = []
         self._changed = _threading.Condition()
@@ -289,7 +294,7 @@ class MailServer:
 
 @pytest.fixture
 def smtp_server(tmp_path):
-    """Starts MailServers: smtp_server(security="none"|"starttls"|"tls", auth=False, refuse=(), delay=0,
+    """Starts MailServers: smtp_server(security="none"|"starttls"|"tls", auth=False, refuse=(), defer=(), delay=0,
     started=True)."""
     servers: list[MailServer] = []
 
@@ -350,12 +355,13 @@ def queue_mail():
     """Queues `count` outbox rows directly (as a poll would); returns their Message-IDs."""
     from sqlalchemy.orm import Session as _Session
 
-    from watcher import notify, render
+    from watcher import render
+    from watcher.channels import email
 
     def queue(engine, count: int, *, to=("ops@example.com",), now=None) -> list[str]:
-        rows = [notify.new_row("event", None, list(to),
-                               render.RenderedEmail(f"queued alert {n}", f"alert {n}\n", f"<p>alert {n}</p>"),
-                               "watcher.example.com", now=now)
+        rows = [email.new_row("event", list(to),
+                              render.RenderedEmail(f"queued alert {n}", f"alert {n}\n", f"<p>alert {n}</p>"),
+                              "watcher.example.com", now=now)
                 for n in range(count)]
         ids = [row.message_id for row in rows]  # read before the commit expires the rows
         with _Session(engine) as session, session.begin():
@@ -391,15 +397,13 @@ def drift_event():
 def wire_size():
     """The size in bytes of a RenderedEmail as it goes over SMTP (headers, MIME parts, transfer encoding)."""
     from datetime import datetime as _datetime, timezone as _timezone
-    from types import SimpleNamespace
 
-    from watcher import notify
+    from watcher.channels import email as channel
 
     def size(email) -> int:
-        row = SimpleNamespace(subject=email.subject, recipients=["ops@example.com"], text_body=email.text,
-                              html_body=email.html, message_id="<1@watcher.example.com>",
-                              created_at=_datetime(2026, 1, 1, tzinfo=_timezone.utc))
-        return len(notify.as_bytes(notify.build_message(row, "Watcher <w@watcher.example.com>")))
+        message = channel.build_message(email, ["ops@example.com"], "Watcher <w@watcher.example.com>",
+                                        _datetime(2026, 1, 1, tzinfo=_timezone.utc), "<1@watcher.example.com>")
+        return len(channel.as_bytes(message))
 
     return size
 

@@ -64,6 +64,19 @@ def compare(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Chan
     return sorted(changes, key=lambda c: c.path)
 
 
+# Fields of an object that say nothing about its configuration.
+IDENTITY_FIELDS = ("id", "object", "created_at")
+
+
+def whole_body_changes(change: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Change]:
+    """A created object as all-added fields, a deleted one as all-removed fields; else nothing."""
+    if change == "created" and new:
+        return [Change(k, "added", None, new[k]) for k in sorted(new) if k not in IDENTITY_FIELDS]
+    if change == "deleted" and old:
+        return [Change(k, "removed", old[k], None) for k in sorted(old) if k not in IDENTITY_FIELDS]
+    return []
+
+
 def changed_paths(changes: list[Change]) -> list[str]:
     return [c.path for c in changes]
 

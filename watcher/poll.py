@@ -2,7 +2,7 @@
 
 The listing phase reads pages and keeps only what changed (spooled to a temporary
 file, so memory stays flat whatever the number of objects). The recording phase
-writes the poll's versions, events and outbox rows in one transaction. A listing
+writes the poll's versions, events and alerts in one transaction. A listing
 that fails changes nothing but the `polls` row that says why.
 """
 
@@ -23,7 +23,7 @@ from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.snapshot import Snapshot, as_datetime, normalize
 from watcher.source import Page
-from watcher.store import Event, OutboxMessage, Poll, Resource, Version, ensure_target, poll_lock, utcnow
+from watcher.store import Event, Poll, Resource, Version, ensure_target, poll_lock, utcnow
 
 log = logging.getLogger("watcher.poll")
 
@@ -79,11 +79,11 @@ class PollOutcome:
         return self.status != "failed"
 
 
-# Given the open recording session and the outcome so far, the outbox rows to add.
-ComposeAlerts = Callable[[Session, PollOutcome], list[OutboxMessage]]
+# Given the open recording session and the outcome so far, the rows to add (alerts and their deliveries).
+ComposeAlerts = Callable[[Session, PollOutcome], list[Any]]
 
 
-def no_alerts(_session: Session, _outcome: PollOutcome) -> list[OutboxMessage]:
+def no_alerts(_session: Session, _outcome: PollOutcome) -> list[Any]:
     return []
 
 
