@@ -57,6 +57,7 @@ class DeliveryReport:
     dead: int = 0
     pending: int = 0
     errors: list[str] = field(default_factory=list)
+    dead_errors: list[str] = field(default_factory=list)
     email_only: bool = True  # every delivery attempted was an email (the summary then speaks of mail)
 
     def summary(self) -> str | None:
@@ -69,14 +70,15 @@ class DeliveryReport:
             parts.append(f"{self.failed} not delivered, will retry ({self.errors[0]})" if self.errors
                          else f"{self.failed} not delivered, will retry")
         if self.dead:
-            parts.append(f"{self.dead} given up (dead)")
+            parts.append(f"{self.dead} given up ({self.dead_errors[0]})" if self.dead_errors else f"{self.dead} given up")
         if self.pending:
             parts.append(f"{self.pending} waiting in the outbox")
         return f"{noun}: " + "; ".join(parts)
 
-    def error(self, text: str) -> None:
-        if text not in self.errors:  # an outage fails every delivery the same way: say it once
-            self.errors.append(text)
+    def error(self, text: str, *, dead: bool = False) -> None:
+        errors = self.dead_errors if dead else self.errors
+        if text not in errors:  # an outage fails every delivery the same way: say it once
+            errors.append(text)
 
 
 def deliver_pending(engine: Engine, config: Config, *, now: datetime | None = None) -> DeliveryReport:
@@ -105,9 +107,12 @@ class _Sweeper:
         held = disabled_channels(self.engine, self.config)
         self._expire_held(held)
         try:
-            while (row := _claim_next(self.engine, self.clock(), held, self._lease)) is not None:
-                if await self._deliver(row) == "gone":
-                    held.add(row.channel)
+            while True:
+                while (row := _claim_next(self.engine, self.clock(), held, self._lease)) is not None:
+                    if await self._deliver(row) == "gone":
+                        held.add(row.channel)
+                if not self._bury():  # a dead-delivery notice goes out in this same sweep
+                    break
         finally:
             await self.sweep.close()
             self._bury()
@@ -153,29 +158,30 @@ class _Sweeper:
     def _dead(self, row: Claimed, error: str) -> str:
         self.dying.append((row, error))
         self.report.dead += 1
-        self.report.error(f"{row.channel}: {error}")
+        self.report.error(f"{row.channel}: {error}", dead=True)
         log.warning("delivery %d to %s is dead: %s", row.id, row.channel, error)
         return "dead"
 
     def _gone(self, row: Claimed, error: str) -> str:
         """410: the delivery is dead, the channel disabled, and the other channels are told, at once."""
         at = self.clock()
+        destination = _fingerprint(self.engine, self.config, row.channel) or ""  # its own transaction: first
         with Session(self.engine) as session, session.begin():
             _set_dead(session, row, error, at)
-            session.merge(ChannelState(name=row.channel, disabled_at=at, reason=error,
-                                       destination=_fingerprint(self.engine, self.config, row.channel) or ""))
+            session.merge(ChannelState(name=row.channel, disabled_at=at, reason=error, destination=destination))
             alerts.queue_notice(session, self.config, "disabled", {"channel": row.channel, "reason": error},
                                 exclude=row.channel)
         log.error("channel %s disabled: %s", row.channel, error)
         self.report.dead += 1
-        self.report.error(f"{row.channel}: {error}")
+        self.report.error(f"{row.channel}: {error}; channel disabled", dead=True)
         return "gone"
 
-    def _bury(self) -> None:
+    def _bury(self) -> bool:
         """Mark the dying deliveries dead and tell the other channels, one notice per channel, in one
-        transaction (a crash before it leaves them pending: they die at their next attempt)."""
+        transaction (a crash before it leaves them pending: they die at their next attempt). True when
+        a notice was queued."""
         if not self.dying:
-            return
+            return False
         at = self.clock()
         by_channel: dict[str, list[dict]] = {}
         with Session(self.engine) as session, session.begin():
@@ -183,11 +189,12 @@ class _Sweeper:
                 _set_dead(session, row, error, at)
                 if row.purpose != "dead":  # a notice that a notice died would chase itself around the channels
                     by_channel.setdefault(row.channel, []).append(_dead_entry(session, row, error))
-            for name, entries in by_channel.items():
-                alerts.queue_notice(session, self.config, "dead", {
-                    "channel": name, "deliveries": entries,
-                    "give_up_after": _duration_text(self.config.alerts.give_up_after)}, exclude=name)
+            queued = [alerts.queue_notice(session, self.config, "dead", {
+                "channel": name, "deliveries": entries,
+                "give_up_after": _duration_text(self.config.alerts.give_up_after)}, exclude=name)
+                for name, entries in by_channel.items()]
         self.dying = []
+        return any(queued)
 
     def _expire_held(self, held: set[str]) -> None:
         """Deliveries waiting on a disabled channel die quietly at give_up_after (its notice said why)."""

@@ -49,7 +49,8 @@ def message(alert: Alert) -> dict:
     if content.commands:
         blocks.append({"type": "context", "elements": [
             _mrkdwn(f"{_escape(label)}: `{_inline(command)}`", FIELD_LIMIT) for label, command in content.commands]})
-    return {"text": _cut(content.summary, TEXT_LIMIT), "blocks": blocks}
+    # `text` is read as mrkdwn (notifications show it); the header is plain_text, shown as it is.
+    return {"text": _cut(_escape(content.summary), TEXT_LIMIT), "blocks": blocks}
 
 
 def _mrkdwn(text: str, limit: int) -> dict:
