@@ -339,10 +339,10 @@ def _follow(app: App, target: str | None, since, as_json: bool) -> int:
     def trouble(message: str | None) -> None:
         click.echo(printable(message) if message else "database readable again", err=True)
 
-    engine = app.engine  # a bad config or an unreachable database at start is an error like any other
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        for drift in feed.follow(engine, target=target, since=since, trouble=trouble):
+        # A bad config or an unreachable database at start is an error like any other (WatcherGroup).
+        for drift in feed.follow(app.engine, target=target, since=since, trouble=trouble):
             sys.stdout.write(_feed_line(drift, as_json) + "\n")
             sys.stdout.flush()
     except (KeyboardInterrupt, _Stop):
