@@ -242,9 +242,11 @@ class ChannelConfig(_Section):
     def _keys_fit_the_type(self) -> ChannelConfig:
         given = {key for key in ("to", "url", "url_env", "url_file", "secret_env", "secret_file") if getattr(self, key)}
         for key in sorted(given - _CHANNEL_KEYS[self.type]):
-            if key == "url":
+            if key == "url" and self.type in ("slack", "teams"):
                 raise ValueError(f"a {self.type} webhook URL is a secret: give url_env or url_file, not url")
             raise ValueError(f"`{key}` is not a key of a {self.type} channel")
+        if self.type == "email" and "timeout" in self.model_fields_set:
+            raise ValueError("`timeout` is not a key of an email channel (it sends through [smtp], with its timeout)")
         if self.type == "email" and not self.to:
             raise ValueError("an email channel needs `to` (a list of addresses)")
         if self.type != "email" and len(given & {"url", "url_env", "url_file"}) != 1:

@@ -36,11 +36,4 @@ def open_channel(name: str, config: Config, sweep: Sweep) -> Channel | None:
     return sweep.channels[name]
 
 
-def check_secrets(config: Config) -> None:
-    """Read every channel secret once, so a missing one is a config error before anything runs."""
-    for channel in config.channels:
-        channel.check_secrets()
-
-
-__all__ = ["Alert", "Channel", "Claimed", "Payload", "Sent", "Sweep", "TYPES", "configured", "open_channel",
-           "check_secrets"]
+__all__ = ["Alert", "Channel", "Claimed", "Payload", "Sent", "Sweep", "TYPES", "configured", "open_channel"]

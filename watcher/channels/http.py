@@ -143,11 +143,12 @@ def _scrub(text: str, *urls: str) -> str:
 def _describe(exc: BaseException) -> str:
     """A transport error in a few words: "connection refused", "timed out"."""
     cause = exc
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        nxt = cause.__cause__ or cause.__context__
-        if isinstance(nxt, OSError) and nxt.strerror:
-            return nxt.strerror
-        cause = nxt
+    for _depth in range(10):  # the OS's words, when a transport error wraps them
+        cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            break
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
     name = type(exc).__name__
     if "Timeout" in name:
         return "timed out"
