@@ -195,7 +195,8 @@ class ReceivedMail:
 
 
 class _MailRecorder:
-    """aiosmtpd handler: refuses the addresses in `server.refuse`, records everything else."""
+    """aiosmtpd handler: refuses the addresses in `server.refuse` for good (550) and those in `server.defer`
+    for now (450), records everything else."""
 
     def __init__(self, server: "MailServer"):
         self.server = server
@@ -203,6 +204,8 @@ class _MailRecorder:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.server.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address in self.server.defer:
+            return f"450 4.2.1 <{address}>: Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -228,9 +231,11 @@ class MailServer:
     (an SMTP outage). `messages` holds every accepted message, parsed.
     """
 
-    def __init__(self, tmp_path, *, security: str = "none", auth: bool = False, refuse=(), delay: float = 0.0):
+    def __init__(self, tmp_path, *, security: str = "none", auth: bool = False, refuse=(), defer=(),
+                 delay: float = 0.0):
         self.host, self.port = "127.0.0.1", free_port()
         self.security, self.auth, self.refuse, self.delay = security, auth, set(refuse), delay
+        self.defer = set(defer)
         self.messages: list[ReceivedMail] = []
         self.auth_attempts: list[tuple[str, str]] = []
         self._changed = _threading.Condition()
@@ -303,7 +308,7 @@ class MailServer:
 
 @pytest.fixture
 def smtp_server(tmp_path):
-    """Starts MailServers: smtp_server(security="none"|"starttls"|"tls", auth=False, refuse=(), delay=0,
+    """Starts MailServers: smtp_server(security="none"|"starttls"|"tls", auth=False, refuse=(), defer=(), delay=0,
     started=True)."""
     servers: list[MailServer] = []
 
@@ -364,12 +369,13 @@ def queue_mail():
     """Queues `count` outbox rows directly (as a poll would); returns their Message-IDs."""
     from sqlalchemy.orm import Session as _Session
 
-    from watcher import notify, render
+    from watcher import render
+    from watcher.channels import email
 
     def queue(engine, count: int, *, to=("ops@example.com",), now=None) -> list[str]:
-        rows = [notify.new_row("event", None, list(to),
-                               render.RenderedEmail(f"queued alert {n}", f"alert {n}\n", f"<p>alert {n}</p>"),
-                               "watcher.example.com", now=now)
+        rows = [email.new_row("event", list(to),
+                              render.RenderedEmail(f"queued alert {n}", f"alert {n}\n", f"<p>alert {n}</p>"),
+                              "watcher.example.com", now=now)
                 for n in range(count)]
         ids = [row.message_id for row in rows]  # read before the commit expires the rows
         with _Session(engine) as session, session.begin():
@@ -405,15 +411,13 @@ def drift_event():
 def wire_size():
     """The size in bytes of a RenderedEmail as it goes over SMTP (headers, MIME parts, transfer encoding)."""
     from datetime import datetime as _datetime, timezone as _timezone
-    from types import SimpleNamespace
 
-    from watcher import notify
+    from watcher.channels import email as channel
 
     def size(email) -> int:
-        row = SimpleNamespace(subject=email.subject, recipients=["ops@example.com"], text_body=email.text,
-                              html_body=email.html, message_id="<1@watcher.example.com>",
-                              created_at=_datetime(2026, 1, 1, tzinfo=_timezone.utc))
-        return len(notify.as_bytes(notify.build_message(row, "Watcher <w@watcher.example.com>")))
+        message = channel.build_message(email, ["ops@example.com"], "Watcher <w@watcher.example.com>",
+                                        _datetime(2026, 1, 1, tzinfo=_timezone.utc), "<1@watcher.example.com>")
+        return len(channel.as_bytes(message))
 
     return size
 
@@ -442,3 +446,138 @@ def long_instructions():
                          for n in range(lines))
 
     return make
+
+
+# --- receivers: a real HTTP server for webhooks, Slack and Teams (test_channels*) --------------------
+
+import base64 as _base64
+import hashlib as _hashlib
+import hmac as _hmac
+from collections import Counter as _Counter
+from http.server import BaseHTTPRequestHandler as _Handler, ThreadingHTTPServer as _HTTPServer
+
+WEBHOOK_SECRET = "whsec_" + _base64.b64encode(b"a test signing key of 32 bytes!!").decode()
+SIGNATURE_TOLERANCE = 300  # seconds a webhook-timestamp may be off, as Standard Webhooks advise
+
+
+class Received:
+    """One request a Receiver got: headers, body, whether its signature checked out, what it answered."""
+
+    def __init__(self, path: str, headers: dict[str, str], body: bytes, verified: bool | None, status: int):
+        self.path, self.headers, self.body, self.verified, self.status = path, headers, body, verified, status
+
+    @property
+    def json(self):
+        return _json.loads(self.body)
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that takes webhook POSTs, verifies their Standard Webhooks signature
+    (when it has a secret) independently of the watcher's code, and counts acceptances per webhook-id.
+
+    Its answers follow a plan: `plan(503, 503)` fails the next two requests, `plan(410)` says gone,
+    `plan(("hang", 3))` waits 3 s before answering, `plan(("redirect", 307, url))` redirects; then
+    `default` (200). `linger` holds a 2xx answer that long after counting it as accepted (the window
+    between "accepted" and "marked" that a kill -9 can hit).
+    """
+
+    def __init__(self, secret: str | None = WEBHOOK_SECRET):
+        self.key = _base64.b64decode(secret.removeprefix("whsec_")) if secret else None
+        self.requests: list[Received] = []
+        self.accepted: _Counter = _Counter()
+        self.default: int = 200
+        self.linger = 0.0
+        self._plan: list = []
+        self._changed = _threading.Condition()
+        receiver = self
+
+        class Handler(_Handler):
+            def do_POST(self):
+                receiver._handle(self)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = _HTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        _threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def plan(self, *answers) -> None:
+        with self._changed:
+            self._plan.extend(answers)
+
+    def verify(self, headers: dict[str, str], body: bytes) -> bool:
+        msg_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "0")
+        if not msg_id or abs(_time.time() - int(timestamp)) > SIGNATURE_TOLERANCE:
+            return False
+        expected = _base64.b64encode(_hmac.new(self.key, f"{msg_id}.{timestamp}.".encode() + body,
+                                               _hashlib.sha256).digest()).decode()
+        offered = [s.partition(",")[2] for s in headers.get("webhook-signature", "").split() if s.startswith("v1,")]
+        return any(_hmac.compare_digest(expected, s) for s in offered)
+
+    def _handle(self, handler) -> None:
+        body = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        verified = self.verify(headers, body) if self.key else None
+        with self._changed:
+            answer = self._plan.pop(0) if self._plan else self.default
+        location = None
+        if isinstance(answer, tuple) and answer[0] == "hang":
+            _time.sleep(answer[1])
+            answer = 200
+        elif isinstance(answer, tuple) and answer[0] == "redirect":
+            _, answer, location = answer
+        if verified is False:
+            answer = 401
+        if 200 <= answer < 300:
+            with self._changed:
+                self.accepted[headers.get("webhook-id") or str(len(self.requests))] += 1
+            if self.linger:
+                _time.sleep(self.linger)
+        with self._changed:
+            self.requests.append(Received(handler.path, headers, body, verified, answer))
+            self._changed.notify_all()
+        try:
+            handler.send_response(answer)
+            if location:
+                handler.send_header("Location", location)
+            reply = b'{"ok": true}' if 200 <= answer < 300 else f"refused with {answer}".encode()
+            handler.send_header("Content-Length", str(len(reply)))
+            handler.end_headers()
+            handler.wfile.write(reply)
+        except OSError:  # the sender gave up waiting (a hang past its timeout)
+            pass
+
+    @property
+    def payloads(self) -> list:
+        """The JSON bodies of the requests it accepted, in order."""
+        return [r.json for r in self.requests if 200 <= r.status < 300]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        """The requests once at least `count` arrived (or whatever came within `timeout`)."""
+        deadline = _time.monotonic() + timeout
+        with self._changed:
+            while len(self.requests) < count and _time.monotonic() < deadline:
+                self._changed.wait(deadline - _time.monotonic())
+            return list(self.requests)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    """Starts Receivers: receiver(secret=WEBHOOK_SECRET) (secret=None for Slack and Teams); closed after."""
+    started: list[Receiver] = []
+
+    def start(secret: str | None = WEBHOOK_SECRET) -> Receiver:
+        started.append(Receiver(secret))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()

@@ -12,7 +12,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from conftest import SMTP_PASSWORD, SMTP_USER
-from watcher import notify
+from watcher import outbox
+from watcher.channels import email
 from watcher.config import load_config
 from watcher.errors import DeliveryError
 from watcher.store import OutboxMessage, open_engine, utcnow
@@ -37,7 +38,7 @@ def test_delivers_over_each_security_mode_with_and_without_auth(db, sqlite_url, 
                                                                 security, auth, outbox_of):
     server = smtp_server(security=security, auth=auth)
     ids = queue_mail(db, 2)
-    report = notify.deliver_pending(db, mail_settings(server, sqlite_url))
+    report = outbox.deliver_pending(db, mail_settings(server, sqlite_url))
     assert (report.sent, report.failed, report.pending) == (2, 0, 0)
     assert sorted(m.header("Message-ID") for m in server.messages) == sorted(ids)
     assert server.auth_attempts == ([(SMTP_USER, SMTP_PASSWORD)] if auth else [])
@@ -50,7 +51,7 @@ def test_starttls_refuses_to_send_in_clear_when_the_server_cannot_upgrade(db, sq
     settings = mail_settings(plain, sqlite_url)
     settings = settings.model_copy(update={"smtp": settings.smtp.model_copy(update={"security": "starttls"})})
     queue_mail(db, 1)
-    report = notify.deliver_pending(db, settings)
+    report = outbox.deliver_pending(db, settings)
     assert (report.sent, report.failed) == (0, 1)
     assert "STARTTLS" in report.errors[0] and plain.messages == []
 
@@ -60,7 +61,7 @@ def test_a_certificate_from_an_unknown_ca_is_rejected(db, sqlite_url, smtp_serve
     settings = mail_settings(server, sqlite_url)
     settings = settings.model_copy(update={"smtp": settings.smtp.model_copy(update={"ca_file": None})})
     queue_mail(db, 1)
-    report = notify.deliver_pending(db, settings)
+    report = outbox.deliver_pending(db, settings)
     assert report.failed == 1 and "CERTIFICATE_VERIFY_FAILED" in report.errors[0]
     assert server.messages == []
 
@@ -71,7 +72,7 @@ def test_a_silent_server_times_out_after_the_configured_timeout(db, sqlite_url, 
     server.port = silent_smtp_port
     queue_mail(db, 3)
     started = time.monotonic()
-    report = notify.deliver_pending(db, mail_settings(server, sqlite_url, timeout="1s"))
+    report = outbox.deliver_pending(db, mail_settings(server, sqlite_url, timeout="1s"))
     assert time.monotonic() - started < 5  # one timed-out connect, then the others fail at once
     assert report.failed == 3 and "timed out" in report.errors[0]
 
@@ -80,7 +81,7 @@ def test_a_silent_server_times_out_after_the_configured_timeout(db, sqlite_url, 
 
 
 def test_backoff_starts_at_a_minute_doubles_and_stops_at_an_hour():
-    assert [notify.backoff(n) for n in range(1, 9)] == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)]
+    assert [outbox.backoff(n) for n in range(1, 9)] == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)]
 
 
 def test_a_failed_attempt_records_the_error_and_waits_for_its_backoff(db, sqlite_url, smtp_server, mail_settings,
@@ -89,13 +90,13 @@ def test_a_failed_attempt_records_the_error_and_waits_for_its_backoff(db, sqlite
     settings = mail_settings(server, sqlite_url)
     now = utcnow()
     queue_mail(db, 1, now=now)
-    first = notify.deliver_pending(db, settings, now=now)
+    first = outbox.deliver_pending(db, settings, now=now)
     assert (first.sent, first.failed, first.pending) == (0, 1, 1)
     [row] = outbox_of(db)
     assert row.attempts == 1 and row.next_attempt_at == now + timedelta(minutes=1)
     assert f"cannot connect to 127.0.0.1:{server.port}" in row.last_error
-    assert notify.deliver_pending(db, settings, now=now + timedelta(seconds=59)).failed == 0  # not due yet
-    notify.deliver_pending(db, settings, now=now + timedelta(seconds=61))
+    assert outbox.deliver_pending(db, settings, now=now + timedelta(seconds=59)).failed == 0  # not due yet
+    outbox.deliver_pending(db, settings, now=now + timedelta(seconds=61))
     [row] = outbox_of(db)
     assert row.attempts == 2 and row.next_attempt_at == now + timedelta(seconds=61) + timedelta(minutes=2)
     assert first.summary().startswith("mail: 1 not delivered, will retry (cannot connect to 127.0.0.1")
@@ -118,10 +119,10 @@ def test_an_smtp_outage_delays_alerts_and_each_arrives_exactly_once(sandbox, smt
     server.start()
     settings = load_config(config)
     engine = open_engine(settings.database.url)
-    assert notify.deliver_pending(engine, settings).sent == 0  # still backing off
+    assert outbox.deliver_pending(engine, settings).sent == 0  # still backing off
     later = utcnow() + timedelta(minutes=2)
-    assert notify.deliver_pending(engine, settings, now=later).sent == 3
-    assert notify.deliver_pending(engine, settings, now=later + timedelta(hours=2)).sent == 0
+    assert outbox.deliver_pending(engine, settings, now=later).sent == 3
+    assert outbox.deliver_pending(engine, settings, now=later + timedelta(hours=2)).sent == 0
     engine.dispose()
 
     received = sorted(m.header("Message-ID") for m in server.messages)
@@ -149,7 +150,7 @@ def test_a_refused_recipient_is_recorded_and_does_not_block_the_others(db, sqlit
                                                                         queue_mail, outbox_of):
     server = smtp_server(refuse={"gone@example.com"})
     queue_mail(db, 1, to=("ops@example.com", "gone@example.com", "lead@example.com"))
-    report = notify.deliver_pending(db, mail_settings(server, sqlite_url))
+    report = outbox.deliver_pending(db, mail_settings(server, sqlite_url))
     assert report.sent == 1
     [mail] = server.messages
     assert mail.rcpt_tos == ["ops@example.com", "lead@example.com"]
@@ -158,14 +159,25 @@ def test_a_refused_recipient_is_recorded_and_does_not_block_the_others(db, sqlit
     assert row.refused == ["gone@example.com: 550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown"]
 
 
-def test_every_recipient_refused_is_a_failure_to_retry(db, sqlite_url, smtp_server, mail_settings, queue_mail,
-                                                       outbox_of):
+def test_every_recipient_refused_for_good_is_dead_not_retried(db, sqlite_url, smtp_server, mail_settings, queue_mail,
+                                                             outbox_of):
     server = smtp_server(refuse={"gone@example.com"})
     queue_mail(db, 1, to=("gone@example.com",))
-    report = notify.deliver_pending(db, mail_settings(server, sqlite_url))
-    assert (report.sent, report.failed) == (0, 1)
+    report = outbox.deliver_pending(db, mail_settings(server, sqlite_url))
+    assert (report.sent, report.failed, report.dead, report.pending) == (0, 0, 1, 0)
     [row] = outbox_of(db)
-    assert row.sent_at is None and "550 5.1.1" in row.last_error and row.attempts == 1
+    assert row.state == "dead" and row.sent_at is None and row.dead_at is not None
+    assert "550 5.1.1" in row.last_error and row.attempts == 1
+
+
+def test_every_recipient_refused_for_now_is_retried(db, sqlite_url, smtp_server, mail_settings, queue_mail,
+                                                    outbox_of):
+    server = smtp_server(defer={"busy@example.com"})
+    queue_mail(db, 1, to=("busy@example.com",))
+    report = outbox.deliver_pending(db, mail_settings(server, sqlite_url))
+    assert (report.sent, report.failed, report.dead) == (0, 1, 0)
+    [row] = outbox_of(db)
+    assert row.state == "pending" and "450 4.2.1" in row.last_error and row.attempts == 1
 
 
 # --- claims: two deliverers at once ---------------------------------------------------------------
@@ -181,7 +193,7 @@ def test_two_deliverers_at_once_never_send_a_row_twice(store_url, smtp_server, m
 
     def deliver(engine):
         start.wait()
-        reports.append(notify.deliver_pending(engine, settings))
+        reports.append(outbox.deliver_pending(engine, settings))
 
     threads = [threading.Thread(target=deliver, args=(engine,)) for engine in engines]
     for thread in threads:
@@ -205,8 +217,8 @@ def test_a_claim_left_by_a_crashed_deliverer_is_taken_over_when_it_expires(db, s
     with Session(db) as session, session.begin():
         session.execute(update(OutboxMessage).where(OutboxMessage.id == 1)
                         .values(claimed_until=now + timedelta(minutes=5)))
-    assert notify.deliver_pending(db, settings, now=now).sent == 1  # row 1 is still someone else's
-    assert notify.deliver_pending(db, settings, now=now + timedelta(minutes=6)).sent == 1
+    assert outbox.deliver_pending(db, settings, now=now).sent == 1  # row 1 is still someone else's
+    assert outbox.deliver_pending(db, settings, now=now + timedelta(minutes=6)).sent == 1
     assert len(server.messages) == 2
 
 
@@ -259,7 +271,7 @@ def test_no_secret_reaches_a_delivered_email(sandbox, smtp_server, mail_config, 
 def test_scrub_removes_the_password_in_clear_and_in_auth_encodings(secret_forms):
     settings = type("Smtp", (), {"username": SMTP_USER})()
     leaked = " | ".join(secret_forms(SMTP_PASSWORD))
-    assert notify.scrub(leaked, settings, SMTP_PASSWORD) == "*** | *** | ***"
+    assert email.scrub(leaked, settings, SMTP_PASSWORD) == "*** | *** | ***"
 
 
 # --- test-email ------------------------------------------------------------------------------------
@@ -309,7 +321,7 @@ def test_test_email_rejects_a_header_injection_in_to(sandbox, smtp_server, mail_
     server = smtp_server()
     settings = load_config(mail_config(sandbox, server))
     with pytest.raises(DeliveryError, match="is not an email address"):
-        notify.send_test_email(settings, "me@example.com\r\nBcc: evil@example.com")
+        email.send_test_email(settings, "me@example.com\r\nBcc: evil@example.com")
     assert server.messages == []
 
 
@@ -321,7 +333,7 @@ def test_outbox_lists_pending_and_failing_first_then_recently_sent(db, sqlite_ur
     server = smtp_server()
     settings = mail_settings(server, sqlite_url)
     queue_mail(db, 2)
-    notify.deliver_pending(db, settings)
+    outbox.deliver_pending(db, settings)
     queue_mail(db, 1)
     with Session(db) as session, session.begin():
         session.execute(update(OutboxMessage).where(OutboxMessage.id == 3).values(attempts=2, last_error="421 busy"))
@@ -329,12 +341,17 @@ def test_outbox_lists_pending_and_failing_first_then_recently_sent(db, sqlite_ur
     config = write_config(sandbox, sqlite_url)
     documents = cli_json(config, "outbox")
     assert [d["id"] for d in documents] == [3, 4, 2, 1]
-    assert list(documents[0]) == ["id", "subject", "recipients", "attempts", "sent_at", "last_error", "message_id"]
+    assert list(documents[0]) == ["id", "subject", "recipients", "attempts", "sent_at", "last_error", "message_id",
+                                  "channel", "state", "next_attempt_at"]
     assert documents[0]["last_error"] == "421 busy" and documents[0]["sent_at"] is None
+    assert (documents[0]["channel"], documents[0]["state"]) == ("watchlist", "pending")
+    assert documents[0]["next_attempt_at"].endswith("Z") and documents[2]["next_attempt_at"] is None
     assert documents[2]["sent_at"].endswith("Z") and documents[2]["recipients"] == ["ops@example.com"]
+    assert documents[2]["state"] == "sent"
     table = cli(config, "outbox").stdout.splitlines()
-    assert table[0].split() == ["id", "state", "tries", "to", "subject", "last", "error"]
+    assert table[0].split() == ["id", "state", "tries", "channel", "when", "to", "subject", "last", "error"]
     assert [line.split()[1] for line in table[1:]] == ["failing", "pending", "sent", "sent"]
+    assert all(line.split()[3] == "watchlist" for line in table[1:])
     assert [d["id"] for d in cli_json(config, "outbox", "--limit", "1")] == [3, 4, 2]
 
 

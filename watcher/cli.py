@@ -161,6 +161,8 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
     for target in targets:
         target.read_keys()  # a missing key is a config error, found before anything is polled
     _check_kinds(targets, kind_names)
+    for channel in config.channels:
+        channel.check_secrets()
     compose = _composer(config)
     outcomes: list = []
     try:
@@ -197,15 +199,15 @@ def _interrupted(outcomes: list) -> None:
 
 
 def _composer(config: Config):
-    from watcher import notify
+    from watcher import alerts
 
-    return notify.composer(config)
+    return alerts.composer(config)
 
 
 def _deliver_after_snapshot(app: App) -> None:
-    from watcher import notify
+    from watcher import outbox
 
-    report = notify.deliver_pending(app.engine, app.config)
+    report = outbox.deliver_pending(app.engine, app.config)
     line = report.summary()
     if line:
         click.echo(line)
@@ -331,11 +333,18 @@ def _short(value: Any, limit: int = 300) -> str:
 @click.option("--open", "open_only", is_flag=True, help="Only events nobody acknowledged.")
 @click.option("--since", metavar="TIME", help="Detected at or after TIME (ISO 8601, or 1d for a day ago).")
 @click.option("--target", metavar="NAME", help="Only this target.")
+@click.option("--follow", is_flag=True,
+              help="Print each new event as it is recorded, by any process, until interrupted "
+                   "(with --json: one JSON object per line, the webhook body's shape).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
-def events(app: App, open_only: bool, since: str | None, target: str | None, as_json: bool) -> None:
+def events(app: App, open_only: bool, since: str | None, target: str | None, follow: bool, as_json: bool) -> None:
     """Drift events: created, modified, deleted, reappeared."""
     moment = history.parse_time(since) if since else None
+    if follow:
+        if open_only:
+            raise click.UsageError("--follow prints new events, which are all open: drop --open")
+        click.get_current_context().exit(_follow(app, target, moment, as_json))
     with app.session() as session:
         rows = [documents.event_document(e) for e in history.list_events(session, open_only=open_only, since=moment,
                                                                     target=target)]
@@ -356,6 +365,49 @@ def _review(event: dict, limit: int = 60) -> str:
         return ""
     text = f"{event['acked_by']}: {event['note']}" if event["note"] else event["acked_by"]
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Stop(Exception):
+    """SIGTERM while following: leave like SIGINT does."""
+
+
+def _follow(app: App, target: str | None, since, as_json: bool) -> int:
+    """`events --follow`: one line per new event on stdout, flushed, until SIGINT, SIGTERM or a closed pipe."""
+    import signal
+
+    from watcher import feed
+
+    def stop(_signum, _frame):
+        raise _Stop
+
+    def trouble(message: str | None) -> None:
+        click.echo(printable(message) if message else "database readable again", err=True)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        # A bad config or an unreachable database at start is an error like any other (WatcherGroup).
+        for drift in feed.follow(app.engine, target=target, since=since, trouble=trouble):
+            sys.stdout.write(_feed_line(drift, as_json) + "\n")
+            sys.stdout.flush()
+    except (KeyboardInterrupt, _Stop):
+        return EXIT_OK
+    except BrokenPipeError:
+        # The reader left (`| head`): nothing more to say, and nothing left to flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return EXIT_OK
+
+
+def _feed_line(drift, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(documents.drift_document(drift), ensure_ascii=False)
+    versions = f"{drift.from_version or ''}→{drift.to_version or ''}"
+    who = "" if drift.actor is None else f" by {header_text(str(drift.actor.get('email') or drift.actor.get('id')))}"
+    return printable(f"{history.json_time(drift.detected_at)} {drift.target}/{drift.kind} "
+                     f"{drift.name or drift.object_id} {drift.change} {versions} [{drift.severity}] "
+                     f"{_paths(drift.paths)}{who}".rstrip())
 
 
 def _versions(event: dict) -> str:
@@ -443,30 +495,57 @@ def _report_write(result, action: str, verb: str, dry_run: bool) -> None:
 
 
 @main.command()
-@click.option("--limit", default=50, show_default=True, help="How many recently sent messages to show.")
+@click.option("--limit", default=50, show_default=True, help="How many recently sent or dead deliveries to show.")
+@click.option("--retry-now", is_flag=True,
+              help="After an outage is fixed: make every pending delivery due now, enable disabled channels "
+                   "again, and deliver.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
-def outbox(app: App, limit: int, as_json: bool) -> None:
-    """Pending, failing and recently sent alert emails."""
-    from watcher import notify
+def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
+    """Deliveries: pending (with their next attempt), recently sent, and dead, per channel."""
+    from watcher import outbox as box
 
+    if retry_now:
+        _retry_now(app, err=as_json)
     with app.session() as session:
-        rows = notify.outbox_rows(session, limit=limit)
+        rows = box.rows(session, limit=limit)
+        documents_ = [documents.outbox_document(r, **box.preview(r, app.config)) for r in rows]
+        held = box.held_channels(session)
     if as_json:
-        _print_json([documents.outbox_document(r) for r in rows])
+        _print_json(documents_)
         return
     if not rows:
         click.echo("outbox is empty")
         return
-    table = [[str(r.id), _delivery_state(r), str(r.attempts), ", ".join(r.recipients), header_text(r.subject, 70),
-              header_text(r.last_error or "", 60)] for r in rows]
-    _echo_table(["id", "state", "tries", "to", "subject", "last error"], table)
+    table = [[str(d["id"]), _delivery_state(d, held), str(d["attempts"]), d["channel"], _delivery_time(d),
+              ", ".join(d["recipients"]), header_text(d["subject"] or "", 70), header_text(d["last_error"] or "", 60)]
+             for d in documents_]
+    _echo_table(["id", "state", "tries", "channel", "when", "to", "subject", "last error"], table)
 
 
-def _delivery_state(row) -> str:
-    if row.sent_at:
-        return f"sent {history.iso(row.sent_at)}"
-    return "failing" if row.last_error else "pending"
+def _retry_now(app: App, *, err: bool) -> None:
+    from watcher import outbox as box
+
+    waiting, enabled = box.retry_now(app.engine)
+    for name in enabled:
+        click.echo(f"channel {name} enabled again", err=err)
+    click.echo(f"{waiting} pending {'delivery' if waiting == 1 else 'deliveries'} made due now", err=err)
+    line = box.deliver_pending(app.engine, app.config).summary()
+    if line:
+        click.echo(printable(line), err=err)
+
+
+def _delivery_state(document: dict, held: set[str]) -> str:
+    if document["state"] != "pending":
+        return document["state"]
+    if document["channel"] in held:
+        return "held"  # its channel is disabled (410)
+    return "failing" if document["last_error"] else "pending"
+
+
+def _delivery_time(document: dict) -> str:
+    moment = document["sent_at"] or document["next_attempt_at"]
+    return history.iso(history.parse_time(moment)) if moment else ""
 
 
 @main.command("test-email")
@@ -474,9 +553,9 @@ def _delivery_state(row) -> str:
 @pass_app
 def test_email(app: App, to: str | None) -> None:
     """Send one message with the configured SMTP settings and report the server's answer."""
-    from watcher import notify
+    from watcher.channels.email import send_test_email
 
-    click.echo(notify.send_test_email(app.config, to))
+    click.echo(send_test_email(app.config, to))
 
 
 # --- the daemon and the demo ----------------------------------------------------------------

@@ -8,6 +8,7 @@ environment variable or a file (a bare file name is looked up in systemd's
 
 from __future__ import annotations
 
+import base64
 import difflib
 import fnmatch
 import json
@@ -329,7 +330,95 @@ class RouteMatch(_Section):
 
 class Route(_Section):
     match: RouteMatch
-    to: list[Address] = Field(min_length=1)
+    to: list[Address] = Field(default_factory=list)  # extra recipients of the watchlist email
+    channels: list[str] = Field(default_factory=list)  # channels (by name) that get matching alerts
+
+    @model_validator(mode="after")
+    def _somewhere_to_go(self) -> Route:
+        if not self.to and not self.channels:
+            raise ValueError("a route needs `to` (email addresses) or `channels` (channel names)")
+        return self
+
+
+WATCHLIST_CHANNEL = "watchlist"  # the email channel `[alerts] watchlist` and routes' `to` make
+CHANNEL_TYPES = ("email", "webhook", "slack", "teams")
+_CHANNEL_KEYS = {
+    "email": {"to"},
+    "webhook": {"url", "url_env", "url_file", "secret_env", "secret_file"},
+    "slack": {"url_env", "url_file"},
+    "teams": {"url_env", "url_file"},
+}
+_WHSEC = "whsec_"
+
+
+class ChannelConfig(_Section):
+    """One `[[channels]]` entry: where alerts go besides the watchlist."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+    type: Literal["email", "webhook", "slack", "teams"]
+    to: list[Address] = Field(default_factory=list)
+    url: str | None = None
+    url_env: str | None = None
+    url_file: str | None = None
+    secret_env: str | None = None
+    secret_file: str | None = None
+    timeout: PositiveDuration = Field(default=10.0)
+
+    @model_validator(mode="after")
+    def _keys_fit_the_type(self) -> ChannelConfig:
+        given = {key for key in ("to", "url", "url_env", "url_file", "secret_env", "secret_file") if getattr(self, key)}
+        for key in sorted(given - _CHANNEL_KEYS[self.type]):
+            if key == "url" and self.type in ("slack", "teams"):
+                raise ValueError(f"a {self.type} webhook URL is a secret: give url_env or url_file, not url")
+            raise ValueError(f"`{key}` is not a key of a {self.type} channel")
+        if self.type == "email" and "timeout" in self.model_fields_set:
+            raise ValueError("`timeout` is not a key of an email channel (it sends through [smtp], with its timeout)")
+        if self.type == "email" and not self.to:
+            raise ValueError("an email channel needs `to` (a list of addresses)")
+        if self.type != "email" and len(given & {"url", "url_env", "url_file"}) != 1:
+            raise ValueError(f"a {self.type} channel needs exactly one of "
+                             + ("url, url_env or url_file" if self.type == "webhook" else "url_env or url_file"))
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {self.url!r} must start with http:// or https://")
+        if self.type == "webhook" and len(given & {"secret_env", "secret_file"}) != 1:
+            raise ValueError("a webhook channel needs exactly one of secret_env or secret_file (a whsec_ secret)")
+        return self
+
+    @property
+    def owner(self) -> str:
+        return f"channels.{self.name}"
+
+    def destination(self) -> str:
+        """The URL to POST to, read now (from the config, or its environment variable or file)."""
+        if self.url:
+            return self.url
+        value = _read_secret(self.owner, self.url_env, self.url_file)
+        if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+            raise ConfigError(f"{self.owner}: the URL in {self._source('url')} is not an http(s) URL")
+        return value
+
+    def signing_key(self) -> bytes:
+        """The webhook's HMAC key: the base64 after `whsec_` in its secret, read now."""
+        value = _read_secret(self.owner, self.secret_env, self.secret_file)
+        try:
+            key = base64.b64decode(value.removeprefix(_WHSEC), validate=True)
+        except ValueError:
+            key = b""
+        if not value.startswith(_WHSEC) or len(key) < 24:
+            raise ConfigError(f"{self.owner}: the secret in {self._source('secret')} is not a whsec_ secret "
+                              f"(whsec_ and at least 24 bytes in base64)")
+        return key
+
+    def check_secrets(self) -> None:
+        """Read every secret of this channel once (a missing one is a ConfigError naming it)."""
+        if self.type != "email":
+            self.destination()
+        if self.type == "webhook":
+            self.signing_key()
+
+    def _source(self, prefix: str) -> str:
+        env, file = getattr(self, f"{prefix}_env"), getattr(self, f"{prefix}_file")
+        return f"${env}" if env else f"file {file}"
 
 
 class AlertsConfig(_Section):
@@ -338,6 +427,10 @@ class AlertsConfig(_Section):
     failure_after: int = Field(default=3, ge=1)
     templates_dir: str | None = None
     routes: list[Route] = Field(default_factory=list)
+    # Channels every alert goes to (default: every [[channels]] entry); the watchlist always gets its email.
+    channels: list[str] | None = None
+    # A delivery still failing this long after it was queued is dead, and a notice goes to the other channels.
+    give_up_after: PositiveDuration = Field(default=3 * 86400.0)
 
 
 class Config(_Section):
@@ -346,6 +439,7 @@ class Config(_Section):
     targets: list[TargetConfig] = Field(default_factory=list)
     smtp: SmtpConfig | None = None
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    channels: list[ChannelConfig] = Field(default_factory=list)
     path: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -355,6 +449,27 @@ class Config(_Section):
             if names.count(name) > 1:
                 raise ValueError(f"target name {name!r} is used twice")
         return self
+
+    @model_validator(mode="after")
+    def _channels_named_exist(self) -> Config:
+        names = [c.name for c in self.channels]
+        for name in names:
+            if name == WATCHLIST_CHANNEL:
+                raise ValueError(f"channel name {name!r} is reserved for the [alerts] watchlist email")
+            if names.count(name) > 1:
+                raise ValueError(f"channel name {name!r} is used twice")
+        if self.smtp is None and any(c.type == "email" for c in self.channels):
+            raise ValueError("an email channel needs an [smtp] section to send through")
+        wanted = [("alerts.channels", n) for n in self.alerts.channels or []]
+        wanted += [(f"alerts.routes[{i}].channels", n) for i, r in enumerate(self.alerts.routes) for n in r.channels]
+        for where, name in wanted:
+            if name not in names:
+                raise ValueError(f"{where}: no channel named {name!r} (configured: {', '.join(names) or 'none'})")
+        return self
+
+    def channel(self, name: str) -> ChannelConfig | None:
+        """The `[[channels]]` entry called `name`, or None."""
+        return next((c for c in self.channels if c.name == name), None)
 
     def target(self, name: str) -> TargetConfig:
         """The target called `name`, or ConfigError."""
@@ -493,7 +608,7 @@ def _key_name(loc: tuple, data: dict) -> str:
             label = f"[{item}]"
             if isinstance(node, list) and item < len(node):
                 node = node[item]
-                if parts == ["targets"] and isinstance(node, dict) and node.get("name"):
+                if parts in (["targets"], ["channels"]) and isinstance(node, dict) and node.get("name"):
                     label = f"[{item}] ({node['name']})"
             parts.append(label)
             continue

@@ -331,6 +331,8 @@ def check_secrets(config: Config) -> None:
         target.read_keys()
     if config.smtp is not None:
         config.smtp.password()
+    for channel in config.channels:
+        channel.check_secrets()
 
 
 class Daemon:
@@ -338,11 +340,11 @@ class Daemon:
 
     def __init__(self, config_option: str | None, config: Config, engine: Engine, notifier: SystemdNotifier,
                  *, stop_grace: float = STOP_GRACE):
-        from watcher import notify
+        from watcher import alerts
 
         self.config_option = config_option
         self.config, self.engine, self.notifier = config, engine, notifier
-        self.compose = notify.composer(config)
+        self.compose = alerts.composer(config)
         self.stop_grace = stop_grace
         self.activity = Activity()
         self._targets: dict[str, TargetConfig] = {}
@@ -406,10 +408,10 @@ class Daemon:
             log.error("reload failed, keeping the running config: %s", one_line(exc))
             self.notifier.ready(self.activity.status_line())
             return
-        from watcher import notify
+        from watcher import alerts
 
         old_engine = self.engine
-        self.config, self.engine, self.compose = config, engine, notify.composer(config)
+        self.config, self.engine, self.compose = config, engine, alerts.composer(config)
         changed = self._schedule_targets(config)
         if engine is not old_engine:
             old_engine.dispose()
@@ -539,10 +541,10 @@ class Daemon:
 
     def _deliver(self) -> int | None:
         """One sweep of the outbox; never raises. Returns how many messages are still pending."""
-        from watcher import notify
+        from watcher import outbox
 
         try:
-            report = notify.deliver_pending(self.engine, self.config)
+            report = outbox.deliver_pending(self.engine, self.config)
         except (WatcherError, SQLAlchemyError) as exc:
             self._log_delivery(logging.WARNING, f"delivery failed: {one_line(exc)}")
             return None

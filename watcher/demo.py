@@ -232,10 +232,10 @@ def _open_record(config):
 
 
 def _baseline(steps: _Steps, engine, config) -> None:
-    from watcher import notify
+    from watcher import alerts
     from watcher.poll import poll_target
 
-    outcomes = poll_target(engine, config.targets[0], compose=notify.composer(config))
+    outcomes = poll_target(engine, config.targets[0], compose=alerts.composer(config))
     _require_complete(outcomes, "baseline")
     counts = ", ".join(f"{o.objects} {o.kind}" for o in outcomes)
     steps.say(f"Baseline: polled the sandbox ({counts}); each object recorded as version 1. "
@@ -268,11 +268,11 @@ def _edited(instructions: str) -> str:
 
 
 def _detect(steps: _Steps, engine, config) -> None:
-    from watcher import notify
+    from watcher import alerts
     from watcher.poll import poll_target, summary_line
     from watcher.render import kind_label
 
-    outcomes = poll_target(engine, config.targets[0], compose=notify.composer(config))
+    outcomes = poll_target(engine, config.targets[0], compose=alerts.composer(config))
     _require_complete(outcomes, "second poll")
     drift = [e for o in outcomes for e in o.events]
     if not drift:
@@ -284,10 +284,10 @@ def _detect(steps: _Steps, engine, config) -> None:
 
 
 def _deliver(steps: _Steps, engine, config, sink: SmtpSink, edited: tuple[str, str]) -> ReceivedMail:
-    from watcher import notify
+    from watcher import outbox
 
     sent_from = time.monotonic()
-    report = notify.deliver_pending(engine, config)
+    report = outbox.deliver_pending(engine, config)
     mail = sink.wait_for(lambda m: edited[1] in m.subject or edited[0] in m.subject, timeout=5)
     if mail is None:
         raise DemoFailed(f"no alert arrived over SMTP ({report.summary() or 'nothing was sent'})")

@@ -72,6 +72,21 @@ def compare(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Chan
     return sorted(changes, key=lambda c: c.path)
 
 
+# Fields of an object that say nothing about its configuration.
+IDENTITY_FIELDS = ("id", "object", "created_at")
+
+
+def whole_body_changes(change: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[Change]:
+    """A created object as all-added fields; else nothing.
+
+    A deleted object is not spelled out field by field: the record keeps its last version, and
+    an alert says which one and how to show it (a whole object in red reads as noise).
+    """
+    if change == "created" and new:
+        return [Change(k, "added", None, new[k]) for k in sorted(new) if k not in IDENTITY_FIELDS]
+    return []
+
+
 def changed_paths(changes: list[Change]) -> list[str]:
     return [c.path for c in changes]
 

@@ -1,16 +1,25 @@
-"""Every JSON shape the watcher prints or serves, in one place: the CLI's `--json`, and later
-the publish feed, webhook bodies and the HTTP API. Plain functions from rows to dicts.
+"""Every JSON shape the watcher prints or serves, in one place: the CLI's `--json`, the publish
+feed, webhook bodies and (later) the HTTP API. Plain functions from rows and values to dicts.
 
 The shapes are the contract users script against (docs/json.md); change them only by adding keys.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from watcher import kinds
+from watcher.diff import Change, whole_body_changes
 from watcher.history import json_time
-from watcher.store import Event, OutboxMessage, Version
+from watcher.store import Delivery, Event, Version
+
+# JSON characters of `changes` a drift document carries; past it values are cut (the record has them all).
+CHANGES_BUDGET = 64 * 1024
+# Characters of a cut value, and unified-diff lines kept beside it.
+_CUT_VALUE = 2000
+_CUT_DIFF_LINES = 200
 
 
 def event_document(row: Event) -> dict[str, Any]:
@@ -55,14 +64,119 @@ def version_document(row: Version) -> dict[str, Any]:
     }
 
 
-def outbox_document(row: OutboxMessage) -> dict[str, Any]:
-    """One outbox row, as `outbox --json` prints it."""
+def outbox_document(row: Delivery, *, subject: str | None = None,
+                    recipients: list[str] | None = None) -> dict[str, Any]:
+    """One delivery, as `outbox --json` prints it. A pending delivery's subject and recipients are
+    what it would carry if sent now (`subject`, `recipients`), as it is rendered when sent."""
     return {
         "id": row.id,
-        "subject": row.subject,
-        "recipients": list(row.recipients),
+        "subject": row.subject or subject,
+        "recipients": list(row.recipients if row.recipients is not None else recipients or []),
         "attempts": row.attempts,
         "sent_at": json_time(row.sent_at),
         "last_error": row.last_error,
         "message_id": row.message_id,
+        "channel": row.channel,
+        "state": row.state,
+        "next_attempt_at": json_time(row.next_attempt_at) if row.state == "pending" else None,
     }
+
+
+# --- the publish feed and webhook bodies ------------------------------------------------------
+
+
+def drift_document(event) -> dict[str, Any]:
+    """One drift event as webhooks receive it and `events --follow --json` prints it.
+
+    `event` is a `watcher.poll.DriftEvent` (or any object with its attributes). `changes` is
+    bounded: past CHANGES_BUDGET characters, long values are cut (that change says
+    `"truncated": true` and carries a unified diff) and `changes_truncated` is true.
+    """
+    changes = list(event.changes) or whole_body_changes(event.change, event.old_body, event.new_body)
+    shown, truncated = bounded_changes(changes)
+    return {
+        "type": f"drift.{event.change}",
+        "id": f"evt_{event.event_id}",
+        "target": event.target,
+        "kind": event.kind,
+        "object_id": event.object_id,
+        "name": event.name,
+        "change": event.change,
+        "severity": event.severity,
+        "paths": list(event.paths),
+        "from_version": event.from_version,
+        "to_version": event.to_version,
+        "detected_at": json_time(event.detected_at),
+        "window_start": json_time(event.window_start),
+        "remote_updated_at": json_time(event.remote_updated_at),
+        "actor": event.actor,
+        "changes": shown,
+        "changes_truncated": truncated,
+    }
+
+
+def notice_document(alert_id: int, type_: str, *, target: str | None, kind: str | None, severity: str,
+                    created_at: datetime, message: str, error: str | None = None,
+                    detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A notice (watcher.failing, watcher.recovered, kind.retired, delivery.dead, channel.disabled)
+    in the envelope of a drift document, with `message`, `error` and `detail` after it."""
+    return {
+        "type": type_,
+        "id": f"ntc_{alert_id}",
+        "target": target,
+        "kind": kind,
+        "object_id": None,
+        "name": None,
+        "change": None,
+        "severity": severity,
+        "paths": [],
+        "from_version": None,
+        "to_version": None,
+        "detected_at": json_time(created_at),
+        "window_start": None,
+        "remote_updated_at": None,
+        "actor": None,
+        "changes": [],
+        "changes_truncated": False,
+        "message": message,
+        "error": error,
+        "detail": detail or {},
+    }
+
+
+def bounded_changes(changes: list[Change], budget: int = CHANGES_BUDGET) -> tuple[list[dict[str, Any]], bool]:
+    """The changes as `{path, op, old, new}` within `budget` JSON characters, and whether any was cut."""
+    shown: list[dict[str, Any]] = []
+    truncated = False
+    for change in changes:
+        item = change.as_json()
+        cost = _size(item)
+        if cost > budget:
+            item, truncated = _cut(change), True
+            cost = _size(item)
+        if cost > budget:
+            return shown, True  # not even the cut form fits: the rest is behind `paths`
+        shown.append(item)
+        budget -= cost
+    return shown, truncated
+
+
+def _cut(change: Change) -> dict[str, Any]:
+    """A change whose values are too long: each cut to its start, with the line diff beside them."""
+    item = {"path": change.path, "op": change.op, "old": _cut_value(change.old), "new": _cut_value(change.new),
+            "truncated": True}
+    if change.text_diff:
+        lines = change.text_diff[:_CUT_DIFF_LINES]
+        item["diff"] = [line[:_CUT_VALUE] for line in lines]
+    return item
+
+
+def _cut_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= _CUT_VALUE else value[:_CUT_VALUE] + "…"
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value if len(text) <= _CUT_VALUE else text[:_CUT_VALUE] + "…"
+
+
+def _size(item: dict[str, Any]) -> int:
+    return len(json.dumps(item, ensure_ascii=False))

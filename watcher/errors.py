@@ -22,7 +22,16 @@ class KindNotServed(SourceError):
 
 
 class DeliveryError(WatcherError):
-    """The SMTP server could not be reached or refused a message."""
+    """A channel could not be reached or refused an alert.
+
+    `permanent`: retrying cannot help (every recipient refused with a 5xx): the delivery is dead.
+    `gone`: the receiver answered 410 Gone: the channel is disabled.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, gone: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+        self.gone = gone
 
 
 class RecordError(WatcherError):

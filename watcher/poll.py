@@ -6,7 +6,7 @@ Three phases, each with one job:
    record are spooled to a temporary file (memory stays flat whatever the number of objects);
 2. compare: for each spooled object, the diff against its recorded version, computed before
    any write lock is taken, so a slow diff never blocks an `ack` (`watcher.recording.prepare`);
-3. record: versions, events and outbox rows in one transaction (`watcher.recording.record`),
+3. record: versions, events and alerts in one transaction (`watcher.recording.record`),
    which refuses to write over a state another process recorded meanwhile.
 
 A listing that fails changes nothing but the `polls` row that says why.
@@ -34,7 +34,7 @@ from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import Kind
 from watcher.snapshot import Normalization, Snapshot, normalize
 from watcher.source import Page
-from watcher.store import OutboxMessage, Poll, Resource, ensure_target, poll_lock, utcnow
+from watcher.store import Poll, Resource, ensure_target, poll_lock, utcnow
 
 log = logging.getLogger("watcher.poll")
 tracebacks = logging.getLogger("watcher.traceback")  # shown only at -vv
@@ -91,11 +91,11 @@ class PollOutcome:
         return self.status != "failed"
 
 
-# Given the open recording session and the outcome so far, the outbox rows to add.
-ComposeAlerts = Callable[[Session, PollOutcome], list[OutboxMessage]]
+# Given the open recording session and the outcome so far, the rows to add (alerts and their deliveries).
+ComposeAlerts = Callable[[Session, PollOutcome], list[Any]]
 
 
-def no_alerts(_session: Session, _outcome: PollOutcome) -> list[OutboxMessage]:
+def no_alerts(_session: Session, _outcome: PollOutcome) -> list[Any]:
     return []
 
 

@@ -34,7 +34,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from watcher import kinds
-from watcher.diff import Change, is_long_text
+from watcher.diff import Change, is_long_text, whole_body_changes
 from watcher.errors import ConfigError
 from watcher.history import iso
 from watcher.snapshot import format_path, parse_path
@@ -55,8 +55,6 @@ MARK_OVERHEAD = 64
 # A line pair with more changed runs than this is a rewrite: highlighting it would not help.
 MAX_MARKS = 6
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
-# Fields of an object that say nothing about its configuration.
-_IDENTITY_FIELDS = ("id", "object", "created_at")
 _TEMPLATE_SUFFIX = ".j2"
 
 # Control characters and bidirectional overrides are shown as escapes, never passed through.
@@ -371,11 +369,8 @@ def _word_change(before: list[str], after: list[str]) -> str:
 
 
 def _whole_body_changes(event) -> list[Change]:
-    """A created object as all-added fields. A deleted one shows none: the record keeps it, the alert says where."""
-    if event.change == "created" and event.new_body:
-        return [Change(k, "added", None, event.new_body[k]) for k in sorted(event.new_body)
-                if k not in _IDENTITY_FIELDS]
-    return []
+    """A created object as all-added fields; a deleted one shows none (the record keeps it, the alert says where)."""
+    return whole_body_changes(event.change, event.old_body, event.new_body)
 
 
 # --- the event email ------------------------------------------------------------------------
@@ -408,6 +403,18 @@ def _where(event) -> str:
     if event.change == "deleted":
         return f"{head} · last version {event.from_version}"
     return f"{head} · version {event.from_version} → {event.to_version}"
+
+
+UNKNOWN_ACTOR = "unknown (out of band)"
+
+
+def actor_text(actor: dict[str, Any] | None) -> str:
+    """Who made a change, in a few words: `user alice@example.com (203.0.113.7)`, or that nobody knows."""
+    if not actor:
+        return UNKNOWN_ACTOR
+    who = actor.get("email") or actor.get("id") or "someone"
+    place = f" ({actor['ip']})" if actor.get("ip") else ""
+    return printable(header_text(f"{actor.get('type') or 'actor'} {who}{place}", 200))
 
 
 def _what(event, limit: int = 30) -> str:
@@ -446,6 +453,7 @@ def event_context(event, budget: Budget | None = None) -> dict[str, Any]:
         "paths": [printable(p) for p in event.paths],
         "what": _what(event),
         "when": _when(event),
+        "who": actor_text(getattr(event, "actor", None)),
         "where": _where(event),
         "detected_at": iso(event.detected_at),
         "window_start": iso(event.window_start),
@@ -463,6 +471,28 @@ def render_event(event, templates: Templates | None = None) -> RenderedEmail:
     return _render(templates, "event", context)
 
 
+def diff_lines(event, limit: int) -> tuple[list[tuple[str, str]], bool]:
+    """An event's changes as plain (kind, text) lines of at most `limit` characters in all, for chat
+    cards; kind is path | add | del | hunk | ctx. True when something was left out."""
+    sections, hidden = sections_for(event.changes or _whole_body_changes(event), Budget(4 * limit))
+    lines: list[tuple[str, str]] = []
+    left = limit
+    for section in sections:
+        label = f": {section.label}" if section.label else ""
+        block = [("path", f"{section.path} ({section.op}{label})")]
+        if section.style == "scalar":
+            block += [("del", f"- {section.before}"), ("add", f"+ {section.after}")]
+        else:
+            block += [(line.kind, line.text) for line in section.lines]
+        for kind, text in block:
+            if len(text) + 1 > left:
+                return lines, True
+            lines.append((kind, text))
+            left -= len(text) + 1
+        hidden += 1 if section.cut else 0
+    return lines, hidden > 0
+
+
 # --- the digest -----------------------------------------------------------------------------
 
 
@@ -477,11 +507,9 @@ def render_digest(events: list, templates: Templates | None = None) -> RenderedE
             hidden += 1
             continue
         entries.append(entry)
-    counts = Counter(e.change for e in events)
     high = sum(1 for e in events if e.severity == "high")
-    summary = ", ".join(f"{counts[c]} {c}" for c in ("created", "modified", "deleted", "reappeared") if counts[c])
-    tag = " [high]" if high else ""
-    subject = header_text(f"[{first.target}]{tag} {len(events)} {first.kind} changed in one poll: {summary}")
+    summary = _digest_summary(events)
+    subject = digest_subject(events)
     command = (f"assistant-watcher events --target {shlex.quote(printable(first.target))} "
                f"--since {iso(first.detected_at)}")
     context = {
@@ -491,6 +519,19 @@ def render_digest(events: list, templates: Templates | None = None) -> RenderedE
         "command": command,
     }
     return _render(templates, "digest", context)
+
+
+def digest_subject(events: list) -> str:
+    """`[prod] [high] 12 assistants changed in one poll: 12 modified`."""
+    tag = " [high]" if any(e.severity == "high" for e in events) else ""
+    first = events[0]
+    return header_text(f"[{first.target}]{tag} {len(events)} {first.kind} changed in one poll: "
+                       f"{_digest_summary(events)}")
+
+
+def _digest_summary(events: list) -> str:
+    counts = Counter(e.change for e in events)
+    return ", ".join(f"{counts[c]} {c}" for c in ("created", "modified", "deleted", "reappeared") if counts[c])
 
 
 def _digest_entry(event) -> dict[str, Any]:
@@ -508,11 +549,23 @@ def _digest_entry(event) -> dict[str, Any]:
     }
 
 
-# --- notices: failing, recovered, retired, test ---------------------------------------------
+# --- notices: failing, recovered, retired, dead, disabled, test --------------------------------
 
 
-def render_failing(target: str, kind: str, error: str, failures: int, since: datetime | None,
-                   templates: Templates | None = None) -> RenderedEmail:
+@dataclass(frozen=True)
+class Notice:
+    """What an operational alert says, before any channel lays it out (every value plain text)."""
+
+    purpose: str  # failing | recovered | retired | dead | disabled | test
+    subject: str
+    headline: str
+    facts: list[tuple[str, str]]
+    paragraphs: list[str]
+    error: str | None = None
+    severity: str = "high"
+
+
+def failing_notice(target: str, kind: str, error: str, failures: int, since: datetime | None) -> Notice:
     """`failures` polls of (target, kind) in a row have failed: nothing is being watched there."""
     times = "once" if failures == 1 else f"{failures} times in a row"
     subject = header_text(f"[{target}] [high] watcher failing: {kind} polls failed {times}")
@@ -521,44 +574,87 @@ def render_failing(target: str, kind: str, error: str, failures: int, since: dat
     last = "The last poll" if failures == 1 else f"The last {failures} polls"
     body = [f"{last} of {target}/{kind} failed, so drift there is not being detected. "
             f"One email is sent per outage; another says when polls succeed again."]
-    return _notice(templates, "failing", subject, f"Watcher failing on {target}/{kind}", facts, body, error)
+    return Notice("failing", subject, f"Watcher failing on {target}/{kind}", facts, body, error)
 
 
-def render_recovered(target: str, kind: str, failures: int, since: datetime | None,
-                     templates: Templates | None = None) -> RenderedEmail:
-    """A poll of (target, kind) succeeded after a streak that raised a failing or retired email."""
+def recovered_notice(target: str, kind: str, failures: int, since: datetime | None) -> Notice:
+    """A poll of (target, kind) succeeded after a streak that raised a failing or retired alert."""
     polls = "1 failed poll" if failures == 1 else f"{failures} failed polls"
     subject = header_text(f"[{target}] watcher recovered: {kind} polled again after {polls}")
     facts = [("Target", target), ("Kind", kind), ("Failed polls", str(failures)),
              ("Failing since", iso(since) or "unknown")]
     body = [f"A poll of {target}/{kind} completed again. Drift that happened during the outage is reported "
             f"by the usual alerts; their time window covers the outage."]
-    return _notice(templates, "recovered", subject, f"Watcher recovered on {target}/{kind}", facts, body, None)
+    return Notice("recovered", subject, f"Watcher recovered on {target}/{kind}", facts, body, severity="low")
 
 
-def render_retired(target: str, kind: str, error: str, templates: Templates | None = None) -> RenderedEmail:
+def retired_notice(target: str, kind: str, error: str) -> Notice:
     """The endpoint answers 404 for a kind that has recorded objects."""
     subject = header_text(f"[{target}] [high] {kind} no longer served by this endpoint")
     facts = [("Target", target), ("Kind", kind)]
     body = [f"The endpoint of {target} answers 404 for every {kind} request. The recorded {kind} are kept "
             f"as they were; nothing is marked deleted. Each poll keeps failing until the endpoint serves "
             f"{kind} again or `kinds` in the config drops it."]
-    return _notice(templates, "retired", subject, f"{kind} retired on {target}", facts, body, error)
+    return Notice("retired", subject, f"{kind} retired on {target}", facts, body, error)
+
+
+def dead_notice(channel: str, given_up: list[dict[str, Any]], give_up_after: str) -> Notice:
+    """Deliveries to `channel` failed for longer than `give_up_after`: those alerts never reached it."""
+    count = len(given_up)
+    alerts = "1 alert" if count == 1 else f"{count} alerts"
+    subject = header_text(f"[high] {alerts} could not be delivered to {channel}")
+    facts = [("Channel", channel), ("Undelivered", str(count)), ("Gave up after", give_up_after)]
+    facts += [(f"#{d['id']}", f"{d['title']} (queued {d['created_at']}, {d['attempts']} attempts)")
+              for d in given_up[:10]]
+    body = [f"{alerts} for {channel} kept failing for {give_up_after} and are no longer retried. They are "
+            f"still in the record: `assistant-watcher events` lists the drift, `assistant-watcher outbox` "
+            f"the deliveries."]
+    return Notice("dead", subject, f"Alerts could not be delivered to {channel}", facts, body,
+                  given_up[0].get("last_error") if given_up else None)
+
+
+def disabled_notice(channel: str, reason: str) -> Notice:
+    """The receiver of `channel` answered 410 Gone: nothing more is sent there until someone acts."""
+    subject = header_text(f"[high] channel {channel} disabled: its receiver answered 410 Gone")
+    facts = [("Channel", channel)]
+    body = [f"The receiver of {channel} says it is gone for good, so alerts are no longer sent to it: they wait "
+            f"in the outbox. Point the channel at a new URL (it is enabled again when its URL changes), or run "
+            f"`assistant-watcher outbox --retry-now` once the receiver is back."]
+    return Notice("disabled", subject, f"Channel {channel} disabled", facts, body, reason)
+
+
+def settings_notice(facts: list[tuple[str, str]]) -> Notice:
+    body = ["This message proves that assistant-watcher can deliver alerts with these settings."]
+    return Notice("test", "assistant-watcher test email", "assistant-watcher test email", facts, body,
+                  severity="low")
+
+
+def render_failing(target: str, kind: str, error: str, failures: int, since: datetime | None,
+                   templates: Templates | None = None) -> RenderedEmail:
+    return render_notice(failing_notice(target, kind, error, failures, since), templates)
+
+
+def render_recovered(target: str, kind: str, failures: int, since: datetime | None,
+                     templates: Templates | None = None) -> RenderedEmail:
+    return render_notice(recovered_notice(target, kind, failures, since), templates)
+
+
+def render_retired(target: str, kind: str, error: str, templates: Templates | None = None) -> RenderedEmail:
+    return render_notice(retired_notice(target, kind, error), templates)
 
 
 def render_test(facts: list[tuple[str, str]], templates: Templates | None = None) -> RenderedEmail:
     """The `test-email` message: which settings delivered it."""
-    body = ["This message proves that assistant-watcher can deliver alerts with these settings."]
-    return _notice(templates, "test", "assistant-watcher test email", "assistant-watcher test email", facts, body,
-                   None)
+    return render_notice(settings_notice(facts), templates)
 
 
-def _notice(templates, purpose, subject, headline, facts, paragraphs, error) -> RenderedEmail:
+def render_notice(notice: Notice, templates: Templates | None = None) -> RenderedEmail:
+    """The email for any notice."""
     context = {
-        "purpose": purpose, "subject": subject, "headline": printable(headline),
-        "facts": [(label, _clip(value, 300)) for label, value in facts],
-        "paragraphs": [printable(p) for p in paragraphs],
-        "error": [_clip(line) for line in (error or "").splitlines()[:40]],
+        "purpose": notice.purpose, "subject": notice.subject, "headline": printable(notice.headline),
+        "facts": [(label, _clip(value, 300)) for label, value in notice.facts],
+        "paragraphs": [printable(p) for p in notice.paragraphs],
+        "error": [_clip(line) for line in (notice.error or "").splitlines()[:40]],
     }
     return _render(templates, "notice", context)
 

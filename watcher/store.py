@@ -171,28 +171,84 @@ class Event(Base):
     resource: Mapped[Resource] = relationship()
 
 
-class OutboxMessage(Base):
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+class Alert(Base):
+    """Something to tell people, channel-neutral and stored once: a drift event, a digest of a
+    poll's events, or a notice (failing, recovered, retired, dead, disabled).
+
+    Channels render it when they deliver it, from this row and the record it points to.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_poll", "poll_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # event | digest | failing | recovered | retired | test
+    # event | digest | failing | recovered | retired | dead | disabled | test
     purpose: Mapped[str] = mapped_column(String(20))
     target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"))
     # The poll that queued it: whether an outage was announced is read from here, not inferred.
     poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id"))
-    recipients: Mapped[list[str]] = mapped_column(JSON)
-    subject: Mapped[str] = mapped_column(String(1000))
-    text_body: Mapped[str] = mapped_column(Text)
-    html_body: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    kind: Mapped[str | None] = mapped_column(String(KIND_LIMIT))
+    severity: Mapped[str] = mapped_column(String(10), default="low")
+    # The headline (an email's default subject), for `outbox` and the log.
+    title: Mapped[str] = mapped_column(String(1000))
+    # What a notice says ({error, failures, since, ...}); a digest's {"event_ids": [...]}.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What routes match on, one {name, kind, target, severity} per object: email recipients are
+    # resolved from these when the alert is sent, so a fixed watchlist helps mail already queued.
+    routing: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    deliveries: Mapped[list["Delivery"]] = relationship(back_populates="alert", cascade="all, delete-orphan")
+    target: Mapped[Target | None] = relationship()
+
+
+class Delivery(Base):
+    """One alert on its way to one channel (the outbox): pending until accepted, then sent; or dead."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    # The channel's name in the config ("watchlist" for the [alerts] watchlist email).
+    channel: Mapped[str] = mapped_column(String(100), default="watchlist")
+    # pending | sent | dead
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    purpose: Mapped[str | None] = mapped_column(String(20))
+    # The delivery's stable id, the same on every retry: the email's Message-ID, a webhook's webhook-id.
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    # Set when sent (what it went to and said); pre-rendered rows (from before channels) carry them from the start.
+    recipients: Mapped[list[str] | None] = mapped_column(JSON)
+    subject: Mapped[str | None] = mapped_column(String(1000))
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     refused: Mapped[list[str] | None] = mapped_column(JSON)
+
+    alert: Mapped[Alert | None] = relationship(back_populates="deliveries")
+
+
+OutboxMessage = Delivery  # the name it had when the outbox held only emails
+
+
+class ChannelState(Base):
+    """A channel its receiver told to go away (HTTP 410): nothing is sent to it until its URL
+    changes (the fingerprint differs) or `outbox --retry-now` enables it again."""
+
+    __tablename__ = "channel_states"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    disabled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    # HMAC of the URL it was disabled for, with the installation key: never the URL itself (a secret).
+    destination: Mapped[str] = mapped_column(String(64))
 
 
 class Meta(Base):
