@@ -147,7 +147,7 @@ def test_seeded_content_is_realistic():
     assert sorted(lengths)[len(lengths) // 2] < 3_500, "most instructions stay short"
     assert any("hwm" in o["metadata"] for o in objects)
     tool_types = {t["type"] for o in objects for t in o["tools"]}
-    assert tool_types == {"function", "file_search", "code_interpreter", "mcp"}
+    assert tool_types == {"function", "file_search", "code_interpreter"}, "the Assistants API's tools, no others"
     assert any(isinstance(o["response_format"], dict) for o in objects)
 
 
