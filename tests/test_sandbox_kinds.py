@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from sandbox_helpers import RESOURCES, assert_valid, control, http, make_client, raw_json, skill_md
+from sandbox_helpers import MODELS, RESOURCES, assert_valid, control, http, make_client, raw_json, skill_md
 from watcher import kinds
 from watcher.sandbox import Sandbox
 
@@ -101,6 +101,15 @@ def test_environments_list_filters_by_type():
 def test_a_missing_parent_is_not_found(sandbox):
     with pytest.raises(openai.NotFoundError, match="No skill found with id 'skill_nope'"):
         make_client(sandbox).skills.versions.list("skill_nope")
+
+
+@pytest.mark.parametrize("kind", [k for k in TOP_LEVEL + ["skill_versions"] if k != "agent_automations"])
+def test_the_nulls_for_empty_quirk_nulls_only_fields_the_sdk_marks_optional(kind):
+    from watcher.sandbox.catalog import FAMILIES
+
+    fields = MODELS[kind].model_fields
+    optional = {f.alias or name for name, f in fields.items() if not f.is_required()}
+    assert set(FAMILIES[kind].optional) <= optional
 
 
 # --- seeding ------------------------------------------------------------------------------------
