@@ -147,7 +147,7 @@ def test_seeded_content_is_realistic():
     assert sorted(lengths)[len(lengths) // 2] < 3_500, "most instructions stay short"
     assert any("hwm" in o["metadata"] for o in objects)
     tool_types = {t["type"] for o in objects for t in o["tools"]}
-    assert tool_types == {"function", "file_search", "code_interpreter", "mcp"}
+    assert tool_types == {"function", "file_search", "code_interpreter"}, "the Assistants API's tools, no others"
     assert any(isinstance(o["response_format"], dict) for o in objects)
 
 
@@ -513,12 +513,17 @@ def test_the_sandbox_command_serves_seed_objects_of_each_kind():
     process = subprocess.Popen([sys.executable, "-m", "watcher", "sandbox", "--port", str(port), "--seed", "3"],
                                stdout=subprocess.PIPE, text=True)
     try:
-        assert process.stdout.readline().startswith(f"sandbox serving http://127.0.0.1:{port}/v1 (api key sk-sandbox)")
+        line = process.stdout.readline()
+        assert line.startswith(f"sandbox serving http://127.0.0.1:{port}/v1 (api key sk-sandbox)")
+        assert "admin key sk-admin-sandbox" in line and f"Azure endpoint http://127.0.0.1:{port}" in line
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-sandbox", max_retries=0)
         assert len(client.beta.assistants.list().data) == 3
         assert len(client.beta.agents.list().data) == 3
         assert len(client.skills.list().data) == 3 and len(client.vector_stores.list().data) == 3
         assert len(client.beta.agents.vaults.list().data) == 3
+        admin = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", admin_api_key="sk-admin-sandbox", api_key="",
+                              max_retries=0)
+        assert len(admin.admin.organization.projects.list().data) == 3
     finally:
         process.terminate()
         process.wait(timeout=10)

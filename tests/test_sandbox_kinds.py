@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from sandbox_helpers import RESOURCES, assert_valid, control, http, make_client, raw_json, skill_md
+from sandbox_helpers import MODELS, RESOURCES, assert_valid, control, http, make_client, raw_json, skill_md
 from watcher import kinds
 from watcher.sandbox import Sandbox
 
@@ -103,6 +103,15 @@ def test_a_missing_parent_is_not_found(sandbox):
         make_client(sandbox).skills.versions.list("skill_nope")
 
 
+@pytest.mark.parametrize("kind", [k for k in TOP_LEVEL + ["skill_versions"] if k != "agent_automations"])
+def test_the_nulls_for_empty_quirk_nulls_only_fields_the_sdk_marks_optional(kind):
+    from watcher.sandbox.catalog import FAMILIES
+
+    fields = MODELS[kind].model_fields
+    optional = {f.alias or name for name, f in fields.items() if not f.is_required()}
+    assert set(FAMILIES[kind].optional) <= optional
+
+
 # --- seeding ------------------------------------------------------------------------------------
 
 
@@ -132,11 +141,10 @@ def test_seeded_skills_point_at_their_versions():
     assert {s["default_version"] for s in sb.objects("skills")} == {"3", "4"}, "some skills pin an older version"
 
 
-def test_some_seeded_assistants_and_agents_carry_an_mcp_bearer_token():
+def test_some_seeded_agents_carry_an_mcp_bearer_token_and_some_assistants_a_metadata_token():
     sb = Sandbox(assistants=10, agents=8)
-    assistant_tools = [t for o in sb.objects("assistants") for t in o["tools"] if t["type"] == "mcp"]
-    assert any(t.get("headers", {}).get("Authorization", "").startswith("Bearer ") for t in assistant_tools)
-    assert any(t.get("authorization") for t in assistant_tools)
+    tokens = [o["metadata"]["zendesk_api_token"] for o in sb.objects("assistants") if "zendesk_api_token" in o["metadata"]]
+    assert len(tokens) == 2 and all(t.startswith("zd_live_") for t in tokens)
     agent_headers = [t["transport"]["headers"] for o in sb.objects("agents") for t in o["tools"] if t["type"] == "mcp"]
     assert any(h.get("Authorization", "").startswith("Bearer ") for h in agent_headers)
 
@@ -277,6 +285,14 @@ def test_crud_round_trip_for_the_agent_platform(sandbox):
     assert client.beta.agents.vaults.update(vault.id, name="Ops vault").name == "Ops vault"
     assert client.beta.agents.vaults.delete(vault.id).deleted
     assert client.beta.agents.automations.delete(auto.id).deleted
+
+
+def test_an_assistant_takes_an_mcp_tool_as_compatible_servers_do(sandbox):
+    tool = {"type": "mcp", "server_label": "zendesk", "server_url": "https://mcp.zendesk.acme.example/mcp",
+            "headers": {"Authorization": "Bearer zd_live_x"}, "authorization": "oauth2-y", "require_approval": "never"}
+    created = raw_json(make_client(sandbox).beta.assistants.with_raw_response.create(model="gpt-4o", tools=[tool]))
+    assert created["tools"] == [tool]
+    assert_valid("assistants", created)
 
 
 @pytest.mark.parametrize("kind", TOP_LEVEL)

@@ -19,19 +19,20 @@ from watcher.sandbox.wire import ABSENT, EPOCH, ApiError, copy, gc_paused
 
 _SEEDED_EDITS = (0, 0, 45, 3_600, 86_400 * 3)  # how long after creation a seeded object was last edited
 
-AuditSink = Callable[[str, dict, dict], None]  # (event type, payload, context) -> None
+AuditSink = Callable[[Served, str, dict, dict, dict], None]  # (kind, event type, payload, object, context)
 
 
 class Account:
     """Every served object (see the module docstring)."""
 
-    def __init__(self, served: Iterable[Served], seed: int):
+    def __init__(self, served: Iterable[Served], seed: int, admin_key: str | None = None):
         self.served: dict[str, Served] = {s.name: s for s in served}
         self.lock = threading.RLock()
         self._seed = seed
         self._dice = {name: dice_for(seed, name) for name in self.served}
         self._side: dict[str, Dice] = {}
         self._collections: dict[tuple[str, str | None], Collection] = {}
+        self.admin_key = admin_key  # the organization's own admin key is one of its seeded admin keys
         self.audit_sink: AuditSink | None = None  # set when an organization plane is served
 
     # -- lookups ---------------------------------------------------------------------------
@@ -76,7 +77,9 @@ class Account:
         """An object by its control address: its id, or "parent/key" for a per-parent kind; KeyError if none."""
         served = self.kind(name)
         parent, key = (None, address)
-        if served.parent is not None:
+        if served.family.singleton and served.parent is not None:
+            parent = key = address  # one object per parent, named by it
+        elif served.parent is not None:
             parent, _, key = address.partition("/")
         col = self.existing(name, parent)
         obj = col.lookup(key, served.family.id_field) if col and key else None
@@ -106,7 +109,7 @@ class Account:
         """A new object: id, object, timestamps now, the family's defaults, then `fields`."""
         col = self.collection(served.name, parent)
         now = col.next_created_at()
-        obj: dict[str, Any] = {"id": col.next_id(), "object": served.family.object}
+        obj = _head(served.family.object, col.next_id())
         for stamp in served.family.stamped:
             obj[stamp] = now
         obj.update(served.family.defaults())
@@ -123,7 +126,7 @@ class Account:
         if bump and stamp and stamp in old and stamp not in fields:
             new[stamp] = stamp_after(old.get(stamp))
         col.replace(new)
-        self._audit(served, change, new, parent, fields, context)
+        self._audit(served, change, new, parent, fields, context, old)
         return new
 
     def remove(self, served: Served, col: Collection, obj: dict, parent: str | None = None,
@@ -138,12 +141,12 @@ class Account:
         self._audit(served, "deleted", obj, parent, {}, context)
 
     def _audit(self, served: Served, change: str, obj: dict, parent: str | None, fields: dict,
-               context: dict | None) -> None:
+               context: dict | None, old: dict | None = None) -> None:
         if self.audit_sink is None:
             return
-        event = served.family.audit(change, obj, parent, fields)
+        event = served.family.audit(change, obj, fields, old)
         if event is not None:
-            self.audit_sink(event[0], event[1], {"parent": parent, **(context or {})})
+            self.audit_sink(served, event[0], event[1], obj, {"parent": parent, **(context or {})})
 
     # -- seeding ---------------------------------------------------------------------------
 
@@ -166,11 +169,9 @@ class Account:
         with gc_paused():
             for index, name in enumerate(names(col.dice, family.seed_names, count)):
                 created += col.dice.between(1, 5)
-                head: dict[str, Any] = {"id": col.next_id(), "object": family.object}
-                if "created_at" in family.stamped:
-                    head["created_at"] = created
-                if "updated_at" in family.stamped:  # most objects were last edited some time after creation
-                    head["updated_at"] = created + col.dice.pick(_SEEDED_EDITS)
+                head = _head(family.object, col.next_id())
+                for stamp in family.stamped:  # most objects were last edited some time after creation
+                    head[stamp] = created + col.dice.pick(_SEEDED_EDITS) if stamp == "updated_at" else created
                 col.append({**head, **family.seed(col.dice, index, name, self, parent)})
         col.last_created = max(col.last_created, created)
 
@@ -180,3 +181,8 @@ class Account:
             stored = self.objects(name)
         with gc_paused():
             return [copy(obj) for obj in stored]
+
+
+def _head(object_type: str, oid: str) -> dict[str, Any]:
+    """The first fields of every object: its id and, when its SDK model has one, its `object`."""
+    return {"id": oid, "object": object_type} if object_type else {"id": oid}

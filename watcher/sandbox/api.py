@@ -53,7 +53,7 @@ class Api:
         if match is None:
             raise invalid_url(method, split.path)
         if match.endpoint is not None:
-            if match.endpoint.path in self.faults.retired:
+            if match.endpoint.kind in self.faults.retired:
                 raise invalid_url(method, split.path)
             return 200, match.endpoint.answer(method, dict(match.bound or {}), query, body,
                                               headers.get("Content-Type", ""))
@@ -128,7 +128,7 @@ class Api:
             self.account.parent_object(served, parent)
             fields = family.create(body, self.account, parent)
             obj = self.account.add(served, fields, parent, {"via": "api"})
-            return self._rendered(served, family.created(obj, self.account))
+            return self._rendered(served, family.created(obj, self.account, parent))
 
     def _update(self, served: Served, match: Match, body: dict) -> bytes:
         family = served.family

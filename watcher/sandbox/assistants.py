@@ -37,17 +37,10 @@ _MCP = (
      "required": False, "allowed_tools": None,
      "transport": {"type": "http", "server_url": "https://api.githubcopilot.com/mcp/", "headers": {}}},
 )
-# Which seeded objects carry an MCP tool with a live bearer token (so redaction can be tested)
+# Which seeded objects carry a live secret (so redaction can be tested): agents in an MCP tool's headers;
+# assistants in metadata, since the Assistants API's tool union has no MCP tool (one would make every SDK
+# consumer's model_dump warn) and apps do keep tokens there
 _ASSISTANT_SECRET_EVERY, _AGENT_SECRET_EVERY = 5, 4
-
-
-def _assistant_secret_tool(side: Dice, index: int) -> dict:
-    """An MCP tool as OpenAI-compatible servers serve it on assistants (the Responses `Mcp` shape)."""
-    tool = {"type": "mcp", "server_label": "zendesk", "server_url": "https://mcp.zendesk.acme.example/mcp",
-            "allowed_tools": ["search_tickets", "get_ticket"], "require_approval": "never"}
-    if index % 2:
-        return {**tool, "authorization": f"oauth2-{side.token(40)}"}
-    return {**tool, "headers": {"Authorization": f"Bearer zd_live_{side.token(32)}", "X-Zendesk-Subdomain": "acme"}}
 
 
 def _agent_secret_tool(side: Dice) -> dict:
@@ -77,11 +70,11 @@ class Assistants(Family):
         if dice.chance(0.3):
             tools.append(_CODE_INTERPRETER)
             resources["code_interpreter"] = {"file_ids": [f"file-{dice.token(22)}" for _ in range(dice.between(0, 3))]}
-        if index % _ASSISTANT_SECRET_EVERY == _ASSISTANT_SECRET_EVERY - 1:  # its own stream: no other draw moves
-            tools.append(_assistant_secret_tool(account.side_dice(self.name), index))
         metadata = {"team": fields["team"], "owner": fields["owner"], "env": dice.pick(("prod", "staging"))}
         if index % 7 == 2:  # some apps keep live state (a high-water mark) in metadata
             metadata["hwm"] = str(dice.between(1_000, 90_000))
+        if index % _ASSISTANT_SECRET_EVERY == _ASSISTANT_SECRET_EVERY - 1:  # its own stream: no other draw moves
+            metadata["zendesk_api_token"] = f"zd_live_{account.side_dice(self.name).token(32)}"
         return {
             "name": name,
             "description": f"{name} for {fields['product']} customers, owned by the {fields['team']} team.",

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 from watcher import kinds
 from watcher.sandbox.agent_platform import AgentAutomations, AgentEnvironments, VaultCredentials, Vaults
 from watcher.sandbox.assistants import Agents, Assistants
+from watcher.sandbox.audit import AuditLog
 from watcher.sandbox.family import Family, Served
+from watcher.sandbox.organization import AdminApiKeys, Groups, Invites, OrgUsers, Projects, Roles
+from watcher.sandbox.projects import (ORGANIZATION_PARTS, PROJECT_PARTS, OrganizationSettings, ProjectApiKeys,
+                                      ProjectRateLimits, ProjectServiceAccounts, ProjectSettings, ProjectUsers,
+                                      settings_endpoints)
 from watcher.sandbox.routing import Endpoint
 from watcher.sandbox.skills import Skills, SkillVersions
 from watcher.sandbox.vector_stores import VectorStores
@@ -24,8 +29,16 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Assistants(), Agents(), Skills(), SkillVersions(), WebhookEndpoints(), VectorStores(), AgentEnvironments(),
     AgentAutomations(), Vaults())}
 LOCAL: tuple[Family, ...] = (VaultCredentials(),)  # served, but not kinds the watcher reads
+# The organization plane, in seeding order (owners before what they own). The registry does not
+# know these kinds yet: their paths are the SDK's (`client.admin.organization`), kept here.
+ORGANIZATION: tuple[Family, ...] = (
+    OrgUsers(), Invites(), Roles(), Groups(), AdminApiKeys(), OrganizationSettings(), Projects(), ProjectUsers(),
+    ProjectServiceAccounts(), ProjectApiKeys(), ProjectRateLimits(), ProjectSettings())
 DEFAULT_COUNTS = {"skills": 2, "webhook_endpoints": 2, "vector_stores": 2, "agent_environments": 2,
-                  "agent_automations": 2, "vaults": 2, "vault_credentials": 2}
+                  "agent_automations": 2, "vaults": 2, "vault_credentials": 2,
+                  "org_users": 6, "invites": 2, "roles": 3, "groups": 2, "admin_api_keys": 2,
+                  "organization_settings": 1, "projects": 2, "project_users": 3, "project_service_accounts": 1,
+                  "project_api_keys": 3, "project_rate_limits": 4, "project_settings": 1}
 
 
 def served_kinds() -> list[Served]:
@@ -38,15 +51,17 @@ def served_kinds() -> list[Served]:
         if family is None:
             raise RuntimeError(f"the sandbox has no family for the registry's kind {kind.name!r}")
         served.append(Served.from_registry(family, kind))
-    served.extend(Served.local(family) for family in LOCAL)
+    served.extend(Served.local(family) for family in LOCAL + ORGANIZATION)
     return served
 
 
-def endpoints(account: "Account") -> list[Endpoint]:
-    """Routes beyond the kinds' own (none yet)."""
-    return []
+def endpoints(account: "Account", audit: AuditLog) -> list[Endpoint]:
+    """Routes beyond the kinds' own: each project's and the organization's settings, the audit log."""
+    return [*settings_endpoints(account, "project_settings", ProjectSettings.path, PROJECT_PARTS),
+            *settings_endpoints(account, "organization_settings", OrganizationSettings.path, ORGANIZATION_PARTS),
+            audit.endpoint()]
 
 
 def top_level_kinds() -> list[str]:
-    """The kinds seeded once per account (not per parent): what `sandbox --seed N` counts."""
-    return [s.name for s in served_kinds() if s.parent is None]
+    """The kinds seeded once per account with their own routes: what `sandbox --seed N` counts."""
+    return [s.name for s in served_kinds() if s.parent is None and s.family.routed]

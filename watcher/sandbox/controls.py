@@ -51,6 +51,8 @@ def actions(sb: "Sandbox") -> dict[str, Callable[..., Any]]:
             sb.edit(kind, id, actor=actor, api_key_id=api_key_id, **fields),
         "remove": lambda kind, id, actor=None, api_key_id=None: sb.remove(kind, id, actor=actor, api_key_id=api_key_id),
         "use": lambda kind, id: sb.use(kind, id),
+        "audit": lambda entry: sb.audit(entry),
+        "audit_log": sb.audit_log,
         "count_requests": lambda method="GET", path_prefix="/v1/assistants": sb.count_requests(method, path_prefix),
         "requests": lambda: [list(r) for r in list(sb.requests)],
         "request_headers": lambda: list(sb.request_headers),

@@ -24,12 +24,12 @@ class Family:
     """How the sandbox serves one kind. Subclasses set the class attributes and override hooks."""
 
     name: str = ""  # the kind's name (the registry's, or the sandbox's own for kinds it only serves)
-    object: str = ""  # the objects' `object` field
+    object: str = ""  # the objects' `object` field ("": the SDK model has none)
     prefix: str = ""  # issued ids start with it
     label: str = ""  # in "No {label} found with id ..." (default: `object`)
     id_field: str = "id"  # an item path names its object by this field
     ops: frozenset[str] = ALL_OPS  # which of list/retrieve/create/update/delete the SDK has
-    stamped: tuple[str, ...] = ("created_at",)  # the timestamps its objects carry at creation
+    stamped: tuple[str, ...] = ("created_at",)  # the timestamps its objects carry at creation (or added_at)
     optional: tuple[str, ...] = ()  # top-level fields the SDK model marks Optional (nulls_for_empty quirk)
     before: bool = False  # its list takes `before`
     default_order: str = "desc"
@@ -42,6 +42,8 @@ class Family:
     parent: str | None = None
     ordered: bool = True
     next_cursor: bool = False  # its pages also say `next` (the SDK's NextCursorPage)
+    routed: bool = True  # False: served through endpoints of its own (a project's settings), not {path}/{id}
+    singleton: bool = False  # one object per parent, whose id is the parent's
 
     @property
     def what(self) -> str:
@@ -63,7 +65,7 @@ class Family:
         """The fields an update request changes; raise ApiError for a bad one."""
         raise NotImplementedError
 
-    def created(self, obj: dict, account: "Account") -> dict:
+    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
         """The body a create answers (some carry a secret once)."""
         return obj
 
@@ -88,8 +90,12 @@ class Family:
         """The fields that change when the object is used (not edited); ValueError if use means nothing."""
         raise ValueError(f"using a {self.what} changes nothing the API serves")
 
-    def audit(self, change: str, obj: dict, parent: str | None, fields: dict) -> tuple[str, dict] | None:
-        """The audit log event (type, payload) an organization change makes; None: not audited."""
+    def audit(self, change: str, obj: dict, fields: dict, old: dict | None) -> tuple[str, dict] | None:
+        """The audit log event (type, payload) an organization change makes; None: not audited.
+
+        `change` is created, updated, deleted or an action's verb; `fields` what it set; `old`
+        the object before an update.
+        """
         return None
 
 

@@ -23,6 +23,7 @@ class Endpoint:
     """A route that is not one kind's list or object: a project's settings, the audit log."""
 
     path: str  # below /v1, "{name}" segments bound by name
+    kind: str  # what retire() names to make it 404
     key: str
     answer: Callable[[str, dict[str, str], dict[str, list[str]], bytes, str], Any]  # (method, bound, query, body, ctype)
 
@@ -56,6 +57,8 @@ class Router:
     def __init__(self, served: Iterable[Served], endpoints: Iterable[Endpoint] = ()):
         routes: list[tuple[tuple[str, ...], Served | Endpoint, str]] = []
         for kind in served:
+            if not kind.family.routed:
+                continue
             base = _segments(kind.path)
             routes.append((base, kind, COLLECTION))
             routes.append((base + ("{id}",), kind, ITEM))

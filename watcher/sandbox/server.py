@@ -16,6 +16,7 @@ from watcher.errors import WatcherError
 from watcher.sandbox import catalog, controls
 from watcher.sandbox.account import Account
 from watcher.sandbox.api import Api
+from watcher.sandbox.audit import AuditLog
 from watcher.sandbox.faults import Faults
 from watcher.sandbox.routing import Router
 from watcher.sandbox.wire import ApiError, copy
@@ -113,9 +114,10 @@ class Sandbox:
 
     `Sandbox(assistants=5, agents=5, seed=0, **counts)`: counts name other kinds (skills=2,
     webhook_endpoints=2, vector_stores=2, agent_environments=2, agent_automations=2,
-    vaults=2 by default; per parent for listed-under kinds, e.g. versions_per_skill=3).
-    Use as a context manager or call `start()`/`stop()`. `url` is the SDK's base_url,
-    `azure_endpoint` the AzureOpenAI client's.
+    vaults=2, projects=2, org_users=6, ... by default; per parent for listed-under kinds,
+    e.g. versions_per_skill=3, project_rate_limits=4). `api_key` reads the project plane,
+    `admin_key` the organization's. Use as a context manager or call `start()`/`stop()`.
+    `url` is the SDK's base_url, `azure_endpoint` the AzureOpenAI client's.
     """
 
     def __init__(self, *, assistants: int = 5, agents: int = 5, seed: int = 0, api_key: str = "sk-sandbox",
@@ -127,17 +129,23 @@ class Sandbox:
         unknown = sorted(set(wanted) - {s.name for s in served})
         if unknown:
             raise ValueError(f"unknown kind {unknown[0]!r}; expected one of {', '.join(s.name for s in served)}")
+        if "project_users" not in counts:  # members are organization users: a small organization has fewer
+            wanted["project_users"] = min(wanted["project_users"], wanted["org_users"])
         if wanted["skills"] and wanted["skill_versions"] < 1:
             raise ValueError("versions_per_skill must be at least 1: a skill is created with its first version")
         self.api_key, self.admin_key = api_key, admin_key
         self.host, self.port = host, port
         self.requests: list[tuple[str, str]] = []  # (method, path-with-query) of every API request
         self.request_headers: list[dict[str, str]] = []  # their headers, lower-cased; keys named, never kept
-        self._account = Account(served, seed)
+        self._account = Account(served, seed, admin_key)
         self._account.seed(wanted)
+        self._audit = AuditLog(self._account, seed)
+        self._audit.seed_history()
+        self._account.audit_sink = self._audit.record
+        endpoints = catalog.endpoints(self._account, self._audit)
+        self._retirable = {s.name for s in served} | {e.kind for e in endpoints}
         self._faults = Faults()
-        self._api = Api(self._account, Router(served, catalog.endpoints(self._account)), self._faults, api_key,
-                        admin_key)
+        self._api = Api(self._account, Router(served, endpoints), self._faults, api_key, admin_key)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
@@ -220,7 +228,8 @@ class Sandbox:
                 self._account.parent_object(served, parent)
             except ApiError:
                 raise KeyError(parent) from None
-            return copy(self._account.add(served, copy(fields), parent, _context(actor, api_key_id)))
+            context = self._audit.context("control", actor, api_key_id)
+            return copy(self._account.add(served, copy(fields), parent, context))
 
     def edit(self, kind: str, object_id: str, *, actor: dict | None = None, api_key_id: str | None = None,
              **fields: Any) -> dict:
@@ -232,14 +241,14 @@ class Sandbox:
             raise ValueError("an object's id cannot be edited")
         with self._account.lock:
             served, col, obj, parent = self._account.locate(kind, object_id)
-            return copy(self._account.change(served, col, obj, copy(fields), parent=parent,
-                                             context=_context(actor, api_key_id)))
+            context = self._audit.context("control", actor, api_key_id)
+            return copy(self._account.change(served, col, obj, copy(fields), parent=parent, context=context))
 
     def remove(self, kind: str, object_id: str, *, actor: dict | None = None, api_key_id: str | None = None) -> None:
         """Delete an object (and what is listed under it) out of band; KeyError if there is none."""
         with self._account.lock:
             served, col, obj, parent = self._account.locate(kind, object_id)
-            self._account.remove(served, col, obj, parent, _context(actor, api_key_id))
+            self._account.remove(served, col, obj, parent, self._audit.context("control", actor, api_key_id))
 
     def use(self, kind: str, object_id: str) -> dict:
         """Use an object without editing it (a vector store searched): only its usage fields move."""
@@ -247,6 +256,14 @@ class Sandbox:
             served, col, obj, parent = self._account.locate(kind, object_id)
             fields = served.family.used(obj, self._account.side_dice(kind))
             return copy(self._account.change(served, col, obj, fields, bump=False, change="used", parent=parent))
+
+    def audit(self, entry: dict) -> dict:
+        """Append an organization audit log entry directly (an `effective_at` in the past arrives late)."""
+        return self._audit.append(entry)
+
+    def audit_log(self) -> list[dict]:
+        """Copies of every audit log entry, newest first."""
+        return self._audit.entries()
 
     # -- faults --------------------------------------------------------------------------------
 
@@ -267,12 +284,17 @@ class Sandbox:
         self._faults.set_trickle(bytes_per_chunk, seconds_between)
 
     def retire(self, kind: str) -> None:
-        """Every request for `kind` answers 404 "Invalid URL", as the retired real API does."""
-        self._faults.retire(self._account.kind(kind).name)
+        """Every request for `kind` (or "audit_logs") answers 404 "Invalid URL", as the retired real API does."""
+        self._faults.retire(self._retirable_name(kind))
 
     def restore_kind(self, kind: str) -> None:
         """Serve a retired kind again."""
-        self._faults.restore_kind(self._account.kind(kind).name)
+        self._faults.restore_kind(self._retirable_name(kind))
+
+    def _retirable_name(self, kind: str) -> str:
+        if kind not in self._retirable:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(sorted(self._retirable))}")
+        return kind
 
     def set_quirk(self, name: str, on: bool = True) -> None:
         """Turn one of QUIRKS on or off."""
@@ -311,11 +333,6 @@ class Sandbox:
             status, payload = 500, ApiError(500, f"sandbox internal error: {type(err).__name__}: {err}",
                                             type="server_error").body()
         return status, payload, trickle
-
-
-def _context(actor: dict | None, api_key_id: str | None) -> dict:
-    """Who made an out-of-band change, for the organization's audit log."""
-    return {"via": "control", "actor": actor, "api_key_id": api_key_id}
 
 
 def _recorded_headers(headers: Any, used: str) -> dict[str, str]:

@@ -49,7 +49,7 @@ class Skills(Family):
         name, description = _front_matter(body.get("files"))
         return {"default_version": "1", "description": description, "latest_version": "1", "name": name}
 
-    def created(self, obj: dict, account: "Account") -> dict:
+    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
         versions = account.kind("skill_versions")
         account.add(versions, {"description": obj["description"], "name": obj["name"], "skill_id": obj["id"],
                                "version": "1"}, obj["id"])

@@ -83,9 +83,9 @@ class WebhookEndpoints(Family):
                         f"event_types[{i}]")
         return dict(body)
 
-    def created(self, obj: dict, account: "Account") -> dict:
+    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
         secret = _secret(account.side_dice(self.name))  # told once, never kept
-        obj["signing_secret_hint"] = _hint(secret)
+        obj["signing_secret_hint"] = _hint(secret)  # not served yet: the lock is held since it was added
         return {**obj, "signing_secret": secret}
 
     def actions(self) -> dict[str, Callable[[dict, dict, "Account"], tuple[dict, dict]]]:
