@@ -96,3 +96,29 @@ def test_a_rotation_is_drift_that_says_a_secret_changed_and_mails_no_secret(agen
     assert "redacted:" in mail.text
     diff = cli(config, "diff", agent_with_token["id"])
     assert "sk-live" not in diff.stdout and "redacted:" in diff.stdout
+
+
+def test_an_agents_mcp_transport_headers_are_fingerprinted_whatever_their_names():
+    rules = get("agents").normalization(secret_key=KEY)
+    tool = {"type": "mcp", "server_label": "crm", "transport": {"type": "http", "server_url": "https://crm.example/mcp",
+                                                                 "headers": {"X-Crm-Key": "crm-live-123456"}}}
+    snap = normalize({"id": "agent_1", "tools": [tool]}, rules=rules)
+    assert snap.body["tools"][0]["transport"]["headers"]["X-Crm-Key"] == fingerprint("crm-live-123456", KEY)
+    assert "crm-live" not in snap.canonical
+
+
+def test_the_sandboxs_seeded_secrets_never_reach_the_record(sandbox, write_config, store_url, engine, cli):
+    config = write_config(sandbox, store_url)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    stored = rows_of(engine)
+    secrets = [v for a in sandbox.objects("agents") for t in a.get("tools") or []
+               for v in ((t.get("transport") or {}).get("headers") or {}).values()]
+    assert secrets  # the sandbox seeds at least one agent with an MCP credential
+    for agent in sandbox.objects("agents"):
+        for tool in agent.get("tools") or []:
+            for value in ((tool.get("transport") or {}).get("headers") or {}).values():
+                assert value not in stored
+    for assistant in sandbox.objects("assistants"):
+        token = (assistant.get("metadata") or {}).get("zendesk_api_token")
+        if token:
+            assert token not in stored

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from watcher.kinds.base import PER_PARENT, Kind, register
 
-_MCP_HEADERS = ("tools[*].headers.*",)
+# An MCP tool's headers carry its credentials: on agents under `transport`, on compatible servers at the tool.
+_MCP_HEADERS = ("tools[*].headers.*", "tools[*].transport.headers.*")
 
 ASSISTANTS = Kind(
     name="assistants", label="assistant", path="/assistants", beta="assistants=v2", azure=True,
@@ -49,7 +50,7 @@ WEBHOOK_ENDPOINTS = Kind(
 )
 
 VECTOR_STORES = Kind(
-    name="vector_stores", label="vector store", path="/vector_stores",
+    name="vector_stores", label="vector store", path="/vector_stores", beta="assistants=v2",  # as the SDK sends
     # Use moves these; an edit does not.
     volatile=("last_active_at", "usage_bytes", "file_counts", "status", "expires_at"),
     timestamps=("created_at", "last_active_at", "expires_at"), updated_field=None,
@@ -68,7 +69,7 @@ AGENT_AUTOMATIONS = Kind(
     name="agent_automations", label="agent automation", path="/agents/automations", beta="agents=v1",
     timestamps=("created_at", "run_at"), updated_field=None,
     high=("target", "expression", "run_at", "timezone", "status"),
-    secrets=("target.agent.tools[*].headers.*",),
+    secrets=tuple(f"target.agent.{path}" for path in _MCP_HEADERS),
     writable=("expression", "metadata", "name", "run_at", "target", "timezone"),
     summary="scheduled and one-time agent runs (what runs, when)",
 )
