@@ -31,6 +31,21 @@ def test_open_creates_every_table_at_the_newest_migration(engine):
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == _head()
 
 
+def test_schema_head_is_the_newest_migration():
+    assert store.SCHEMA_HEAD == _head(), "set store.SCHEMA_HEAD to the newest migration's revision"
+
+
+def test_a_current_database_opens_without_importing_alembic(sqlite_url):
+    import subprocess
+    import sys
+
+    open_engine(sqlite_url).dispose()
+    code = ("import sys; from watcher.store import open_engine; open_engine(sys.argv[1]).dispose(); "
+            "print('alembic' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, sqlite_url], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
 def test_a_0001_database_migrates_keeping_its_record_and_takes_long_kind_names(store_url):
     from alembic import command
     from alembic.config import Config

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from watcher import documents, history
 from watcher.config import Config, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
-from watcher.render import header_text, printable
+from watcher.display import header_text, printable
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("watcher")

@@ -29,8 +29,6 @@ from pydantic import (
     model_validator,
 )
 
-from sqlalchemy.engine import make_url
-
 from watcher import kinds as registry
 from watcher.errors import ConfigError
 
@@ -153,15 +151,29 @@ def _read_secret(owner: str, env: str | None, file: str | None) -> str:
     raise ConfigError(f"{owner}: no secret configured")
 
 
+# scheme[+driver]://rest, read without SQLAlchemy so that reading commands start fast.
+_URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
+
+
+def database_parts(value: str) -> tuple[str, str, str | None, str]:
+    """(scheme, backend, SQLite file or None, query) of a database URL; ValueError if it is not one."""
+    match = _URL.match(value)
+    if not match:
+        raise ValueError("not a database URL (sqlite:///watcher.db or postgresql+psycopg://user@host/db)")
+    backend, rest = match["backend"].lower(), match["rest"]
+    if backend != "sqlite":
+        return match["scheme"], backend, None, ""
+    path, _, query = rest.partition("?")
+    if path and not path.startswith("/"):
+        raise ValueError("an SQLite URL is sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH")
+    return match["scheme"], backend, path[1:] or None, query
+
+
 def _database_url(value: str) -> str:
-    try:
-        url = make_url(value)
-    except Exception:
-        raise ValueError("not a database URL (sqlite:///watcher.db or postgresql+psycopg://user@host/db)") from None
-    backend = url.get_backend_name()
+    _scheme, backend, database, _query = database_parts(value)
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"{backend!r} databases are not supported: use sqlite:///PATH or postgresql+psycopg://…")
-    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+    if backend == "sqlite" and database in (None, "", ":memory:"):
         raise ValueError("an SQLite URL needs a file (sqlite:///watcher.db): an in-memory database keeps nothing")
     return value
 
@@ -505,11 +517,11 @@ def _relative_to(config: Config, folder: Path) -> Config:
     read-only under the unit), else beside the config file; `templates_dir` beside the config file.
     """
     updates = {}
-    url = make_url(config.database.url)
-    if url.get_backend_name() == "sqlite":
+    scheme, backend, database, query = database_parts(config.database.url)
+    if backend == "sqlite" and database:
         home = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or folder)
-        database = _anchored(url.database, home)
-        updates["database"] = DatabaseConfig(url=url.set(database=database).render_as_string(hide_password=False))
+        anchored = _anchored(database, home)
+        updates["database"] = DatabaseConfig(url=f"{scheme}:///{anchored}" + (f"?{query}" if query else ""))
     if config.alerts.templates_dir:
         updates["alerts"] = config.alerts.model_copy(
             update={"templates_dir": _anchored(config.alerts.templates_dir, folder)})

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from watcher import kinds
-from watcher.diff import Change, whole_body_changes
 from watcher.history import json_time
 from watcher.store import Delivery, Event, Version
 
@@ -92,6 +91,8 @@ def drift_document(event) -> dict[str, Any]:
     bounded: past CHANGES_BUDGET characters, long values are cut (that change says
     `"truncated": true` and carries a unified diff) and `changes_truncated` is true.
     """
+    from watcher.diff import whole_body_changes  # deepdiff: only for the channels that render changes
+
     changes = list(event.changes) or whole_body_changes(event.change, event.old_body, event.new_body)
     shown, truncated = bounded_changes(changes)
     return {
@@ -144,7 +145,7 @@ def notice_document(alert_id: int, type_: str, *, target: str | None, kind: str 
     }
 
 
-def bounded_changes(changes: list[Change], budget: int = CHANGES_BUDGET) -> tuple[list[dict[str, Any]], bool]:
+def bounded_changes(changes: list, budget: int = CHANGES_BUDGET) -> tuple[list[dict[str, Any]], bool]:
     """The changes as `{path, op, old, new}` within `budget` JSON characters, and whether any was cut."""
     shown: list[dict[str, Any]] = []
     truncated = False
@@ -161,7 +162,7 @@ def bounded_changes(changes: list[Change], budget: int = CHANGES_BUDGET) -> tupl
     return shown, truncated
 
 
-def _cut(change: Change) -> dict[str, Any]:
+def _cut(change) -> dict[str, Any]:
     """A change whose values are too long: each cut to its start, with the line diff beside them."""
     item = {"path": change.path, "op": change.op, "old": _cut_value(change.old), "new": _cut_value(change.new),
             "truncated": True}

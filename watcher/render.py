@@ -34,6 +34,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from watcher import kinds
+from watcher.display import SUBJECT_LIMIT, header_text, printable  # noqa: F401  (render.printable stays a name)
 from watcher.diff import Change, is_long_text, whole_body_changes
 from watcher.errors import ConfigError
 from watcher.history import iso
@@ -41,7 +42,6 @@ from watcher.snapshot import format_path, parse_path
 
 log = logging.getLogger("watcher.render")
 
-SUBJECT_LIMIT = 200
 # Bytes of diff content (as escaped HTML, markup included) one email may carry.
 BUDGET_BYTES = 72 * 1024
 LINE_LIMIT = 400
@@ -57,11 +57,6 @@ MAX_MARKS = 6
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 _TEMPLATE_SUFFIX = ".j2"
 
-# Control characters and bidirectional overrides are shown as escapes, never passed through.
-_INVISIBLE = {c: f"\\x{c:02x}" for c in (*range(0, 9), *range(10, 32), 127, *range(128, 160))}
-_INVISIBLE.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
-                                                *range(0x2066, 0x206A), 0x2028, 0x2029)})
-_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -125,17 +120,6 @@ class Budget:
 
 
 # --- small text helpers ---------------------------------------------------------------------
-
-
-def printable(text: str) -> str:
-    """`text` with control and bidi-override characters shown as escapes."""
-    return text.translate(_INVISIBLE)
-
-
-def header_text(text: str, limit: int = SUBJECT_LIMIT) -> str:
-    """One header-safe line: CR, LF and other controls become spaces, length capped at `limit`."""
-    cleaned = " ".join(_HEADER_UNSAFE.sub(" ", text).split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
 def _clip(text: str, limit: int = LINE_LIMIT) -> str:
