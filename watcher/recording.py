@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ class _Listed:
     content_hash: str
     updated_at: int | None
     canonical: str
+    raw_hash: str | None = None
 
 
 @dataclass
@@ -181,6 +182,7 @@ def record(engine: Engine, context: Context, target_id: int, known: dict[str, Kn
                 writer.write_change(change)
             for mine, old_body in prepared.deleted:
                 writer.write_deleted(mine, old_body)
+            writer.remember_raw(counts.raw_moved)
             writer.finish()
             poll.changes = len(outcome.events)
             session.add_all(context.compose(session, outcome))
@@ -233,7 +235,8 @@ class _Writer:
         if not batch:
             return
         rows = [dict(target_id=self.poll.target_id, kind=self.poll.kind, remote_id=item.object_id, name=item.name,
-                     first_seen_at=self.now, current_version=1, current_hash=item.content_hash) for item in batch]
+                     first_seen_at=self.now, current_version=1, current_hash=item.content_hash,
+                     raw_hash=item.raw_hash) for item in batch]
         ids = self.session.scalars(insert(Resource).returning(Resource.id, sort_by_parameter_order=True), rows).all()
         self.session.execute(insert(Version), [
             dict(resource_id=resource_id, number=1, content_hash=item.content_hash, body=item.canonical,
@@ -276,7 +279,8 @@ class _Writer:
             update(Resource)
             .where(Resource.id == mine.resource_id, Resource.current_version == mine.version,
                    Resource.current_hash == mine.content_hash)
-            .values(current_version=number, current_hash=listed.content_hash, name=listed.name, deleted_at=None)
+            .values(current_version=number, current_hash=listed.content_hash, name=listed.name, deleted_at=None,
+                    raw_hash=listed.raw_hash)
             .execution_options(synchronize_session=False)
         ).rowcount
         if moved != 1:
@@ -295,6 +299,13 @@ class _Writer:
                                   "poll listed)")
         self._event(mine.resource_id, resource.remote_id, resource.name, "deleted", mine.version, None, [], None,
                     old_body, None)
+
+    def remember_raw(self, moved: list[tuple[int, str]]) -> None:
+        """New raw fingerprints of objects whose content did not change (one statement for all)."""
+        if moved:
+            table = Resource.__table__  # Core executemany: one statement, many rows
+            self.session.execute(update(table).where(table.c.id == bindparam("rid")).values(raw_hash=bindparam("raw")),
+                                 [{"rid": rid, "raw": raw} for rid, raw in moved])
 
     def finish(self) -> None:
         self.session.flush()

@@ -9,6 +9,7 @@ content always hashes the same and no secret is ever stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -25,6 +26,8 @@ NAME_LIMIT = 500  # characters of a name kept as the object's label (resources.n
 # Nesting past this is folded into a fingerprint: no walker (ours, deepdiff's) recurses without bound.
 MAX_DEPTH = 32
 REDACTED = "redacted:"
+# Bump when normalize() would turn the same raw object into a different body: raw fingerprints lapse.
+NORMALIZATION_FORM = 1
 # Keys whose values are secrets wherever they appear (DESIGN "Redaction").
 _SECRET_KEYS = frozenset({"authorization", "api_key", "password", "secret", "token", "client_secret"})
 _SECRET_SUFFIXES = ("_token", "_secret", "_password")
@@ -48,12 +51,31 @@ class Normalization:
     secrets: tuple[str, ...] = ()  # paths whose values are secrets (besides keys named like one)
     secret_key: bytes = b""  # the installation key that fingerprints secrets
 
+    @functools.cached_property
+    def digest(self) -> bytes:
+        """What these rules are, as bytes: part of every raw fingerprint taken under them."""
+        described = [self.ignore, self.volatile, self.timestamps, self.updated_field, self.name_field, self.secrets,
+                     NORMALIZATION_FORM]
+        return hashlib.sha256(json.dumps(described).encode("utf-8")).digest()
+
     def with_ignore(self, ignore) -> Normalization:
         return Normalization(tuple(ignore), self.volatile, self.timestamps, self.updated_field, self.name_field,
                              self.secrets, self.secret_key)
 
 
 DEFAULT = Normalization()
+
+
+def raw_fingerprint(raw: dict[str, Any], rules: Normalization) -> str:
+    """A keyed fingerprint of an object exactly as listed, under `rules`: equal means normalizing it again is moot.
+
+    Key order counts (a server that reorders keys only costs a normalization), so no sorting is paid.
+    """
+    try:
+        data = orjson.dumps(raw)
+    except (TypeError, orjson.JSONEncodeError):
+        data = json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    return hashlib.blake2b(rules.digest + data, key=rules.secret_key[:64], digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,7 @@ class Snapshot:
     remote_updated_at: int | None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_path(path: str) -> tuple[str | int, ...]:
     """`tools[2].function.name` as ("tools", 2, "function", "name"); `*` stays a wildcard."""
     if not path or path.startswith(".") or path.endswith("."):
@@ -126,14 +149,15 @@ def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = (), *,
     if not isinstance(object_id, str) or not object_id:
         raise ValueError("object without a string id")
     body = {k: _seconds(v) if k in rules.timestamps else v for k, v in raw.items()}
-    body = _cleaned(body, rules.secret_key)
+    body = _cleaned(body, rules.secret_key, 1)
     updated_at = body.get(rules.updated_field) if rules.updated_field else None
-    for path in (*rules.secrets, *rules.volatile, *rules.ignore, *ignore):
-        if path in rules.secrets:
-            _redact_path(body, parse_path(path), rules.secret_key)
-        else:
-            _remove_path(body, parse_path(path))
-    body = _without_empties(body)  # removing a path may leave an empty parent
+    for path in rules.secrets:
+        _redact_path(body, parse_path(path), rules.secret_key)
+    removed = False
+    for path in (*rules.volatile, *rules.ignore, *ignore):
+        removed = _remove_path(body, parse_path(path)) or removed
+    if removed:
+        body = _without_empties(body)  # removing a path may leave an empty parent
     canonical = canonical_json(body)
     name = raw.get(rules.name_field) if rules.name_field else None
     name = name if isinstance(name, str) else None
@@ -155,6 +179,7 @@ def fingerprint(value: Any, key: bytes) -> str:
     return REDACTED + hmac.new(key, data, hashlib.sha256).hexdigest()[:12]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True for a key whose value is a secret by its name (`authorization`, `*_token`; not `*_hint`)."""
     lowered = key.lower()
@@ -182,40 +207,33 @@ def _seconds(value: Any) -> Any:
     return value
 
 
-def _cleaned(body: dict[str, Any], secret_key: bytes) -> dict[str, Any]:
-    """A copy without null/[]/{} entries, secrets by key name fingerprinted, depth folded. Iterative.
+def _cleaned(value: Any, secret_key: bytes, depth: int) -> Any:
+    """A copy without null/[]/{} dict entries, secrets by key name fingerprinted, nesting past MAX_DEPTH folded.
 
-    Servers disagree on whether absent means null, [] or {}: all are dropped. Walks with an
-    explicit stack, so hostile nesting cannot exhaust Python's recursion limit.
+    Servers disagree on whether absent means null, [] or {}: all are dropped (list items stay, so
+    positions keep their meaning). Recursion is bounded by MAX_DEPTH, whatever the input's nesting.
     """
-    root: dict[str, Any] = {}
-    stack: list[tuple[Any, Any, int]] = [(body, root, 1)]
-    while stack:
-        source, target, depth = stack.pop()
-        items = source.items() if isinstance(source, dict) else enumerate(source)
-        for key, item in items:
-            if isinstance(source, dict) and isinstance(key, str) and is_secret_key(key) and item is not None:
-                item = item if _is_fingerprint(item) else fingerprint(item, secret_key)
-            elif isinstance(item, (dict, list)) and depth >= MAX_DEPTH:
-                item = _folded(item)
-            elif isinstance(item, (dict, list)):
-                child: Any = {} if isinstance(item, dict) else []
-                stack.append((item, child, depth + 1))
-                item = child
-            _put(target, key, item)
-    return _without_empties(root)
+    if type(value) is dict:
+        cleaned = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            if isinstance(key, str) and is_secret_key(key):
+                cleaned[key] = item if _is_fingerprint(item) else fingerprint(item, secret_key)
+                continue
+            if type(item) is dict or type(item) is list:
+                item = _folded(item) if depth >= MAX_DEPTH else _cleaned(item, secret_key, depth + 1)
+                if not item:
+                    continue
+            cleaned[key] = item
+        return cleaned
+    return [(_folded(item) if depth >= MAX_DEPTH else _cleaned(item, secret_key, depth + 1))
+            if type(item) is dict or type(item) is list else item for item in value]
 
 
 def _is_fingerprint(value: Any) -> bool:
     # Already redacted (a stored body normalized again): fingerprinting it twice would read as a rotation.
     return isinstance(value, str) and value.startswith(REDACTED) and len(value) == len(REDACTED) + 12
-
-
-def _put(target: Any, key: Any, item: Any) -> None:
-    if isinstance(target, dict):
-        target[key] = item
-    else:
-        target.append(item)
 
 
 def _folded(value: Any) -> str:
@@ -277,18 +295,22 @@ def _redact_path(node: Any, parts: tuple[str | int, ...], secret_key: bytes) -> 
             node[key] = fingerprint(node[key], secret_key)
 
 
-def _remove_path(node: Any, parts: tuple[str | int, ...]) -> None:
-    """Delete every place `parts` names in `node` (a `*` matches any key or index)."""
+def _remove_path(node: Any, parts: tuple[str | int, ...]) -> bool:
+    """Delete every place `parts` names in `node` (a `*` matches any key or index); True if any was there."""
     if not parts:
-        return
+        return False
     head, rest = parts[0], parts[1:]
+    removed = False
     for key in matching_keys(node, head):
         if rest:
-            _remove_path(node[key], rest)
-        elif isinstance(node, dict):
+            removed = _remove_path(node[key], rest) or removed
+            continue
+        if isinstance(node, dict):
             del node[key]
         else:
             node[key] = None  # keep list positions stable so tools[2] still means the third tool
+        removed = True
+    return removed
 
 
 def matching_keys(node: Any, part: str | int) -> list[str | int]:

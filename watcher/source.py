@@ -242,7 +242,7 @@ class Source:
         finally:
             response.close()
         try:
-            return json.loads(data)
+            return _parse_json(data)
         except RecursionError:
             raise SourceError(f"{where}: the server sent JSON nested too deeply to read") from None
         except (ValueError, UnicodeDecodeError) as exc:
@@ -294,6 +294,17 @@ def make_admin_client(target: TargetConfig) -> openai.OpenAI:
 
     return openai.OpenAI(api_key="", admin_api_key=target.admin_key(), base_url=target.base_url,
                          organization=target.organization, timeout=target.timeout, max_retries=2)
+
+
+def _parse_json(data: bytes) -> Any:
+    """The answer parsed: orjson when it can (a third of json's time), else the standard library's reading,
+    which accepts what some servers send and orjson refuses (NaN)."""
+    import orjson
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _response_type():

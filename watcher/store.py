@@ -97,6 +97,8 @@ class Resource(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     current_version: Mapped[int] = mapped_column(Integer)
     current_hash: Mapped[str] = mapped_column(String(64))
+    # The raw JSON last listed, with the rules that normalized it: equal next time means unchanged.
+    raw_hash: Mapped[str | None] = mapped_column(String(32))
 
     target: Mapped[Target] = relationship()
 
@@ -325,7 +327,7 @@ def _sqlite_engine(url) -> Engine:
 
 # The newest migration in watcher/migrations/versions (a test keeps it so): a database already
 # there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 def migrate(engine: Engine) -> None:
