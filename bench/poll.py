@@ -437,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions per timing (the min is kept)")
     parser.add_argument("--growth-polls", type=int, default=10,
                         help="extra unchanged polls for the mean on-disk growth (0 skips)")
+    parser.add_argument("--no-floor", action="store_true", help="skip bench/floor.py's comparisons")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--profile", action="store_true", help="always profile the largest size's polls")
     group.add_argument("--no-profile", action="store_true", help="never profile, even if a target is missed")
@@ -466,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
     for which, text in (profiles or {}).items():
         print(f"\n=== cProfile: watcher {which} poll at {sizes[-1]:,} assistants (top 25, cumulative) ===")
         print(text.rstrip())
+    if not args.no_floor:
+        import floor  # bench/floor.py: the floor, whole processes, the daemon, the mixed account
+
+        print(floor.run(sizes, args.repeat), flush=True)
     print(f"\n(total benchmark time {time.perf_counter() - started:.0f} s)")
     return 0
 
