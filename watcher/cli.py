@@ -431,6 +431,34 @@ def ack(app: App, event_id: int, by: str, note: str | None) -> None:
         click.echo(f"event {row.id} acknowledged by {row.acked_by}")
 
 
+@main.command()
+@click.option("--keep-days", type=click.IntRange(1, None), required=True, metavar="N",
+              help="Keep everything of the last N days; older history may go.")
+@click.option("--yes", "confirmed", is_flag=True, help="Delete. Without it, only say what would be deleted.")
+@pass_app
+def prune(app: App, keep_days: int, confirmed: bool) -> None:
+    """Forget history older than N days: never an object's last version, nor an open event.
+
+    A dry run unless --yes is given.
+    """
+    from datetime import timedelta
+
+    from watcher import prune as retention
+    from watcher.store import utcnow
+
+    cutoff = utcnow() - timedelta(days=keep_days)
+    with app.session() as session, session.begin():
+        counted = retention.prune(session, cutoff, dry_run=not confirmed)
+    what = (f"{counted.versions} versions, {counted.events} acknowledged events, {counted.alerts} alerts with "
+            f"{counted.deliveries} finished deliveries, {counted.polls} polls older than {history.iso(cutoff)}")
+    if not confirmed:
+        click.echo(f"dry run: prune would delete {what}; run again with --yes to delete them")
+        return
+    click.echo(f"deleted {what}")
+    if counted.total and app.engine.dialect.name == "sqlite":
+        click.echo("SQLite keeps the freed pages for new rows; `sqlite3 FILE 'VACUUM'` shrinks the file")
+
+
 # --- changing objects in-channel -------------------------------------------------------------
 
 
