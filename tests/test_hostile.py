@@ -82,7 +82,8 @@ def test_metadata_nested_hundreds_deep_is_recorded_and_its_edits_reported(script
 
     def answer(_path):
         deep = b'{"k":' * depth + json.dumps(leaf["value"]).encode() + b"}" * depth
-        return 200, listing(assistant(1), assistant(2)).replace(b'"name": "Bot 1"', b'"name": "Bot 1", "metadata": ' + deep)
+        page = listing(assistant(1), assistant(2))
+        return 200, page.replace(b'"name": "Bot 1"', b'"name": "Bot 1", "metadata": ' + deep)
 
     prod = target(scripted_api(answer), monkeypatch)
     assert poll_target(engine, prod)[0].status == "complete"

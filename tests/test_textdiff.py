@@ -63,6 +63,21 @@ def test_hunk_headers_match_difflib_for_insertions_at_the_edges_and_empty_texts(
         assert unified_diff(old, new) == difflib_lines(old, new), (old, new)
 
 
+def test_within_budget_random_edits_give_exactly_difflibs_diff():
+    rng = random.Random(11)
+    for _ in range(300):
+        old = [rng.choice("abcdefgh") for _ in range(rng.randint(0, 40))]
+        new = list(old)
+        for _ in range(rng.randint(0, 8)):
+            at = rng.randint(0, len(new))
+            rng.choice([lambda: new.insert(at, rng.choice("abcxyz")), lambda: new[at:at + 2].clear()])()
+        old_text, new_text = "\n".join(old), "\n".join(new)
+        for context in (0, 1, 3):
+            expected = [line for line in difflib.unified_diff(old, new, lineterm="", n=context)
+                        if not line.startswith(("--- ", "+++ "))]
+            assert unified_diff(old_text, new_text, context=context) == expected, (old, new, context)
+
+
 def test_past_the_difflib_budget_unique_lines_still_give_difflibs_diff():
     rng = random.Random(3)
     lines = [f"{n}: " + " ".join(rng.choice(["refund", "policy", "customer"]) for _ in range(6)) for n in range(5000)]
@@ -101,6 +116,7 @@ def test_past_its_budget_the_diff_says_how_many_lines_changed_and_shows_true_fir
     diff = unified_diff(old, new, budget=200_000)
     a, b = Counter(old.splitlines()), Counter(new.splitlines())
     removed, added = sum((a - b).values()), sum((b - a).values())
-    assert diff[0] == f"@@ not aligned in full: {removed:,} of 6,000 lines removed, {added:,} added; the first hunks follow @@"
+    assert diff[0] == (f"@@ not aligned in full: {removed:,} of 6,000 lines removed, {added:,} added; "
+                       f"the first hunks follow @@")
     assert len(diff) > 10
     assert_hunks_agree_with_both_texts(old, new, diff)

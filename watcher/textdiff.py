@@ -47,7 +47,8 @@ def _summary(a: list[str], b: list[str]) -> str:
     """How many lines changed in all, counted as lines of one text missing from the other."""
     old, new = Counter(a), Counter(b)
     removed, added = sum((old - new).values()), sum((new - old).values())
-    return f"@@ not aligned in full: {removed:,} of {len(a):,} lines removed, {added:,} added; the first hunks follow @@"
+    return (f"@@ not aligned in full: {removed:,} of {len(a):,} lines removed, {added:,} added; "
+            f"the first hunks follow @@")
 
 
 class _Alignment:

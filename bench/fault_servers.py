@@ -1,0 +1,148 @@
+"""Hostile servers against `snapshot` (bench/faults.py): each one of issue 9, and `interval = "1ms"`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import hostile
+from child import KEY, MIB, Record, Row, config_accepts, mib, run_watcher, secs, verdict, write_config
+from watcher.demo import SmtpSink
+from watcher.sandbox import Sandbox
+
+
+def _hostile(prefix: str, behaviour, cap: float, schedule: str = "", runs: int = 1, between=None):
+    """`runs` snapshots of a HostileServer (with e-mail), `between(n)` called before run n > 0."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, SmtpSink() as sink:
+        server = hostile.HostileServer(behaviour)
+        try:
+            url = f"sqlite:///{tmp}/watcher.db"
+            config = write_config(Path(tmp), server.url, url, smtp=sink, kinds=("assistants",), schedule=schedule)
+            results = []
+            for n in range(runs):
+                if n and between:
+                    between(n)
+                results.append(run_watcher(config, "snapshot", cap=cap))
+            record = Record(url)
+            figures = {"polls": record.polls(), "deleted": record.events("deleted"),
+                       "reappeared": record.events("reappeared"), "modified": record.events("modified"),
+                       "mail": len(sink.messages)}
+            record.close()
+        finally:
+            server.close()
+    return results, figures
+
+
+def no_has_more(args, _rng) -> Row:
+    behaviour = hostile.NoHasMore(count=150, page=20)
+    phases = {1: False, 2: True}
+
+    def between(n: int) -> None:
+        behaviour.honest = phases[n]
+
+    (baseline, hostile_run, honest), figures = _hostile("faults-nhm-", behaviour, args.cap, runs=3, between=between)
+    ok = figures["deleted"] == 0 and hostile_run.code in (0, 1)
+    return Row("no has_more, 20 a page", f"{baseline.exit}, {hostile_run.exit}, {honest.exit}", secs(hostile_run),
+               mib(hostile_run), verdict(ok), [
+                   "baseline of 150 while the server honoured limit and has_more; then 20 a page whatever limit "
+                   f"says, has_more left out: {figures['deleted']} deletions recorded; then honest again: "
+                   f"{figures['reappeared']} reappeared; {figures['mail']} e-mails",
+                   f"that poll: {_last_poll(figures, 1)}",
+               ])
+
+
+def trickle(args, _rng) -> Row:
+    deadline = 'poll_timeout = "20s"'
+    supported = config_accepts(deadline)
+    (run,), figures = _hostile("faults-trickle-", hostile.Trickle(), args.cap, schedule=deadline if supported else "")
+    failed = [p for p in figures["polls"] if p[2] == "failed"]
+    ok = run.killed is None and run.code == 1 and bool(failed)
+    return Row("trickle: 16 bytes every 2 s", run.exit, secs(run), mib(run), verdict(ok), [
+        ("[schedule] poll_timeout = \"20s\"" if supported else "this watcher has no [schedule] poll_timeout: "
+         "nothing bounds a whole poll") + f"; the bench's cap is {args.cap:.0f} s",
+        f"polls recorded: {len(figures['polls'])}, failed: {len(failed)}"
+        + (f" ({failed[-1][3]})" if failed else ""),
+    ])
+
+
+def huge_page(args, _rng) -> Row:
+    behaviour = hostile.HugePage(count=100, size=3 * MIB)
+    (run,), figures = _hostile("faults-huge-", behaviour, max(args.cap, 180))
+    answer = 100 * 3 * MIB
+    ok = run.code == 1 and run.peak < answer
+    return Row("one page of 100 x 3 MB", run.exit, secs(run), mib(run), verdict(ok), [
+        f"the answer is {answer // MIB} MiB in one page that ignores limit; the promise: the poll fails naming the "
+        f"page, and memory stays below the answer's size",
+        f"that poll: {_last_poll(figures)}",
+    ])
+
+
+def _last_poll(figures: dict, index: int = -1) -> str:
+    if len(figures["polls"]) <= index or not figures["polls"]:
+        return "none recorded"
+    _id, kind, status, error = figures["polls"][index]
+    return f"{kind} {status}" + (f": {error[:150]}" if error else "")
+
+
+def long_edit(args, _rng) -> Row:
+    lines, size = [], 0
+    while size < 230_000:
+        lines.append(f"line {len(lines)}")
+        size += len(lines[-1]) + 1
+    edited = "\n".join(line + " (edited)" if n % 2 else line for n, line in enumerate(lines))
+    with tempfile.TemporaryDirectory(prefix="faults-long-") as tmp, \
+            Sandbox(assistants=20, agents=0, api_key=KEY) as api, SmtpSink() as sink:
+        url = f"sqlite:///{tmp}/watcher.db"
+        config = write_config(Path(tmp), api.url, url, smtp=sink, kinds=("assistants",))
+        big = api.add("assistants", name="Long rules", model="gpt-4o", instructions="\n".join(lines))
+        run_watcher(config, "snapshot", cap=args.cap)
+        unchanged = min((run_watcher(config, "snapshot", cap=args.cap) for _ in range(3)), key=lambda r: r.seconds)
+        api.edit("assistants", big["id"], instructions=edited)
+        run = run_watcher(config, "snapshot", cap=max(args.cap, 300))
+        record = Record(url)
+        modified = record.events("modified")
+        record.close()
+        mail = len(sink.messages)
+    ratio = run.seconds / unchanged.seconds
+    ok = run.code == 0 and modified == 1 and ratio <= 4
+    return Row("230k instructions, every other line", run.exit, secs(run), mib(run), verdict(ok), [
+        f"{len(lines):,} lines, {len(lines) // 2:,} edited: that snapshot {run.seconds:.2f} s against an unchanged "
+        f"one {unchanged.seconds:.2f} s (best of 3): {ratio:.1f}x (target <= 4x); {modified} modified event, "
+        f"{mail} e-mail",
+    ])
+
+
+def deep(depth: int, args, _rng) -> Row:
+    behaviour = hostile.DeepMetadata(depth)
+
+    def between(_n: int) -> None:
+        behaviour.leaf = "after"
+
+    (first, second), figures = _hostile(f"faults-deep{depth}-", behaviour, args.cap, runs=2, between=between)
+    ok = first.code == second.code == 0 and figures["modified"] == 1
+    return Row(f"metadata nested {depth} deep", f"{first.exit}, then {second.exit}", secs(second), mib(second),
+               verdict(ok), [
+                   f"baseline, then the innermost value edited: {figures['modified']} modified event, "
+                   f"{figures['mail']} e-mail; stderr {first.error_lines} + {second.error_lines} lines",
+                   f"that poll: {_last_poll(figures)}",
+               ])
+
+
+def interval(args, _rng) -> Row:
+    with tempfile.TemporaryDirectory(prefix="faults-interval-") as tmp, \
+            Sandbox(assistants=5, agents=5, api_key=KEY) as api:
+        database = Path(tmp) / "watcher.db"
+        config = write_config(Path(tmp), api.url, f"sqlite:///{database}", schedule='interval = "1ms"')
+        run = run_watcher(config, "run", cap=40, term_after=20)
+        polls = 0
+        if database.exists():
+            record = Record(f"sqlite:///{database}")
+            polls = len(record.polls())
+            record.close()
+    warnings = sum(1 for line in run.err.splitlines()
+                   if "maximum number of running instances" in line or "was missed by" in line)
+    ok = run.code == 2 and run.error_lines == 1
+    return Row('interval = "1ms"', run.exit, secs(run), mib(run), verdict(ok), [
+        f"`run` stopped with SIGTERM after 20 s unless it exits first: {polls} polls recorded, {warnings} scheduler "
+        f"warnings, {run.error_lines} stderr lines; first: {run.first_error}",
+    ])
