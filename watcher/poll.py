@@ -13,7 +13,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.snapshot import Snapshot, as_datetime, normalize
-from watcher.source import Page
 from watcher.store import Event, Poll, Resource, Version, ensure_target, poll_lock, utcnow
+
+if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
+    from watcher.source import Page
 
 log = logging.getLogger("watcher.poll")
 
