@@ -25,8 +25,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watcher import channels, diff, kinds, render
-from watcher.channels.email import recipients
+from watcher import diff, kinds, render
 from watcher.config import WATCHLIST_CHANNEL, Config
 from watcher.documents import event_severity
 from watcher.history import json_time
@@ -56,7 +55,10 @@ class Routing:
     """Which channels an alert goes to, by the facts routes match on."""
 
     def __init__(self, config: Config):
-        self.config = config
+        from watcher import channels
+        from watcher.channels.email import recipients
+
+        self.config, self.recipients = config, recipients
         self.channels = channels.configured(config)
         named = [c.name for c in config.channels]
         self.defaults = named if config.alerts.channels is None else list(config.alerts.channels)
@@ -64,7 +66,7 @@ class Routing:
     def channels_for(self, facts: list[dict[str, str]], *, exclude: str | None = None) -> list[str]:
         """The watchlist when it has someone to tell, the defaults, then every matching route's channels."""
         names = []
-        if WATCHLIST_CHANNEL in self.channels and recipients(self.config, WATCHLIST_CHANNEL, facts):
+        if WATCHLIST_CHANNEL in self.channels and self.recipients(self.config, WATCHLIST_CHANNEL, facts):
             names.append(WATCHLIST_CHANNEL)
         names += self.defaults
         names += [name for fact in facts for route in self.config.alerts.routes
@@ -201,8 +203,11 @@ def queue_notice(session: Session, config: Config, purpose: str, detail: dict[st
 # --- reading an alert back, to deliver it -----------------------------------------------------
 
 
-def load(session: Session, alert_id: int | None) -> channels.Alert:
-    """The alert as channels render it, read from the record now (the latest `actor` included)."""
+def load(session: Session, alert_id: int | None):
+    """The alert as channels render it (a `watcher.channels.Alert`), read from the record now (the
+    latest `actor` included)."""
+    from watcher import channels  # not for the feed, which reads events only
+
     row = session.get(Alert, alert_id) if alert_id is not None else None
     if row is None:  # a delivery queued by hand, with its email already rendered
         return channels.Alert(0, "event", "", "low", None, None, utcnow())

@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -33,8 +33,10 @@ from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import Kind
 from watcher.snapshot import Normalization, Snapshot, normalize, raw_fingerprint
-from watcher.source import Page
 from watcher.store import Poll, Resource, ensure_target, poll_lock, utcnow
+
+if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
+    from watcher.source import Page
 
 log = logging.getLogger("watcher.poll")
 tracebacks = logging.getLogger("watcher.traceback")  # shown only at -vv
