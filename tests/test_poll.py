@@ -428,8 +428,10 @@ def _terminate_advisory_lock_holders(engine):
     from sqlalchemy import text
 
     with engine.connect() as connection:
-        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"))
+        # Only this database's lock holders: other test runs may share the server.
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND pid <> pg_backend_pid() AND database = "
+                                "(SELECT oid FROM pg_database WHERE datname = current_database())"))
         connection.commit()
 
 
