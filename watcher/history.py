@@ -157,7 +157,8 @@ def list_events(session: Session, *, open_only: bool = False, since: datetime | 
 
 def acknowledge(session: Session, event_id: int, by: str, note: str | None) -> Event:
     """Mark event `event_id` as reviewed by `by`."""
-    row = session.get(Event, event_id)
+    # Locked (PostgreSQL): two reviewers at once must not both pass the check below.
+    row = session.get(Event, event_id, with_for_update=True)
     if row is None:
         raise RecordError(f"no event {event_id}")
     if not by.strip():
