@@ -350,7 +350,6 @@ def objects_command(app: App, target: str | None, kind: str | None, deleted: boo
                                  param_hint="--kind")
     with app.session() as session:
         rows = overview.list_objects(session, target=target, kind=kind, deleted=deleted)
-    rows.sort(key=lambda r: (r.target, r.kind))  # stable: first-recorded order within a target and kind
     if as_json:
         _print_json([documents.object_document(r) for r in rows])
         return

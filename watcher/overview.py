@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import and_, case, func, literal, select, true, union_all
+from sqlalchemy import and_, case, func, literal, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, contains_eager
 
 from watcher import kinds
@@ -182,7 +182,7 @@ class TrackedObject:
 
 def list_objects(session: Session, *, target: str | None = None, kind: str | None = None,
                  deleted: bool = False, after: int | None = None, limit: int | None = None) -> list[TrackedObject]:
-    """Tracked objects in the order they were first recorded; deleted ones only with `deleted`.
+    """Tracked objects by target, then kind, then first recorded; deleted ones only with `deleted`.
 
     `after` is the `resource_id` of the last object of the previous page.
     """
@@ -190,7 +190,8 @@ def list_objects(session: Session, *, target: str | None = None, kind: str | Non
     edited = func.coalesce(Version.remote_updated_at, Version.observed_at)
     query = (select(Resource.id, Target.name, Resource.kind, Resource.remote_id, Resource.name,
                     Resource.current_version, Resource.deleted_at, edited)
-             .join(Target, Resource.target_id == Target.id).join(Version, current).order_by(Resource.id))
+             .join(Target, Resource.target_id == Target.id).join(Version, current)
+             .order_by(Target.name, Resource.kind, Resource.id))
     if target:
         query = query.where(Target.name == target)
     if kind:
@@ -198,7 +199,10 @@ def list_objects(session: Session, *, target: str | None = None, kind: str | Non
     if not deleted:
         query = query.where(Resource.deleted_at.is_(None))
     if after is not None:
-        query = query.where(Resource.id > after)
+        last = session.execute(select(Target.name, Resource.kind).join(Target, Resource.target_id == Target.id)
+                               .where(Resource.id == after)).first()
+        last = tuple(last) if last else ("", "")
+        query = query.where(tuple_(Target.name, Resource.kind, Resource.id) > tuple_(*last, after))
     if limit is not None:
         query = query.limit(limit)
     return [TrackedObject(rid, t, k, oid, name, number, gone, gone or changed)

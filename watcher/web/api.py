@@ -122,7 +122,7 @@ def ack(call: Call, event_id: int) -> Response:
         raise Refused(400, '"by" must name who acknowledges the event')
     if note is not None and not isinstance(note, str):
         raise Refused(400, '"note" must be a string')
-    return call.json(documents.event_document(acknowledge(call, event_id, by, note)))
+    return call.json(acknowledge(call, event_id, by, note))
 
 
 def check_ack_token(call: Call, presented: str | None) -> None:
@@ -136,12 +136,12 @@ def check_ack_token(call: Call, presented: str | None) -> None:
         raise Refused(403, "wrong token")
 
 
-def acknowledge(call: Call, event_id: int, by: str, note: str | None) -> Event:
-    """Acknowledge event `event_id`: 404 if there is none, 409 if someone already did."""
+def acknowledge(call: Call, event_id: int, by: str, note: str | None) -> dict[str, Any]:
+    """Acknowledge event `event_id` and answer its document: 404 if there is none, 409 if someone already did."""
     by, note = by.strip()[:200], (note or "").strip() or None
     with call.writing() as session:
         try:
-            return history.acknowledge(session, event_id, by, note)
+            return documents.event_document(history.acknowledge(session, event_id, by, note))
         except RecordError as exc:
             raise Refused(404 if session.get(Event, event_id) is None else 409, str(exc)) from None
 

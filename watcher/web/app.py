@@ -126,7 +126,11 @@ class Web:
 
     def __call__(self, environ: dict, start_response) -> Any:
         request = Request(environ)
-        response = self.respond(request)
+        try:
+            response = self.respond(request)
+        except Exception as exc:  # even the error page failed: still one line, still our headers
+            log.error("web: %s %s failed: %s: %s", request.method, request.path, type(exc).__name__, one_line(exc))
+            response = Response("internal error (logged by the watcher)\n", status=500, mimetype="text/plain")
         response.headers.update(SECURITY_HEADERS)
         return response(environ, start_response)
 
@@ -241,7 +245,7 @@ class Call:
         if self.is_api:
             response = self.json({"error": message, **details}, status)
         else:
-            response = self.page("error.html.j2", status, title=f"Error {status}", status=status, message=message)
+            response = self.page("error.html.j2", status, title=f"Error {status}", code=status, message=message)
         for value in challenge or []:
             response.headers.add("WWW-Authenticate", value)
         return response
