@@ -36,8 +36,8 @@ class KindStatus:
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
-    objects: int  # tracked and not deleted
-    open_events: int
+    objects: int | None  # tracked and not deleted (None: not counted)
+    open_events: int | None  # None: not counted
     last_complete_at: datetime | None
 
     @property
@@ -48,21 +48,20 @@ class KindStatus:
         return max((self.finished_at - self.started_at).total_seconds(), 0.0)
 
 
-def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = ()) -> list[KindStatus]:
+def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = (), *, count_objects: bool = True,
+                  count_open: bool = True) -> list[KindStatus]:
     """Every (target, kind) that was polled or has objects, plus the `expected` ones (configured, maybe
     never polled yet), sorted by target then kind.
 
-    The last poll of each pair is found by an index probe per pair, not by scanning every poll.
+    The last poll of each pair is found by an index probe per pair, not by scanning every poll;
+    the two counts (objects, open events) cost a pass each and may be left out (then None).
     """
     expected = list(expected)
     names = list(dict.fromkeys([*kinds.names(), *(kind for _target, kind in expected)]))
     latest = _latest_polls(session, names)
-    objects = _counts_by_pair(session, select(Resource.target_id, Resource.kind, func.count())
-                              .where(Resource.deleted_at.is_(None)).group_by(Resource.target_id, Resource.kind))
-    open_events = _counts_by_pair(session, select(Resource.target_id, Resource.kind, func.count())
-                                  .select_from(Event).join(Resource).where(Event.acked_at.is_(None))
-                                  .group_by(Resource.target_id, Resource.kind))
-    targets = dict(session.execute(select(Target.id, Target.name)).all())
+    objects = _object_counts(session) if count_objects else {}
+    open_events = _open_event_counts(session) if count_open else {}
+    targets = _target_names(session)
     pairs = {(targets[t], k) for t, k in (*latest, *objects, *open_events)} | set(expected)
     ids = {name: target_id for target_id, name in targets.items()}
     rows = []
@@ -72,8 +71,8 @@ def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = ()) ->
         rows.append(KindStatus(
             target=target, kind=kind, status=last.status if last else None,
             started_at=last.started_at if last else None, finished_at=last.finished_at if last else None,
-            error=last.error if last else None, objects=objects.get(key, 0), open_events=open_events.get(key, 0),
-            last_complete_at=complete,
+            error=last.error if last else None, objects=objects.get(key, 0) if count_objects else None,
+            open_events=open_events.get(key, 0) if count_open else None, last_complete_at=complete,
         ))
     return rows
 
@@ -83,9 +82,15 @@ def _latest_polls(session: Session, names: list[str]) -> dict[tuple[int, str], t
     if not names:
         return {}
     kind_names = union_all(*[select(literal(name).label("kind")) for name in names]).subquery("kind_names")
-    pair = and_(Poll.target_id == Target.id, Poll.kind == kind_names.c.kind)
-    last = select(func.max(Poll.id)).where(pair).scalar_subquery()
-    complete = select(func.max(Poll.id)).where(pair, Poll.status == "complete").scalar_subquery()
+    # Each probe reads one entry of a (target, kind[, status], id) index, newest first. Written with
+    # max(id), or with an equality on the last column before id, PostgreSQL walks the primary key
+    # backwards instead, through every poll of every pair when a pair has none; a one-value range
+    # (BETWEEN x AND x) keeps it on the index, whose order it needs for the ORDER BY.
+    last = (select(Poll.id).where(Poll.target_id == Target.id, Poll.kind.between(kind_names.c.kind, kind_names.c.kind))
+            .order_by(Poll.kind.desc(), Poll.id.desc()).limit(1).scalar_subquery())
+    complete = (select(Poll.id).where(Poll.target_id == Target.id, Poll.kind == kind_names.c.kind,
+                                      Poll.status.between("complete", "complete"))
+                .order_by(Poll.status.desc(), Poll.id.desc()).limit(1).scalar_subquery())
     found = session.execute(select(last.label("last"), complete.label("complete"))
                             .select_from(Target).join(kind_names, true())).all()
     wanted = {poll_id for row in found for poll_id in row if poll_id is not None}
@@ -101,8 +106,22 @@ def _latest_polls(session: Session, names: list[str]) -> dict[tuple[int, str], t
     return result
 
 
+def _object_counts(session: Session) -> dict[tuple[int, str], int]:
+    return _counts_by_pair(session, select(Resource.target_id, Resource.kind, func.count())
+                           .where(Resource.deleted_at.is_(None)).group_by(Resource.target_id, Resource.kind))
+
+
+def _open_event_counts(session: Session) -> dict[tuple[int, str], int]:
+    # Counted per object first (one pass over the open events' index), then summed per pair.
+    per_object = (select(Event.resource_id, func.count().label("n")).where(Event.acked_at.is_(None))
+                  .group_by(Event.resource_id).subquery())
+    return _counts_by_pair(session, select(Resource.target_id, Resource.kind, func.sum(per_object.c.n))
+                           .join(per_object, per_object.c.resource_id == Resource.id)
+                           .group_by(Resource.target_id, Resource.kind))
+
+
 def _counts_by_pair(session: Session, query) -> dict[tuple[int, str], int]:
-    return {(target_id, kind): count for target_id, kind, count in session.execute(query)}
+    return {(target_id, kind): int(count) for target_id, kind, count in session.execute(query)}
 
 
 def stale(statuses: Iterable[KindStatus], intervals: dict[str, float], now: datetime,
@@ -248,17 +267,23 @@ def events_page(session: Session, where: EventFilter = EventFilter(), *, after: 
                 before: int | None = None, limit: int = PAGE_LIMIT, newest_first: bool = False) -> list[Event]:
     """A page of drift events, by id: oldest first after `after`, or newest first before `before`.
 
-    Each event comes with its object and target loaded (no query per row).
+    Each event comes with its object and target loaded (no query per row). The page's ids are
+    found first, so a filter matching many events sorts narrow rows, never whole events.
     """
-    query = (select(Event).join(Resource, Event.resource_id == Resource.id).join(Target)
-             .options(contains_eager(Event.resource).contains_eager(Resource.target)))
-    query = query.where(*_event_conditions(where))
+    order = Event.id.desc() if newest_first else Event.id
+    ids = select(Event.id).join(Resource, Event.resource_id == Resource.id).join(Target)
+    ids = ids.where(*_event_conditions(where))
     if after is not None:
-        query = query.where(Event.id > after)
+        ids = ids.where(Event.id > after)
     if before is not None:
-        query = query.where(Event.id < before)
-    query = query.order_by(Event.id.desc() if newest_first else Event.id)
-    return list(session.scalars(query.limit(limit)))
+        ids = ids.where(Event.id < before)
+    wanted = list(session.scalars(ids.order_by(order).limit(limit)))
+    if not wanted:
+        return []
+    query = (select(Event).join(Resource, Event.resource_id == Resource.id).join(Target)
+             .options(contains_eager(Event.resource).contains_eager(Resource.target))
+             .where(Event.id.in_(wanted)).order_by(order))
+    return list(session.scalars(query))
 
 
 def _event_conditions(where: EventFilter) -> list:
@@ -294,17 +319,25 @@ def has_events(session: Session, where: EventFilter, *, after: int | None = None
 
 
 def poll_counts(session: Session) -> list[tuple[str, str, str, int]]:
-    """(target, kind, status, polls) over every poll ever recorded."""
-    query = (select(Target.name, Poll.kind, Poll.status, func.count()).join(Target, Poll.target_id == Target.id)
-             .group_by(Target.name, Poll.kind, Poll.status))
-    return [tuple(row) for row in session.execute(query)]
+    """(target, kind, status, polls) over every poll ever recorded (an index-only count)."""
+    names = _target_names(session)
+    query = select(Poll.target_id, Poll.kind, Poll.status, func.count()).group_by(Poll.target_id, Poll.kind, Poll.status)
+    return [(names[target_id], kind, status, count) for target_id, kind, status, count in session.execute(query)]
 
 
 def drift_counts(session: Session) -> list[tuple[str, str, str, str, int]]:
     """(target, kind, change, severity, events) over every drift event ever recorded."""
-    severity = func.coalesce(Event.severity, "unknown")
-    query = (select(Target.name, Resource.kind, Event.change, severity, func.count())
-             .select_from(Event).join(Resource).join(Target)
-             .group_by(Target.name, Resource.kind, Event.change, severity))
-    return [tuple(row) for row in session.execute(query)]
+    names = _target_names(session)
+    per_object = (select(Event.resource_id, Event.change, Event.severity, func.count().label("n"))
+                  .group_by(Event.resource_id, Event.change, Event.severity).subquery())
+    query = (select(Resource.target_id, Resource.kind, per_object.c.change, per_object.c.severity,
+                    func.sum(per_object.c.n))
+             .join(per_object, per_object.c.resource_id == Resource.id)
+             .group_by(Resource.target_id, Resource.kind, per_object.c.change, per_object.c.severity))
+    return [(names[target_id], kind, change, severity or "unknown", int(count))
+            for target_id, kind, change, severity, count in session.execute(query)]
+
+
+def _target_names(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(Target.id, Target.name)).all())
 

@@ -39,7 +39,7 @@ class RecordCollector:
 
     def collect(self) -> Iterator[Metric]:
         with Session(reader(self.web.engine)) as session:
-            statuses = overview.kind_statuses(session, expected_pairs(self.web.config))
+            statuses = overview.kind_statuses(session, expected_pairs(self.web.config), count_open=False)
             polls = overview.poll_counts(session)
             drift = overview.drift_counts(session)
             deliveries = overview.deliveries(session)
@@ -96,7 +96,7 @@ def healthz(call: Call) -> Response:
     config = call.config
     intervals = {t.name: t.interval or config.schedule.interval for t in config.targets}
     with call.reading() as session:
-        statuses = overview.kind_statuses(session, expected_pairs(config))
+        statuses = overview.kind_statuses(session, expected_pairs(config), count_objects=False, count_open=False)
     found = overview.stale(statuses, intervals, utcnow(), STALE_AFTER)
     if not found:
         checked = sum(1 for s in statuses if s.target in intervals)

@@ -29,6 +29,9 @@ class HttpServer:
     def __init__(self, app, host: str, port: int, *, threads: int = THREADS):
         self._map: dict = {}
         self._stopping = threading.Event()
+        # Held while waking the loop and while closing: a wake-up never writes to a closed (reused) fd.
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread: threading.Thread | None = None
         try:
             self._server = create_server(app, map=self._map, host=host, port=port, threads=threads,
@@ -54,15 +57,23 @@ class HttpServer:
             while not self._stopping.is_set():
                 wasyncore.loop(timeout=_LOOP_TIMEOUT, map=self._map, count=1)
         finally:
-            self._server.task_dispatcher.shutdown(timeout=5)
-            wasyncore.close_all(self._map)
+            with self._closing:
+                self._closed = True
+                self._server.task_dispatcher.shutdown(timeout=5)
+                wasyncore.close_all(self._map)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, let requests in flight finish (up to `timeout`), close every connection."""
-        self._stopping.set()
-        self._server.pull_trigger()  # wake the I/O loop now rather than at its next timeout
+        with self._closing:
+            self._stopping.set()
+            if not self._closed:
+                self._server.pull_trigger()  # wake the I/O loop now rather than at its next timeout
         if self._thread is not None:
             self._thread.join(timeout)
+        elif not self._closed:  # never started: close what the constructor opened
+            with self._closing:
+                self._closed = True
+                wasyncore.close_all(self._map)
 
 
 def serve_until_signal(server: HttpServer) -> None:
