@@ -333,3 +333,22 @@ def test_a_database_error_is_a_503_with_one_line(edited, base, store_url):
     assert answer.status == 503
     error = answer.json()["error"]
     assert error.startswith("database error: ") and "\n" not in error and "Traceback" not in error
+
+
+def test_reading_never_waits_behind_a_poll_writing_to_sqlite(sandbox, write_config, tmp_path, cli, web_server):
+    """A page reads beside a writer holding SQLite's write lock (a poll recording) instead of queueing."""
+    import sqlite3
+
+    database = tmp_path / "watcher.db"
+    config = write_config(sandbox, f"sqlite:///{database}", extra=HTTP_SECTION)
+    cli(config, "snapshot", "--no-email")
+    base = web_server(config)
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # what a poll's recording transaction holds
+    try:
+        answer = get(f"{base}/api/v1/status")  # a write lock here would wait out the 30 s busy timeout, then fail
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert answer.status == 200
+    assert {p["status"] for p in answer.json()["polls"]} == {"complete"}

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from watcher import diff, documents, history, kinds, overview
 from watcher.errors import NotLive, RecordError
 from watcher.store import Event
-from watcher.web.app import Call, Refused, presented_token
+from watcher.web.app import Call, Refused, configured_pairs, presented_token
 
 SEVERITIES = ("high", "low")
 _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")
@@ -28,7 +28,7 @@ _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")
 def status(call: Call) -> Response:
     """`GET /api/v1/status`: as `status --json`."""
     with call.reading() as session:
-        rows = overview.kind_statuses(session, expected_pairs(call.config))
+        rows = overview.kind_statuses(session, configured_pairs(call.config))
         document = documents.status_document(rows, overview.deliveries(session))
     return call.json(document)
 
@@ -147,11 +147,6 @@ def acknowledge(call: Call, event_id: int, by: str, note: str | None) -> dict[st
 
 
 # --- arguments ----------------------------------------------------------------------------------
-
-
-def expected_pairs(config) -> list[tuple[str, str]]:
-    """(target, kind) of every configured target and kind: shown even before their first poll."""
-    return [(target.name, kind) for target in config.targets for kind in target.kinds]
 
 
 def event_filter(call: Call) -> overview.EventFilter:

@@ -178,6 +178,16 @@ class Web:
                             "HTTP Basic)", challenge=challenge)
 
 
+def configured_pairs(config: Config) -> list[tuple[str, str]]:
+    """(target, kind) of every configured target and kind: shown and checked even before their first poll."""
+    return [(target.name, kind) for target in config.targets for kind in target.kinds]
+
+
+def poll_intervals(config: Config) -> dict[str, float]:
+    """Seconds between two polls of each configured target."""
+    return {target.name: target.interval or config.schedule.interval for target in config.targets}
+
+
 def _hostname(host: str) -> str:
     """The name in a Host header: `[::1]:8080` → `::1`, `localhost:8080` → `localhost`."""
     if host.startswith("["):

@@ -21,8 +21,7 @@ from werkzeug.wrappers import Response
 from watcher import overview
 from watcher.history import json_time
 from watcher.store import reader, utcnow
-from watcher.web.app import Call
-from watcher.web.api import expected_pairs
+from watcher.web.app import Call, configured_pairs, poll_intervals
 
 PREFIX = "assistant_watcher_"
 STALE_AFTER = 3  # intervals without a complete poll before /healthz calls a target and kind stale
@@ -39,7 +38,7 @@ class RecordCollector:
 
     def collect(self) -> Iterator[Metric]:
         with Session(reader(self.web.engine)) as session:
-            statuses = overview.kind_statuses(session, expected_pairs(self.web.config), count_open=False)
+            statuses = overview.kind_statuses(session, configured_pairs(self.web.config), count_open=False)
             polls = overview.poll_counts(session)
             drift = overview.drift_counts(session)
             deliveries = overview.deliveries(session)
@@ -94,9 +93,9 @@ def healthz(call: Call) -> Response:
     """`GET /healthz`: 200 when every configured target and kind had a complete poll within three of
     its intervals; else 503 naming the stale ones."""
     config = call.config
-    intervals = {t.name: t.interval or config.schedule.interval for t in config.targets}
+    intervals = poll_intervals(config)
     with call.reading() as session:
-        statuses = overview.kind_statuses(session, expected_pairs(config), count_objects=False, count_open=False)
+        statuses = overview.kind_statuses(session, configured_pairs(config), count_objects=False, count_open=False)
     found = overview.stale(statuses, intervals, utcnow(), STALE_AFTER)
     if not found:
         checked = sum(1 for s in statuses if s.target in intervals)

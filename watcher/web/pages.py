@@ -20,7 +20,7 @@ from watcher import diff, history, kinds, overview, render
 from watcher.documents import event_severity
 from watcher.store import Event, Target, utcnow
 from watcher.web import api
-from watcher.web.app import HERE, Call, Refused
+from watcher.web.app import HERE, Call, Refused, configured_pairs, poll_intervals
 from watcher.web.diffview import content, side_by_side
 from watcher.web.metrics import STALE_AFTER
 
@@ -33,13 +33,11 @@ STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_fil
 
 def overview_page(call: Call) -> Response:
     """`/`: every target and kind (last poll, status, objects, open events), deliveries, health."""
-    config = call.config
-    intervals = {t.name: t.interval or config.schedule.interval for t in config.targets}
     with call.reading() as session:
-        statuses = overview.kind_statuses(session, api.expected_pairs(config))
+        statuses = overview.kind_statuses(session, configured_pairs(call.config))
         deliveries = overview.deliveries(session)
     stale = {(row.target, row.kind): reason
-             for row, reason in overview.stale(statuses, intervals, utcnow(), STALE_AFTER)}
+             for row, reason in overview.stale(statuses, poll_intervals(call.config), utcnow(), STALE_AFTER)}
     return call.page("overview.html.j2", title="Overview", statuses=statuses, deliveries=deliveries, stale=stale,
                      label=kinds.label)
 
