@@ -20,6 +20,8 @@ from watcher.store import Event, Version, open_engine
 HTTP_SECTION = f'[http]\nlisten = "127.0.0.1:8080"\ntoken_env = "{HTTP_TOKEN_ENV}"\n'
 PUBLIC_SECTION = f'[http]\nlisten = "0.0.0.0:8080"\ntoken_env = "{HTTP_TOKEN_ENV}"\n'
 OBJECT_KEYS = ["target", "kind", "object_id", "name", "version", "deleted", "last_change_at"]
+# For what the HTTP layer decides (arguments, tokens, headers): the database behind it does not matter.
+HTTP_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -86,6 +88,7 @@ def test_events_are_paged_with_a_link_to_the_next_page(edited, base):
     assert [e["id"] for e in second.json()] == [2]
     assert second.headers.get("Link") is None
 
+@HTTP_ONLY
 
 def test_bad_arguments_are_a_400_with_one_line(edited, base):
     for query, message in [("limit=0", "limit must be between 1 and 1000"), ("severity=urgent", "severity must be"),
@@ -123,6 +126,7 @@ def test_diff_is_the_cli_diff_json(edited, config, base, cli_json):
     answer = get(object_url(base, "assistants", edited["id"], "diff?from=1&to=3"))
     assert answer.json() == cli_json(config, "diff", edited["id"], "--from", "1", "--to", "3")
 
+@HTTP_ONLY
 
 def test_an_unknown_object_is_a_404_naming_it(edited, base):
     answer = get(object_url(base, "assistants", "asst_nope", "versions"))
@@ -204,6 +208,7 @@ def test_at_while_deleted_is_a_404_saying_when(config, cli, sandbox, base, store
     assert answer.json()["reason"] == "deleted"
     assert answer.json()["deleted_at"] == json_time(events[0].detected_at)
 
+@HTTP_ONLY
 
 def test_at_reads_an_offset_whose_plus_was_not_escaped(edited, base, store_url):
     _resource, versions, _events = _recorded(store_url, edited["id"])
@@ -211,6 +216,7 @@ def test_at_reads_an_offset_whose_plus_was_not_escaped(edited, base, store_url):
     unescaped = get(object_url(base, "assistants", edited["id"], "at?time=" + local.replace("+", "%20")))
     assert unescaped.json()["number"] == at(base, edited["id"], local).json()["number"] == 3
 
+@HTTP_ONLY
 
 def test_at_without_a_time_is_a_400(edited, base):
     answer = get(object_url(base, "assistants", edited["id"], "at"))
@@ -220,6 +226,7 @@ def test_at_without_a_time_is_a_400(edited, base):
 
 # --- acknowledging with the token --------------------------------------------------------------
 
+@HTTP_ONLY
 
 def test_ack_without_a_token_is_a_401(edited, base):
     answer = post_ack(f"{base}/api/v1/events/1/ack", {"by": "alice"}, token=None)
@@ -227,6 +234,7 @@ def test_ack_without_a_token_is_a_401(edited, base):
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
     assert get(f"{base}/api/v1/events?open=1").json()[0]["id"] == 1
 
+@HTTP_ONLY
 
 def test_ack_with_a_wrong_token_is_a_403(edited, base):
     answer = post_ack(f"{base}/api/v1/events/1/ack", {"by": "alice"}, token="web-token-wrong-0123456789")
@@ -249,11 +257,13 @@ def test_a_second_ack_is_a_409_keeping_the_first_reviewer(edited, base):
     assert answer.status == 409
     assert "already acknowledged by alice" in answer.json()["error"]
 
+@HTTP_ONLY
 
 def test_ack_of_an_unknown_event_is_a_404(edited, base):
     assert post_ack(f"{base}/api/v1/events/99/ack", {"by": "alice"}).status == 404
 
 
+@HTTP_ONLY
 @pytest.mark.parametrize("body, message", [
     (b"not json", "the body must be a JSON object"),
     ({"note": "no reviewer"}, '"by" must name who acknowledges'),
@@ -264,6 +274,7 @@ def test_ack_with_a_bad_body_is_a_400(edited, base, body, message):
     assert answer.status == 400
     assert message in answer.json()["error"]
 
+@HTTP_ONLY
 
 def test_ack_is_refused_when_no_token_is_configured(write_config, sandbox, store_url, cli, web_server):
     config = write_config(sandbox, store_url)
@@ -273,6 +284,7 @@ def test_ack_is_refused_when_no_token_is_configured(write_config, sandbox, store
     assert answer.status == 403
     assert "needs a token" in answer.json()["error"]
 
+@HTTP_ONLY
 
 def test_get_on_ack_is_a_405(edited, base):
     answer = get(f"{base}/api/v1/events/1/ack")
@@ -282,6 +294,7 @@ def test_get_on_ack_is_a_405(edited, base):
 
 # --- who may read --------------------------------------------------------------------------------
 
+@HTTP_ONLY
 
 def test_off_loopback_reading_needs_the_token(write_config, sandbox, store_url, cli, web_server):
     config = write_config(sandbox, store_url, extra=PUBLIC_SECTION)
@@ -298,6 +311,7 @@ def test_off_loopback_reading_needs_the_token(write_config, sandbox, store_url, 
     assert get(f"{base}/metrics").status == 401
     assert get(f"{base}/healthz").status == 200  # load balancers ask without credentials
 
+@HTTP_ONLY
 
 def test_on_loopback_a_foreign_host_name_is_refused(edited, base):
     """A page that rebinds its own name to 127.0.0.1 must not read the record."""
@@ -306,6 +320,7 @@ def test_on_loopback_a_foreign_host_name_is_refused(edited, base):
     assert "answers only requests for localhost" in answer.json()["error"]
     assert get(f"{base}/api/v1/events", Host="localhost:8080").status == 200
 
+@HTTP_ONLY
 
 def test_every_answer_forbids_scripts_and_framing(edited, base):
     for path in ("/", "/api/v1/events", "/metrics", "/no/such/page"):
@@ -315,6 +330,7 @@ def test_every_answer_forbids_scripts_and_framing(edited, base):
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["X-Frame-Options"] == "DENY"
 
+@HTTP_ONLY
 
 def test_an_unknown_api_path_is_a_json_404(edited, base):
     answer = get(f"{base}/api/v1/nothing")

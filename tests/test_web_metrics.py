@@ -39,6 +39,10 @@ def scrape(base: str) -> dict[tuple[str, tuple], float]:
     return samples
 
 
+# For what does not depend on the database behind the server.
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
 def labels(**values) -> tuple:
     return tuple(sorted(values.items()))
 
@@ -133,6 +137,7 @@ def test_healthz_is_503_naming_a_target_never_polled(drifted, write_config, sand
     assert answer.json()["stale"] == [{"target": "staging", "kind": "agents", "reason": "no complete poll yet",
                                        "last_complete_at": None}]
 
+@SQLITE_ONLY
 
 def test_healthz_turns_503_three_intervals_after_the_last_complete_poll(write_config, sandbox, store_url, cli,
                                                                          web_server):
@@ -169,6 +174,7 @@ def start_serve(config: str, sandbox, *extra: str) -> tuple[subprocess.Popen, st
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return process, process.stderr.readline()
 
+@SQLITE_ONLY
 
 def test_serve_answers_until_sigterm(drifted, config, sandbox):
     process, line = start_serve(config, sandbox, "--listen", "127.0.0.1:0")
@@ -184,6 +190,7 @@ def test_serve_answers_until_sigterm(drifted, config, sandbox):
             process.kill()
             process.wait(10)
 
+@SQLITE_ONLY
 
 def test_serve_on_a_busy_port_exits_2_with_one_line(drifted, config, sandbox):
     import socket
@@ -197,6 +204,7 @@ def test_serve_on_a_busy_port_exits_2_with_one_line(drifted, config, sandbox):
     assert line.strip() == f"config error: http.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert process.stderr.read() == ""  # one line, no traceback
 
+@SQLITE_ONLY
 
 def test_serve_on_a_public_address_without_a_token_exits_2(drifted, config, sandbox):
     process, line = start_serve(config, sandbox, "--listen", "0.0.0.0:0")
