@@ -119,3 +119,24 @@ def test_pages_fit_a_phone_screen(site, browser, path):
     phone.goto(site["base"] + path.format(id=site["object_id"]))
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+def test_an_objects_page_says_who_and_how_each_version_came(site, page, cli_json, cli, tmp_path):
+    """Baseline, an out-of-band edit, then an apply and a restore through the watcher, each with its author."""
+    import json
+
+    config = str(tmp_path / "config.toml")
+    body = cli_json(config, "show", site["object_id"])
+    body["model"] = "gpt-4.1"
+    change = tmp_path / "change.json"
+    change.write_text(json.dumps(body))
+    assert cli(config, "apply", str(change), "--by", "alice", "--note", "ticket 42").exit_code == 0
+    assert cli(config, "restore", site["object_id"], "--version", "1", "--by", "bob").exit_code == 0
+    page.goto(site["base"] + f"/objects/prod/assistants/{site['object_id']}")
+    rows = [[row.locator(f"td[data-label='{column}']").inner_text() for column in ("#", "How", "Who", "Note")]
+            for row in page.locator("tr.version").all()]
+    assert rows == [["4", "restored through the watcher", "bob", "restored version 1"],
+                    ["3", "applied through the watcher", "alice", "ticket 42"],
+                    ["2", "seen by a poll (out of band)", "unknown (out of band)", ""],
+                    ["1", "first seen (baseline)", "—", ""]]
+    assert_nothing_ran(page)
