@@ -368,3 +368,21 @@ def test_reading_never_waits_behind_a_poll_writing_to_sqlite(sandbox, write_conf
         writer.close()
     assert answer.status == 200
     assert {p["status"] for p in answer.json()["polls"]} == {"complete"}
+
+
+@HTTP_ONLY
+def test_the_page_form_ack_goes_back_only_to_this_server(edited, base):
+    form = f"by=alice&token={HTTP_TOKEN}&next=//attacker.example/phish".encode()
+    answer = http_request("POST", f"{base}/events/1/ack", body=form,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 303
+    assert answer.headers["Location"] in ("/events", f"{base}/events")
+
+
+@HTTP_ONLY
+def test_the_page_form_ack_without_the_token_is_a_401_page(edited, base):
+    answer = http_request("POST", f"{base}/events/1/ack", body=b"by=alice&token=",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 401
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "acknowledging needs the token" in answer.text

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import and_, case, func, literal, select, true, tuple_, union_all
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, defer
 
 from watcher import kinds
 from watcher.errors import RecordError
@@ -239,8 +239,10 @@ def find_object(session: Session, target: str, kind: str, object_id: str) -> Res
 
 def versions_page(session: Session, resource: Resource, *, after: int | None = None,
                   limit: int | None = None) -> list[Version]:
-    """Versions of `resource`, oldest first, after version number `after`."""
-    query = select(Version).where(Version.resource_id == resource.id).order_by(Version.number)
+    """Versions of `resource`, oldest first, after version number `after`; bodies are not loaded
+    (a list of versions never shows them, and 256k-character instructions add up)."""
+    query = (select(Version).options(defer(Version.body)).where(Version.resource_id == resource.id)
+             .order_by(Version.number))
     if after is not None:
         query = query.where(Version.number > after)
     if limit is not None:

@@ -99,7 +99,7 @@ def object_page(call: Call, target: str, kind: str, object_id: str) -> Response:
     """`/objects/{target}/{kind}/{id}`: its versions (who and how each came), its events, one body."""
     with call.reading() as session:
         resource = overview.find_object(session, target, kind, object_id)
-        versions = history.versions(session, resource)
+        versions = overview.versions_page(session, resource)
         object_events = overview.events_page(session, overview.EventFilter(resource_id=resource.id),
                                              limit=EVENTS_ON_OBJECT, newest_first=True)
         shown = history.version(session, resource, api.integer_arg(call, "version") or resource.current_version)
@@ -122,7 +122,7 @@ def diff_page(call: Call, target: str, kind: str, object_id: str) -> Response:
         from_number = api.integer_arg(call, "from") or max(to_number - 1, 1)
         old_row = history.version(session, resource, from_number)
         new_row = history.version(session, resource, to_number)
-        numbers = [v.number for v in history.versions(session, resource)]
+        numbers = [v.number for v in overview.versions_page(session, resource)]
     changes = diff.compare(history.body(old_row), history.body(new_row))
     sections, hidden = render.sections_for(changes, render.Budget(DIFF_BUDGET))
     views = [{"section": s, "rows": side_by_side(s.lines)} for s in sections]
