@@ -40,6 +40,7 @@ log = logging.getLogger("watcher.daemon")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DELIVERY_INTERVAL = 30.0  # seconds between outbox sweeps when no poll asks for one sooner
 STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
+HTTP_STOP_GRACE = 1.0  # seconds a web request in flight may take to finish after SIGTERM (within the 10 s too)
 SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.make_client)
 DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
 _ENV_KEYS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
@@ -402,7 +403,7 @@ class Daemon:
         self.activity.stop()
         self.scheduler.shutdown(wait=False)
         if self.http_server is not None:
-            self.http_server.stop()
+            self.http_server.stop(timeout=HTTP_STOP_GRACE)
         still = self.activity.wait_idle(self.stop_grace)
         if still:
             # Nothing it did is committed: a poll writes in one transaction, mail is marked sent after SMTP.

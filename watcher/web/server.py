@@ -32,6 +32,7 @@ class HttpServer:
         # Held while waking the loop and while closing: a wake-up never writes to a closed (reused) fd.
         self._closing = threading.Lock()
         self._closed = False
+        self._grace = 5.0  # seconds requests in flight may take to finish once stopping
         self._thread: threading.Thread | None = None
         try:
             self._server = create_server(app, map=self._map, host=host, port=port, threads=threads,
@@ -59,17 +60,18 @@ class HttpServer:
         finally:
             with self._closing:
                 self._closed = True
-                self._server.task_dispatcher.shutdown(timeout=5)
+                self._server.task_dispatcher.shutdown(timeout=self._grace)
                 wasyncore.close_all(self._map)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, let requests in flight finish (up to `timeout`), close every connection."""
         with self._closing:
+            self._grace = timeout
             self._stopping.set()
             if not self._closed:
                 self._server.pull_trigger()  # wake the I/O loop now rather than at its next timeout
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout + 1.0)
         elif not self._closed:  # never started: close what the constructor opened
             with self._closing:
                 self._closed = True
