@@ -581,3 +581,87 @@ def receiver():
     yield start
     for server in started:
         server.close()
+
+# --- the web: a real server on loopback, a real HTTP client, a real browser (test_web_*) ----------------
+
+import shutil as _shutil
+import urllib.error as _urlerror
+import urllib.request as _urlrequest
+
+HTTP_TOKEN = "web-token-0123456789abcdef"
+HTTP_TOKEN_ENV = "WATCHER_TEST_HTTP_TOKEN"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def web_server(monkeypatch):
+    """Serves the web application of a config file on 127.0.0.1 (a free port); returns its base URL.
+
+    The application follows the config's [http] (token, loopback or not) whatever address the test
+    server is bound to, so policies for a public address are tested without binding one.
+    """
+    from watcher.config import load_config
+    from watcher.store import open_engine
+    from watcher.web.app import Web
+    from watcher.web.server import HttpServer
+
+    monkeypatch.setenv(HTTP_TOKEN_ENV, HTTP_TOKEN)
+    started = []
+
+    def start(config_path) -> str:
+        config = load_config(config_path)
+        engine = open_engine(config.database.url)
+        server = HttpServer(Web(config, engine), "127.0.0.1", 0).start()
+        started.append((server, engine))
+        return server.url
+
+    yield start
+    for server, engine in started:
+        server.stop()
+        engine.dispose()
+
+
+class HttpAnswer:
+    """A response as a client saw it: status, headers, body text, and the body as JSON."""
+
+    def __init__(self, status: int, headers, body: bytes):
+        self.status, self.headers, self.body = status, headers, body
+        self.text = body.decode("utf-8")
+
+    def json(self):
+        return _json.loads(self.text)
+
+
+class _NoRedirect(_urlrequest.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def http_request(method: str, url: str, *, headers: dict | None = None, body: bytes | None = None) -> HttpAnswer:
+    """One HTTP request with the standard library's client; any status is an answer, not an exception."""
+    request = _urlrequest.Request(url, data=body, method=method, headers=headers or {})
+    opener = _urlrequest.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=30) as response:
+            return HttpAnswer(response.status, response.headers, response.read())
+    except _urlerror.HTTPError as error:
+        return HttpAnswer(error.code, error.headers, error.read())
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser). Skips without chromium,
+    unless $WATCHER_REQUIRE_BROWSER is set (as `.ci/run` does): then a missing browser fails."""
+    executable = _shutil.which("chromium") or "/usr/bin/chromium"
+    if not _os.path.exists(executable):
+        message = "the browser tests need Debian's chromium (apt-get install chromium; .ci/run does)"
+        if _os.environ.get("WATCHER_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        yield launched
+        launched.close()

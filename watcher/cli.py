@@ -458,6 +458,57 @@ def prune(app: App, keep_days: int, confirmed: bool) -> None:
     if counted.total and app.engine.dialect.name == "sqlite":
         click.echo("SQLite keeps the freed pages for new rows; `sqlite3 FILE 'VACUUM'` shrinks the file")
 
+@main.command("objects")
+@click.option("--target", metavar="NAME", help="Only this target.")
+@click.option("--kind", metavar="KIND", help="Only this kind (assistants, agents, skills, ...).")
+@click.option("--deleted", is_flag=True, help="Also objects that are deleted now.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def objects_command(app: App, target: str | None, kind: str | None, deleted: bool, as_json: bool) -> None:
+    """Every tracked object: target, kind, id, name, current version, last change."""
+    from watcher import kinds, overview
+
+    if kind is not None and kind not in kinds.names():
+        raise click.BadParameter(f"unknown kind {kind!r}; known kinds: {', '.join(kinds.names())}",
+                                 param_hint="--kind")
+    with app.session() as session:
+        rows = overview.list_objects(session, target=target, kind=kind, deleted=deleted)
+    if as_json:
+        _print_json([documents.object_document(r) for r in rows])
+        return
+    if not rows:
+        click.echo("no objects recorded" + (" (deleted ones are shown with --deleted)" if not deleted else ""))
+        return
+    table = [[f"{r.target}/{r.kind}", r.object_id, r.name or "", str(r.version), history.iso(r.last_change_at),
+              "deleted" if r.deleted else ""] for r in rows]
+    _echo_table(["where", "id", "name", "version", "last change", ""], table)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def status_command(app: App, as_json: bool) -> None:
+    """Per target and kind: last poll, status, objects, open events; deliveries pending and dead."""
+    from watcher import overview
+
+    expected = [(t.name, kind) for t in app.config.targets for kind in t.kinds]
+    with app.session() as session:
+        rows = overview.kind_statuses(session, expected)
+        deliveries = overview.deliveries(session)
+    document = documents.status_document(rows, deliveries)
+    if as_json:
+        _print_json(document)
+        return
+    if rows:
+        table = [[f"{r.target}/{r.kind}", r.status or "never polled", history.iso(r.finished_at) or "",
+                  str(r.objects), str(r.open_events), header_text(r.error or "", 80)] for r in rows]
+        _echo_table(["where", "last poll", "finished", "objects", "open events", "error"], table)
+    else:
+        click.echo("nothing recorded yet")
+    waiting = document["deliveries"]
+    click.echo(f"{document['open_events']} open events; deliveries: {waiting['pending']} pending, "
+               f"{waiting['dead']} dead")
+
 
 # --- changing objects in-channel -------------------------------------------------------------
 
@@ -596,6 +647,36 @@ def run(app: App) -> None:
     from watcher import daemon
 
     click.get_current_context().exit(daemon.run(app.config_option, verbose=app.verbose))
+
+
+@main.command()
+@click.option("--listen", metavar="HOST:PORT", help="Where to listen (default: [http] listen, else 127.0.0.1:8080).")
+@pass_app
+def serve(app: App, listen: str | None) -> None:
+    """The web UI, the JSON API, /metrics and /healthz, without polling (until SIGTERM or Ctrl-C)."""
+    from watcher.config import HttpConfig
+    from watcher.web.app import Web
+    from watcher.web.server import HttpServer, serve_until_signal
+
+    config = app.config
+    http = config.http or HttpConfig()
+    if listen is not None:
+        try:
+            http = HttpConfig.model_validate({**http.model_dump(), "listen": listen})
+        except ValueError as exc:
+            raise ConfigError(f"--listen: {_validation_line(exc)}") from None
+        config = config.model_copy(update={"http": http})
+    server = HttpServer(Web(config, app.engine), http.host, http.port)
+    click.echo(f"serving {server.url}/ (pages), {server.url}/api/v1/, /metrics and /healthz; Ctrl-C stops",
+               err=True)
+    serve_until_signal(server)
+
+
+def _validation_line(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return errors()[0]["msg"].removeprefix("Value error, ")
+    return str(exc)
 
 
 @main.command()

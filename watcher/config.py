@@ -12,6 +12,7 @@ import base64
 import difflib
 import fnmatch
 import json
+import ipaddress
 import os
 import re
 import tomllib
@@ -445,6 +446,76 @@ class AlertsConfig(_Section):
     give_up_after: PositiveDuration = Field(default=3 * 86400.0)
 
 
+HTTP_TOKEN_MIN = 16  # characters: the token may guard a network-reachable server
+
+
+def _listen_address(value: object) -> str:
+    """`host:port` (an IPv6 host in brackets); port 0 asks for any free port."""
+    host, port = split_listen(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} in {value!r} is not between 0 and 65535")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def split_listen(value: object) -> tuple[str, int]:
+    """(host, port) of a `host:port` listen address; ValueError says what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected \"host:port\" such as \"127.0.0.1:8080\", got {value!r}")
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([A-Za-z0-9.-]+):(\d{1,5})", value.strip())
+    if not match:
+        raise ValueError(f"bad listen address {value!r}: use \"host:port\", such as \"127.0.0.1:8080\" or \"[::1]:8080\"")
+    host = match.group(1) or match.group(3)
+    return host, int(match.group(2) or match.group(4))
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and addresses in 127.0.0.0/8 or ::1; a name that could resolve elsewhere is not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpConfig(_Section):
+    """`[http]`: the web UI, API and metrics (served by `run` when present, or by `serve`)."""
+
+    listen: Annotated[str, AfterValidator(_listen_address)] = "127.0.0.1:8080"
+    token_env: str | None = None
+    token_file: str | None = None
+
+    @model_validator(mode="after")
+    def _token_guards_the_network(self) -> HttpConfig:
+        if self.token_env and self.token_file:
+            raise ValueError("set token_env or token_file, not both")
+        if not self.loopback and not (self.token_env or self.token_file):
+            raise ValueError(f"listen {self.listen!r} is reachable from other machines: set token_file or "
+                             f"token_env (a loopback address such as 127.0.0.1 needs none)")
+        return self
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def token(self) -> str | None:
+        """The token that guards acknowledgements (and everything, off loopback), read now; None if unset."""
+        if not (self.token_env or self.token_file):
+            return None
+        value = _read_secret("http", self.token_env, self.token_file)
+        if len(value) < HTTP_TOKEN_MIN:  # its length is not its value: saying it leaks nothing useful
+            raise ConfigError(f"http: the token must be at least {HTTP_TOKEN_MIN} characters")
+        return value
+
+
 class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
@@ -452,6 +523,7 @@ class Config(_Section):
     smtp: SmtpConfig | None = None
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     channels: list[ChannelConfig] = Field(default_factory=list)
+    http: HttpConfig | None = None
     path: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher.config import Config, TargetConfig, config_path, load_config
+from watcher.config import Config, HttpConfig, TargetConfig, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.store import MAX_CONCURRENT_POLLS
 
@@ -40,6 +40,7 @@ log = logging.getLogger("watcher.daemon")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DELIVERY_INTERVAL = 30.0  # seconds between outbox sweeps when no poll asks for one sooner
 STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
+HTTP_STOP_GRACE = 1.0  # seconds a web request in flight may take to finish after SIGTERM (within the 10 s too)
 SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.make_client)
 DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
 _ENV_KEYS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
@@ -333,6 +334,8 @@ def check_secrets(config: Config) -> None:
         config.smtp.password()
     for channel in config.channels:
         channel.check_secrets()
+    if config.http is not None:
+        config.http.token()
 
 
 class Daemon:
@@ -354,6 +357,8 @@ class Daemon:
         self._delivery_wanted = False
         self._last_delivery_line: str | None = None
         self._watchdog_problem: str | None = None
+        self.web = None  # the web application and its server, when [http] is set (bind_http)
+        self.http_server = None
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
             executors={"default": ThreadPoolExecutor(max_workers=MAX_CONCURRENT_POLLS),  # the store's pool fits these
@@ -365,11 +370,24 @@ class Daemon:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def bind_http(self) -> None:
+        """With `[http]`, create the web application and bind its port (a busy port: ConfigError now)."""
+        if self.config.http is None:
+            return
+        from watcher.web.app import Web
+        from watcher.web.server import HttpServer
+
+        self.web = Web(self.config, self.engine)
+        self.http_server = HttpServer(self.web, self.config.http.host, self.config.http.port)
+
     def serve(self, inbox: SignalInbox) -> int:
         """Start the jobs, tell systemd we are ready, then handle signals until told to stop."""
         self.scheduler.start()
         self._schedule_targets(self.config)
         self._schedule_service_jobs()
+        if self.http_server is not None:
+            self.http_server.start()
+            log.info("serving the web UI, API and metrics on %s", self.http_server.url)
         self.notifier.ready(self.activity.status_line())
         log.info("running: %s; %s", _targets_text(self.config), self._watchdog_text())
         while True:
@@ -386,6 +404,8 @@ class Daemon:
         self.notifier.stopping(f"stopping ({reason})")
         self.activity.stop()
         self.scheduler.shutdown(wait=False)
+        if self.http_server is not None:
+            self.http_server.stop(timeout=HTTP_STOP_GRACE)
         still = self.activity.wait_idle(self.stop_grace)
         if still:
             # Nothing it did is committed: a poll writes in one transaction, mail is marked sent after SMTP.
@@ -410,14 +430,31 @@ class Daemon:
             return
         from watcher import alerts
 
-        old_engine = self.engine
+        old_engine, old_http = self.engine, self.config.http
         self.config, self.engine, self.compose = config, engine, alerts.composer(config)
         changed = self._schedule_targets(config)
+        self._reload_http(old_http, config, engine)
         if engine is not old_engine:
             old_engine.dispose()
         log.info("reloaded %s: %s; %s", config.path, _targets_text(config),
                  f"rescheduled {', '.join(changed)}" if changed else "no schedule changed")
         self.notifier.ready(self.activity.status_line())
+
+    def _reload_http(self, old: HttpConfig | None, config: Config, engine: Engine) -> None:
+        """The web application serves the new config and database; a new [http] waits for a restart."""
+        if self.web is None:
+            if config.http is not None:
+                log.warning("[http] added; restart the service to serve it")
+            return
+        if config.http != old:
+            # Still bound where `old` said, so still guarded as `old` said (its address, its token).
+            log.warning("[http] changed; restart the service to apply it (serving %s as before)",
+                        self.http_server.url)
+            config = config.model_copy(update={"http": old})
+        try:
+            self.web.update(config, engine)
+        except WatcherError as exc:  # the old token file went away: keep serving with what was read before
+            log.error("[http] not reloaded: %s", one_line(exc))
 
     def _engine_for(self, config: Config) -> Engine:
         """The running engine, or a new (migrated) one when database.url changed."""
@@ -671,7 +708,13 @@ def run(config_option: str | None, *, verbose: int = 0) -> int:
             log.error("database error: %s", one_line(exc))
             return EXIT_FAILED
         log.debug("config %s loaded, database migrated", config.path)
-        return Daemon(config_option, config, engine, notifier).serve(inbox)
+        daemon = Daemon(config_option, config, engine, notifier)
+        try:
+            daemon.bind_http()
+        except ConfigError as exc:
+            log.error("config error: %s", exc)
+            return EXIT_CONFIG
+        return daemon.serve(inbox)
     finally:
         inbox.close()
 

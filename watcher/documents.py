@@ -181,3 +181,58 @@ def _cut_value(value: Any) -> Any:
 
 def _size(item: dict[str, Any]) -> int:
     return len(json.dumps(item, ensure_ascii=False))
+
+def object_document(row) -> dict[str, Any]:
+    """One tracked object (a `watcher.overview.TrackedObject`), as `objects --json` prints it."""
+    return {
+        "target": row.target,
+        "kind": row.kind,
+        "object_id": row.object_id,
+        "name": row.name,
+        "version": row.version,
+        "deleted": row.deleted,
+        "last_change_at": json_time(row.last_change_at),
+    }
+
+
+def status_document(statuses, deliveries) -> dict[str, Any]:
+    """`status --json`: the last poll of every target and kind, open events, deliveries waiting.
+
+    `statuses` are `watcher.overview.KindStatus`, `deliveries` `watcher.overview.Deliveries`.
+    Each poll row also says how many of its events are open (the overview's column).
+    """
+    statuses = list(statuses)
+    return {
+        "polls": [{
+            "target": row.target,
+            "kind": row.kind,
+            "status": row.status,
+            "finished_at": json_time(row.finished_at),
+            "objects": row.objects,
+            "error": row.error,
+            "open_events": row.open_events,
+        } for row in statuses],
+        "open_events": sum(row.open_events for row in statuses),
+        "deliveries": {"pending": sum(d.pending for d in deliveries), "dead": sum(d.dead for d in deliveries)},
+    }
+
+
+def live_version_document(live) -> dict[str, Any]:
+    """The version live at a time (a `watcher.history.LiveVersion`): what an application stamps.
+
+    `edit_window` is null, or says that the next version was edited in at some time inside
+    it and the asked time falls there: either version may have been live.
+    """
+    row = live.version
+    window = None
+    if live.uncertain_since is not None:
+        window = {"from": json_time(live.uncertain_since), "to": json_time(live.uncertain_until),
+                  "next_version": row.number + 1}
+    return {
+        "number": row.number,
+        "hash": row.content_hash,
+        "observed_at": json_time(row.observed_at),
+        "origin": row.origin,
+        "actor": row.actor,
+        "edit_window": window,
+    }

@@ -38,6 +38,18 @@ class RecordError(WatcherError):
     """A lookup in the record failed: unknown or ambiguous object, missing version."""
 
 
+class NotLive(RecordError):
+    """No version of the object was live at the asked time: `reason` is before_first_seen or deleted.
+
+    `since` is when it was first seen (before_first_seen) or deleted (deleted); `back` when it was
+    listed again after that deletion, if it was.
+    """
+
+    def __init__(self, message: str, *, reason: str, since, back=None):
+        super().__init__(message)
+        self.reason, self.since, self.back = reason, since, back
+
+
 def one_line(exc: BaseException, limit: int = 500) -> str:
     """An exception as one line: a database driver's own message (not SQLAlchemy's SQL dump), capped."""
     text = str(getattr(exc, "orig", None) or exc).strip()

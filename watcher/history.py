@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from watcher.config import parse_duration
-from watcher.errors import RecordError
+from watcher.errors import NotLive, RecordError
 from watcher.store import Event, Resource, Target, Version, utcnow
 
 
@@ -89,33 +89,44 @@ def version(session: Session, resource: Resource, number: int) -> Version:
 
 @dataclass(frozen=True)
 class LiveVersion:
-    """The version live at a moment, and how sure the record is of it."""
+    """The version live at a moment, and how sure the record is of it.
+
+    When the moment falls in an edit window (the next version was edited in at some time between
+    two polls, `uncertain_since` .. `uncertain_until`), either this version or the next was live.
+    """
 
     version: Version
     uncertain_since: datetime | None = None  # set when the moment falls in an edit window
+    uncertain_until: datetime | None = None  # when the next version was seen: the window's end
 
 
 def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVersion:
-    """The version that was live at `moment` (RecordError before the first or after deletion)."""
+    """The version that was live at `moment`; NotLive before the first version or while deleted.
+
+    One indexed lookup whatever the number of versions: the highest-numbered version whose
+    edit time (the remote `updated_at`, else the poll that saw it) is at or before `moment`.
+    """
     if moment.microsecond == 0:
         # Times are shown to the second: a time given to the second covers that whole second.
         moment = moment + timedelta(microseconds=999_999)
-    rows = versions(session, resource)
-    live = None
-    for row in rows:
-        if _live_from(row) <= moment:
-            live = row
+    live_from = func.coalesce(Version.remote_updated_at, Version.observed_at)
+    live = session.scalars(select(Version).where(Version.resource_id == resource.id, live_from <= moment)
+                           .order_by(Version.number.desc()).limit(1)).first()
     if live is None:
-        raise RecordError(f"{resource.remote_id} was not yet recorded at {iso(moment)} (first seen {iso(rows[0].observed_at)})")
+        first = resource.first_seen_at
+        raise NotLive(f"{resource.remote_id} was not yet recorded at {iso(moment)} (first seen {iso(first)})",
+                      reason="before_first_seen", since=first)
     _refuse_if_deleted(session, resource, moment)
-    following = next((r for r in rows if r.number == live.number + 1), None)
+    following = session.scalars(select(Version).where(Version.resource_id == resource.id,
+                                                      Version.number == live.number + 1)).first()
     window = _edit_window_start(session, resource, following) if following else None
-    uncertain = window if window is not None and window <= moment else None
-    return LiveVersion(live, uncertain)
+    if window is None or window > moment:
+        return LiveVersion(live)
+    return LiveVersion(live, window, following.observed_at)
 
 
 def _refuse_if_deleted(session: Session, resource: Resource, moment: datetime) -> None:
-    """RecordError when the last deletion or reappearance at or before `moment` was a deletion."""
+    """NotLive when the last deletion or reappearance at or before `moment` was a deletion."""
     last = session.scalars(
         select(Event).where(Event.resource_id == resource.id, Event.change.in_(("deleted", "reappeared")),
                             Event.detected_at <= moment).order_by(Event.id.desc()).limit(1)).first()
@@ -124,12 +135,8 @@ def _refuse_if_deleted(session: Session, resource: Resource, moment: datetime) -
     back = session.scalar(select(Event.detected_at).where(
         Event.resource_id == resource.id, Event.change == "reappeared", Event.id > last.id).order_by(Event.id))
     again = f" (listed again at {iso(back)})" if back else ""
-    raise RecordError(f"{resource.remote_id} was deleted at {iso(last.detected_at)}{again}")
-
-
-def _live_from(row: Version) -> datetime:
-    # Agents say when they were edited; for assistants the poll that saw it is the bound.
-    return row.remote_updated_at or row.observed_at
+    raise NotLive(f"{resource.remote_id} was deleted at {iso(last.detected_at)}{again}", reason="deleted",
+                  since=last.detected_at, back=back)
 
 
 def _edit_window_start(session: Session, resource: Resource, following: Version) -> datetime | None:
@@ -159,7 +166,8 @@ def list_events(session: Session, *, open_only: bool = False, since: datetime | 
 
 def acknowledge(session: Session, event_id: int, by: str, note: str | None) -> Event:
     """Mark event `event_id` as reviewed by `by`."""
-    row = session.get(Event, event_id)
+    # Locked (PostgreSQL): two reviewers at once must not both pass the check below.
+    row = session.get(Event, event_id, with_for_update=True)
     if row is None:
         raise RecordError(f"no event {event_id}")
     if not by.strip():

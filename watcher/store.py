@@ -124,7 +124,8 @@ class Version(Base):
 
 class Poll(Base):
     __tablename__ = "polls"
-    __table_args__ = (Index("ix_polls_target_kind", "target_id", "kind", "id"),)
+    __table_args__ = (Index("ix_polls_target_kind", "target_id", "kind", "id"),
+                      Index("ix_polls_status", "target_id", "kind", "status", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
@@ -319,15 +320,24 @@ def _sqlite_engine(url) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        # IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking;
+        # a reader (web pages, metrics) takes none, so it never waits behind a poll's transaction.
+        reading = connection.get_execution_options().get(_READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
 
 # The newest migration in watcher/migrations/versions (a test keeps it so): a database already
 # there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
+
+_READ_ONLY = "watcher_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """`engine` for sessions that only read: on SQLite they take no write lock (WAL readers never block)."""
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 def migrate(engine: Engine) -> None:

@@ -1,0 +1,273 @@
+"""The WSGI application: routes, who may do what, security headers, and errors as one line.
+
+Who may do what:
+- on a loopback listen address, anyone who can reach it reads; only a request whose Host is a
+  loopback name is answered (a web page that rebinds its own name to 127.0.0.1 gets nothing);
+- on any other address every request but /healthz presents the token (`Authorization: Bearer`,
+  or as the password of HTTP Basic, which browsers ask for by themselves);
+- acknowledging an event always needs the token (the page's token field, or Bearer).
+
+Every response carries a Content-Security-Policy that allows no script at all, and styles and
+images only from this server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from jinja2 import Environment, FileSystemLoader
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from watcher.config import Config, HttpConfig, is_loopback
+from watcher.errors import ConfigError, RecordError, one_line
+from watcher.history import iso
+from watcher.render import printable
+from watcher.store import reader
+
+log = logging.getLogger("watcher.web")
+
+HERE = Path(__file__).parent
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                                "base-uri 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+REALM = "assistant-watcher"
+
+
+class Refused(Exception):
+    """A request the handler will not serve: an HTTP status and one line saying why."""
+
+    def __init__(self, status: int, message: str, **details: Any):
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+_OBJECT = "/<target>/<kind>/<path:object_id>"
+
+
+def _routes() -> Map:
+    rules = [
+        Rule("/", endpoint="pages.overview_page"),
+        Rule("/events", endpoint="pages.events"),
+        Rule("/events/<int:event_id>/ack", endpoint="pages.ack", methods=["POST"]),
+        Rule("/objects", endpoint="pages.objects"),
+        Rule("/objects" + _OBJECT, endpoint="pages.object_page"),
+        Rule("/objects" + _OBJECT + "/diff", endpoint="pages.diff_page"),
+        Rule("/static/<name>", endpoint="pages.static"),
+        Rule("/api/v1/status", endpoint="api.status"),
+        Rule("/api/v1/events", endpoint="api.events"),
+        Rule("/api/v1/events/<int:event_id>/ack", endpoint="api.ack", methods=["POST"]),
+        Rule("/api/v1/objects", endpoint="api.objects"),
+        Rule("/api/v1/objects" + _OBJECT + "/versions", endpoint="api.versions"),
+        Rule("/api/v1/objects" + _OBJECT + "/versions/<int:number>", endpoint="api.version"),
+        Rule("/api/v1/objects" + _OBJECT + "/diff", endpoint="api.diff_versions"),
+        Rule("/api/v1/objects" + _OBJECT + "/at", endpoint="api.at"),
+        Rule("/metrics", endpoint="metrics.metrics"),
+        Rule("/healthz", endpoint="metrics.healthz"),
+    ]
+    return Map(rules, strict_slashes=False, merge_slashes=False)
+
+
+def _handlers() -> dict[str, Callable[..., Response]]:
+    from watcher.web import api, metrics, pages
+
+    modules = {"pages": pages, "api": api, "metrics": metrics}
+    return {rule.endpoint: getattr(modules[rule.endpoint.split(".")[0]], rule.endpoint.split(".")[1])
+            for rule in _routes().iter_rules()}
+
+
+# --- the application ----------------------------------------------------------------------------
+
+
+class Web:
+    """The WSGI application over one config and database; `update` swaps both (the daemon's reload)."""
+
+    def __init__(self, config: Config, engine: Engine):
+        from watcher.web.metrics import registry_for
+
+        self.routes = _routes()
+        self.handlers = _handlers()
+        self.templates = _templates()
+        self.update(config, engine)
+        self.metrics_registry = registry_for(self)
+
+    def update(self, config: Config, engine: Engine) -> None:
+        """Serve `config` and `engine` from the next request on (the token is read again now)."""
+        http = config.http or HttpConfig()
+        token = http.token()
+        self.config, self.engine, self.http, self._token = config, engine, http, token
+
+    @property
+    def has_token(self) -> bool:
+        return self._token is not None
+
+    def token_matches(self, presented: str | None) -> bool:
+        """True when `presented` is the configured token (compared in constant time)."""
+        if self._token is None or not presented:
+            return False
+        return hmac.compare_digest(presented.encode("utf-8"), self._token.encode("utf-8"))
+
+    def __call__(self, environ: dict, start_response) -> Any:
+        request = Request(environ)
+        try:
+            response = self.respond(request)
+        except Exception as exc:  # even the error page failed: still one line, still our headers
+            log.error("web: %s %s failed: %s: %s", request.method, request.path, type(exc).__name__, one_line(exc))
+            response = Response("internal error (logged by the watcher)\n", status=500, mimetype="text/plain")
+        response.headers.update(SECURITY_HEADERS)
+        return response(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
+        call = Call(self, request)
+        try:
+            refusal = self._gate(request)
+            if refusal is not None:
+                raise refusal
+            endpoint, values = call.adapter.match()
+            return self.handlers[endpoint](call, **values)
+        except Refused as exc:
+            return call.error(exc.status, exc.message, **exc.details)
+        except NotFound:
+            return call.error(404, f"no such page: {printable(request.path)[:200]}")
+        except MethodNotAllowed as exc:
+            response = call.error(405, f"{request.method} is not allowed here")
+            response.headers["Allow"] = ", ".join(exc.valid_methods or [])
+            return response
+        except HTTPException as exc:
+            return call.error(exc.code or 400, exc.description or exc.name)
+        except RecordError as exc:
+            return call.error(404, str(exc))
+        except ConfigError as exc:
+            return call.error(500, f"config error: {exc}")
+        except SQLAlchemyError as exc:
+            log.warning("web: database error on %s: %s", request.path, one_line(exc))
+            return call.error(503, f"database error: {one_line(exc)}")
+        except Exception as exc:  # a bug must answer 500 with one line, not kill the worker or leak a traceback
+            log.error("web: %s %s failed: %s: %s", request.method, request.path, type(exc).__name__, one_line(exc))
+            log.debug("traceback", exc_info=True)
+            return call.error(500, "internal error (logged by the watcher)")
+
+    def _gate(self, request: Request) -> Refused | None:
+        """Why `request` may not be served at all, or None."""
+        if self.http.loopback:
+            if not is_loopback(_hostname(request.host or "")):
+                return Refused(403, f"this server listens on {self.http.listen} and answers only requests for "
+                                    f"localhost; to serve other names, listen on their address with a token")
+            return None
+        if request.path == "/healthz" or self.token_matches(presented_token(request)):
+            return None
+        challenge = [f'Basic realm="{REALM}"', f'Bearer realm="{REALM}"']
+        return Refused(401, "this server needs the token: Authorization: Bearer TOKEN (or as the password of "
+                            "HTTP Basic)", challenge=challenge)
+
+
+def configured_pairs(config: Config) -> list[tuple[str, str]]:
+    """(target, kind) of every configured target and kind: shown and checked even before their first poll."""
+    return [(target.name, kind) for target in config.targets for kind in target.kinds]
+
+
+def poll_intervals(config: Config) -> dict[str, float]:
+    """Seconds between two polls of each configured target."""
+    return {target.name: target.interval or config.schedule.interval for target in config.targets}
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header: `[::1]:8080` → `::1`, `localhost:8080` → `localhost`."""
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else ""
+    return host.split(":", 1)[0]
+
+
+def presented_token(request: Request) -> str | None:
+    """The token a request presents: a Bearer token, or the password of HTTP Basic."""
+    auth = request.authorization
+    if auth is None:
+        return None
+    if auth.type == "bearer":
+        return auth.token
+    if auth.type == "basic":
+        return auth.password
+    return None
+
+
+class Call:
+    """One request and what its handler needs: sessions, URLs, and ways to answer."""
+
+    def __init__(self, web: Web, request: Request):
+        self.web, self.request = web, request
+        self.adapter = web.routes.bind_to_environ(request.environ)
+
+    @property
+    def config(self) -> Config:
+        return self.web.config
+
+    @property
+    def is_api(self) -> bool:
+        return self.request.path.startswith(("/api/", "/metrics", "/healthz"))
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads (on SQLite it takes no write lock)."""
+        with Session(reader(self.web.engine), expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session in a transaction, committed when the block ends without an error."""
+        with Session(self.web.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def url(self, endpoint: str, **values: Any) -> str:
+        """The path of `endpoint`; other values become query arguments (`from_` for the keyword `from`)."""
+        clean = {k.rstrip("_"): v for k, v in values.items() if v is not None and v is not False and v != ""}
+        return self.adapter.build(endpoint, clean, force_external=False)
+
+    def page(self, template: str, status: int = 200, **context: Any) -> Response:
+        html = self.web.templates.get_template(template).render(url=self.url, request=self.request, **context)
+        response = Response(html, status=status, mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def json(self, document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        body = json.dumps(document, ensure_ascii=False, indent=None, separators=(",", ":"))
+        response = Response(body, status=status, mimetype="application/json", headers=headers or {})
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def error(self, status: int, message: str, challenge: list[str] | None = None, **details: Any) -> Response:
+        if self.is_api:
+            response = self.json({"error": message, **details}, status)
+        else:
+            response = self.page("error.html.j2", status, title=f"Error {status}", code=status, message=message)
+        for value in challenge or []:
+            response.headers.add("WWW-Authenticate", value)
+        return response
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+def _templates() -> Environment:
+    environment = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True,
+                              trim_blocks=True, lstrip_blocks=True)
+    environment.filters["shown"] = lambda value: printable(str(value)) if value is not None else ""
+    environment.filters["shown_lines"] = lambda value: "\n".join(printable(line) for line in str(value).split("\n"))
+    environment.filters["when"] = lambda moment: iso(moment) or ""
+    return environment
