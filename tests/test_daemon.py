@@ -48,7 +48,8 @@ def wait_until(predicate, timeout: float = 30.0, step: float = 0.05):
 def write_daemon_config(path: Path, sandbox: Sandbox, smtp_port: int, *, targets=("prod",), timeout: str = "10s",
                         interval: str = "1s") -> Path:
     blocks = "".join(
-        f'[[targets]]\nname = "{name}"\nbase_url = "{sandbox.url}"\napi_key_env = "{KEY_ENV}"\ntimeout = "{timeout}"\n\n'
+        f'[[targets]]\nname = "{name}"\nbase_url = "{sandbox.url}"\napi_key_env = "{KEY_ENV}"\ntimeout = "{timeout}"\n'
+        'kinds = ["assistants", "agents"]\n\n'
         for name in targets)
     path.write_text(
         f'[database]\nurl = "sqlite:///{path.parent / "watcher.db"}"\n\n'

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from conftest import HTTP_TOKEN, HTTP_TOKEN_ENV, http_request
+from watcher.config import load_config
 from watcher.history import json_time
-from watcher.poll import poll_kind
-from watcher.source import Page
+from watcher.poll import poll_target
 from watcher.store import Event, Version, open_engine
 
 HTTP_SECTION = f'[http]\nlisten = "127.0.0.1:8080"\ntoken_env = "{HTTP_TOKEN_ENV}"\n'
@@ -136,16 +136,18 @@ def test_an_unknown_object_is_a_404_naming_it(edited, base):
 
 def test_object_ids_with_a_slash_are_routed_whole(store_url, write_config, sandbox, web_server):
     """A kind listed under a parent records `parent_id/child_id`: the API takes it as one id."""
+    config = write_config(sandbox, store_url, extra=HTTP_SECTION, target_extra='kinds = ["skills", "skill_versions"]')
     engine = open_engine(store_url)
-    child = {"id": "skill_abc/2", "object": "skill.version", "name": "v2", "created_at": 1750000000}
-    poll_kind(engine, "prod", sandbox.url, "skill_versions", [Page(1, [child])])
+    poll_target(engine, load_config(config).targets[0])
     engine.dispose()
-    base = web_server(write_config(sandbox, store_url, extra=HTTP_SECTION))
-    [version] = get(object_url(base, "skill_versions", "skill_abc/2", "versions")).json()
+    skill = sandbox.objects("skills")[0]
+    child = f"{skill['id']}/1"  # recorded as parent_id/version
+    base = web_server(config)
+    [version] = get(object_url(base, "skill_versions", child, "versions")).json()
     assert version["number"] == 1
-    assert get(object_url(base, "skill_versions", "skill_abc/2", "versions/1")).json()["name"] == "v2"
-    page = http_request("GET", f"{base}/objects/prod/skill_versions/skill_abc/2")
-    assert page.status == 200 and "skill_abc/2" in page.text
+    assert get(object_url(base, "skill_versions", child, "versions/1")).json()["skill_id"] == skill["id"]
+    page = http_request("GET", f"{base}/objects/prod/skill_versions/{child}")
+    assert page.status == 200 and child in page.text
 
 
 # --- the version live at T -------------------------------------------------------------------
@@ -342,8 +344,9 @@ def test_a_database_error_is_a_503_with_one_line(edited, base, store_url):
     from sqlalchemy import create_engine, text
 
     raw = create_engine(store_url)
+    drop = "DROP TABLE events CASCADE" if raw.dialect.name == "postgresql" else "DROP TABLE events"
     with raw.begin() as connection:
-        connection.execute(text("DROP TABLE events"))
+        connection.execute(text(drop))
     raw.dispose()
     answer = get(f"{base}/api/v1/events")
     assert answer.status == 503

@@ -94,21 +94,22 @@ def test_processes_sharing_a_database_export_the_same_counts(drifted, config, cl
 
 def test_deliveries_are_counted_per_channel(drifted, config, web_server, engine, queue_mail, smtp_server,
                                             mail_settings):
-    from watcher import notify
+    from watcher import outbox
 
     queue_mail(engine, 3)
     base = web_server(config)
-    assert scrape(base)[("assistant_watcher_deliveries_pending", labels(channel="email"))] == 3
-    server = smtp_server(refuse=("ops@example.com",))
-    notify.deliver_pending(engine, mail_settings(server, str(engine.url)))  # every recipient refused: 3 failures
+    channel = labels(channel="watchlist")  # the [alerts] watchlist is the email channel of that name
+    assert scrape(base)[("assistant_watcher_deliveries_pending", channel)] == 3
+    server = smtp_server(defer=("ops@example.com",))
+    outbox.deliver_pending(engine, mail_settings(server, str(engine.url)))  # refused for now: 3 failed attempts
     samples = scrape(base)
-    assert samples[("assistant_watcher_deliveries_total", labels(channel="email", result="failed"))] == 3
-    assert samples[("assistant_watcher_deliveries_pending", labels(channel="email"))] == 3
-    server.refuse.clear()
-    notify.deliver_pending(engine, mail_settings(server, str(engine.url)), now=_later())
+    assert samples[("assistant_watcher_deliveries_total", labels(channel="watchlist", result="failed"))] == 3
+    assert samples[("assistant_watcher_deliveries_pending", channel)] == 3
+    server.defer.clear()
+    outbox.deliver_pending(engine, mail_settings(server, str(engine.url)), now=_later())
     samples = scrape(base)
-    assert samples[("assistant_watcher_deliveries_total", labels(channel="email", result="sent"))] == 3
-    assert samples[("assistant_watcher_deliveries_pending", labels(channel="email"))] == 0
+    assert samples[("assistant_watcher_deliveries_total", labels(channel="watchlist", result="sent"))] == 3
+    assert samples[("assistant_watcher_deliveries_pending", channel)] == 0
 
 
 def _later():
