@@ -131,6 +131,7 @@ def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, p
     `only` names kinds to poll (default: the target's); a kind named there is asked even when it
     was not served before. Each kind's poll must end within `poll_timeout` seconds.
     """
+    from watcher import attribution
     from watcher.source import Source
     from watcher.store import installation_key
 
@@ -149,10 +150,17 @@ def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, p
             report = (lambda pages, objects, label=label: progress(label, pages, objects)) if progress else None
             outcome = poll_kind(engine, context, lambda kind=kind: source.pages(kind), progress=report,
                                 ask_again=only is not None)
+            if outcome.status == "complete":  # after the commit: who made the drift, where an audit log says
+                _attributed(outcome, attribution.attribute(engine, source, target.name, kind))
             if progress:
                 progress(label, outcome.pages, outcome.objects, done=True)
             outcomes.append(outcome)
     return outcomes
+
+
+def _attributed(outcome: PollOutcome, actors: dict[int, dict[str, Any]]) -> None:
+    for event in outcome.events:
+        event.actor = actors.get(event.event_id, event.actor)
 
 
 def _in_registry_order(names: list[str]) -> list[Kind]:

@@ -408,13 +408,24 @@ def _where(event) -> str:
 UNKNOWN_ACTOR = "unknown (out of band)"
 
 
+_ACTOR_TYPES = {"user": "user", "api_key": "API key", "service_account": "service account"}
+
+
 def actor_text(actor: dict[str, Any] | None) -> str:
-    """Who made a change, in a few words: `user alice@example.com (203.0.113.7)`, or that nobody knows."""
+    """Who made a change, in a few words, or that nobody knows:
+    `user alice@example.com from 203.0.113.7 at 2026-11-23T10:02:11Z`, `API key key_abc of bob@example.com`."""
     if not actor:
         return UNKNOWN_ACTOR
-    who = actor.get("email") or actor.get("id") or "someone"
-    place = f" ({actor['ip']})" if actor.get("ip") else ""
-    return printable(header_text(f"{actor.get('type') or 'actor'} {who}{place}", 200))
+    email, ident = actor.get("email"), actor.get("id")
+    who = str(email or ident or "someone")
+    if actor.get("type") == "api_key" and email and ident:
+        who = f"{ident} of {email}"
+    text = f"{_ACTOR_TYPES.get(actor.get('type'), 'actor')} {who}"
+    if actor.get("ip"):
+        text += f" from {actor['ip']}"
+    if actor.get("at"):
+        text += f" at {str(actor['at']).replace('.000000Z', 'Z')}"  # the audit log counts whole seconds
+    return printable(header_text(text, 200))
 
 
 def _what(event, limit: int = 30) -> str:
