@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("watcher.attribution")
 
 LOOKBACK = timedelta(days=1)  # how long an event waits for a late audit entry
-SKEW = timedelta(seconds=5)  # the audit log counts whole seconds, and clocks differ a little
+SKEW = timedelta(seconds=2)  # the audit log counts whole seconds; clocks (NTP) differ a little
 MAX_WAITING = 500  # events of one (target, kind) looked up per run, newest first
 IDS_PER_REQUEST = 50  # resource ids in one request's filter (the URL stays short)
 MAX_REQUESTS = 20  # audit log pages read per run
@@ -159,11 +159,12 @@ def match(kind: Kind, waiting: Iterable[Waiting], entries: list[dict[str, Any]],
 
     Newest events choose first: the latest entry in an object's newest window made its newest change.
     """
+    by_resource = _by_resource(kind, entries)
     taken = {resource_id: set(ids) for resource_id, ids in used.items()}
     found = {}
     for event in sorted(waiting, key=lambda w: w.event_id, reverse=True):
         mine = taken.setdefault(event.resource_id, set())
-        entry = choose(kind, event, entries, mine)
+        entry = choose(kind, event, by_resource.get(kind.audit_address(event.object_id), ()), mine)
         actor = actor_of(entry) if entry is not None else None
         if actor is not None:
             found[event.event_id] = actor
@@ -171,38 +172,48 @@ def match(kind: Kind, waiting: Iterable[Waiting], entries: list[dict[str, Any]],
     return found
 
 
-def choose(kind: Kind, event: Waiting, entries: Iterable[dict[str, Any]], used: set[str]) -> dict[str, Any] | None:
-    """The latest entry that names this event's change, inside its window, not used by another event."""
-    resource, project = kind.audit_address(event.object_id)
+@dataclass(frozen=True)
+class _Candidate:
+    """An entry of one of the kind's types, read once: when, its id, and the entry."""
+
+    at: int
+    entry_id: str
+    entry: dict[str, Any]
+
+
+def _by_resource(kind: Kind, entries: Iterable[dict[str, Any]]) -> dict[tuple[str, str | None], list[_Candidate]]:
+    """The usable entries by the (resource id, project) they name, as `Kind.audit_address` gives them."""
+    grouped: dict[tuple[str, str | None], list[_Candidate]] = {}
+    for entry in entries:
+        event_type, at, entry_id = entry.get("type"), _effective_at(entry), _text(entry.get("id"))
+        if event_type not in kind.audit_types or at is None or entry_id is None:
+            continue
+        payload = entry.get(event_type)
+        if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+            continue
+        where = _object(entry.get("project")).get("id")
+        if kind.audit_scope == ORGANIZATION_WIDE and where is not None:
+            continue  # an organization member is not named by an entry about a project's membership
+        project = where if kind.audit_scope == IN_PROJECT and isinstance(where, str) else None
+        if kind.audit_scope == IN_PROJECT and project is None:
+            continue
+        grouped.setdefault((payload["id"], project), []).append(_Candidate(at, entry_id, entry))
+    return grouped
+
+
+def choose(kind: Kind, event: Waiting, candidates: Iterable[_Candidate], used: set[str]) -> dict[str, Any] | None:
+    """The latest of an object's entries that fits the event's change, inside its window, not used by another."""
     low = int((_window_start(event) - SKEW).timestamp())
     high = int((event.detected_at + SKEW).timestamp())
-    best = None
-    for entry in entries:
-        at, entry_id = _effective_at(entry), _text(entry.get("id"))
-        if at is None or not low <= at <= high or entry_id is None or entry_id in used:
+    best: _Candidate | None = None
+    for candidate in candidates:
+        if not low <= candidate.at <= high or candidate.entry_id in used:
             continue
-        if not _names(kind, entry, resource, project) or not _fits(entry["type"], event.change):
+        if not _fits(candidate.entry["type"], event.change):
             continue
-        if best is None or at > _effective_at(best):
-            best = entry
-    return best
-
-
-def _names(kind: Kind, entry: dict[str, Any], resource: str, project: str | None) -> bool:
-    """Whether the entry is about this object: its type, its payload's id, its project where that matters."""
-    kind_of_event = entry.get("type")
-    if kind_of_event not in kind.audit_types:
-        return False
-    payload = entry.get(kind_of_event)
-    if not isinstance(payload, dict) or payload.get("id") != resource:
-        return False
-    where = entry.get("project")
-    where = where.get("id") if isinstance(where, dict) else None
-    if kind.audit_scope == IN_PROJECT:
-        return where == project
-    if kind.audit_scope == ORGANIZATION_WIDE:
-        return where is None
-    return True
+        if best is None or candidate.at > best.at:
+            best = candidate
+    return best.entry if best else None
 
 
 def _fits(event_type: str, change: str) -> bool:
