@@ -250,6 +250,8 @@ def test_email_webhook_slack_and_teams_name_who_changed_it(org, org_config, smtp
     who = "user priya.nair@acme.example from 198.51.100.23"
 
     [email] = mail.wait_for(1)
+    project = org.objects("projects")[0]["name"]
+    assert email.subject == f'[org] rate limit "{project} / gpt-4o" modified: max_tokens_per_1_minute'
     assert f"Who:   {who}" in email.text and who in email.html
     [post] = hook.wait_for(1)
     assert post.verified and post.json["actor"]["email"] == PRIYA["email"] and post.json["actor"]["ip"] == PRIYA["ip"]

@@ -101,6 +101,16 @@ def test_a_rate_limit_id_repeated_in_two_projects_is_one_object_in_each(engine, 
                                                                       for p in org.objects("projects"))
 
 
+def test_what_lives_under_a_project_is_named_with_the_projects_name(engine, org, admin_target):
+    poll_target(engine, admin_target)
+    first = org.objects("projects")[0]
+    with Session(engine) as session:
+        name = session.scalar(select(Resource.name).where(Resource.remote_id == f"{first['id']}/rl-gpt-4o"))
+        settings = session.scalar(select(Resource.name).where(Resource.remote_id == first["id"],
+                                                              Resource.kind == "project_settings"))
+    assert (name, settings) == (f"{first['name']} / gpt-4o", first["name"])
+
+
 def _first_project(org):
     return org.objects("projects")[0]["id"]
 

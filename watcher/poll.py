@@ -21,7 +21,7 @@ import os
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import Kind
-from watcher.snapshot import Normalization, Snapshot, normalize
+from watcher.snapshot import NAME_LIMIT, Normalization, Snapshot, normalize
 from watcher.source import Page
 from watcher.store import Poll, Resource, ensure_target, poll_lock, utcnow
 
@@ -238,8 +238,11 @@ def _collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalizatio
     for page in pages:
         counts.pages += 1
         ids = page.ids or [None] * len(page.objects)
-        for raw, object_id in zip(page.objects, ids):
+        names = page.names or [None] * len(page.objects)
+        for raw, object_id, name in zip(page.objects, ids, names):
             snap = normalize(raw, rules=rules, object_id=object_id)
+            if name is not None:  # a label the listing gives (its parent's name and its own)
+                snap = replace(snap, name=name.replace("\x00", "")[:NAME_LIMIT])
             counts.objects += 1
             counts.seen.add(snap.object_id)
             mine = known.get(snap.object_id)

@@ -48,6 +48,7 @@ class Page:
     number: int
     objects: list[dict[str, Any]]
     ids: list[str] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)  # labels that are not the objects' own name field
 
 
 class Source:
@@ -99,9 +100,12 @@ class Source:
     def _pages_under_parents(self, kind: Kind) -> Iterator[Page]:
         seen: set[str] = set()
         number = 0
-        for parent_id, _name in self.parent_objects(kind):
+        for parent_id, parent_name in self.parent_objects(kind):
             for page in self._cursor_pages(kind, kind.list_path(parent_id), parent_id, seen, number, first=False):
                 number = page.number
+                if kind.named_under_parent:
+                    page.names[:] = [f"{parent_name or parent_id} / {_label(obj, kind) or obj.get(kind.id_field)}"
+                                     for obj in page.objects]
                 yield page
 
     def _singletons(self, kind: Kind) -> Iterator[Page]:

@@ -44,6 +44,7 @@ class Kind:
     optional_parts: tuple[str, ...] = ()  # SINGLETON_PER_PARENT parts whose 404 means "none set"
     id_field: str = "id"  # the field that identifies an object under its parent
     name_field: str = "name"
+    named_under_parent: bool = False  # labelled "<parent's name> / <its own>": its name repeats across parents
     volatile: tuple[str, ...] = ("updated_at",)  # changed by use, not by people: never drift
     timestamps: tuple[str, ...] = ("created_at", "updated_at")  # seconds since the epoch
     updated_field: str | None = "updated_at"  # when the remote says the object was last edited

@@ -28,7 +28,8 @@ def _org(**fields) -> Kind:
 
 
 def _per_project(**fields) -> Kind:
-    return _org(listing=PER_PARENT, parent="projects", audit_scope=IN_PROJECT, **fields)
+    """Listed under each project, labelled "Support Bots / gpt-4o": a rate limit's name is in every project."""
+    return _org(listing=PER_PARENT, parent="projects", audit_scope=IN_PROJECT, named_under_parent=True, **fields)
 
 
 ORG_USERS = _org(

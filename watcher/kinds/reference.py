@@ -41,7 +41,8 @@ def _code(values) -> str:
 
 def _listing(kind: Kind) -> str:
     if kind.listing == PER_PARENT:
-        return f"pages under each {kind.parent} object; id `<{kind.parent} id>/<{kind.id_field}>`"
+        label = f"; named `<{kind.parent} name> / <{kind.name_field}>`" if kind.named_under_parent else ""
+        return f"pages under each {kind.parent} object; id `<{kind.parent} id>/<{kind.id_field}>`{label}"
     if kind.listing == SINGLETON_PER_PARENT:
         return f"one object per {kind.parent} object, composed of {_code(p for p, _ in kind.parts)}"
     return "cursor pages"
