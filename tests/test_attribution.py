@@ -261,6 +261,25 @@ def test_email_webhook_slack_and_teams_name_who_changed_it(org, org_config, smtp
     assert who in json.dumps(card.json)
 
 
+def test_a_digest_names_who_made_each_change_it_lists(org, org_config, smtp_server, receiver, cli, monkeypatch):
+    mail, slack = smtp_server(), receiver(secret=None)
+    monkeypatch.setenv("WATCHER_TEST_SLACK_URL", slack.url("/services/T1/B2/xyz"))
+    config = org_config(extra=mail.smtp_section() + '\n[alerts]\nwatchlist = ["ops@example.com"]\n'
+                        'digest_threshold = 1\n\n[[channels]]\nname = "ops-slack"\ntype = "slack"\n'
+                        'url_env = "WATCHER_TEST_SLACK_URL"\n')
+    cli(config, "snapshot")
+    first, second = projects(org)
+    lower(org, first, actor=PRIYA)
+    lower(org, second, actor=LI)
+    assert cli(config, "snapshot").exit_code == 0
+    [digest] = mail.wait_for(1)
+    for person in (PRIYA, LI):
+        assert f"by user {person['email']} from {person['ip']}" in digest.text
+        assert f"by user {person['email']} from {person['ip']}" in digest.html
+    [message] = slack.wait_for(1)
+    assert "by user priya.nair@acme.example" in json.dumps(message.json)
+
+
 def test_an_event_nobody_can_attribute_says_unknown_out_of_band(org, org_config, smtp_server, cli):
     mail = smtp_server()
     config = org_config(extra=mail.smtp_section() + '\n[alerts]\nwatchlist = ["ops@example.com"]\n')

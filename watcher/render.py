@@ -556,6 +556,7 @@ def _digest_entry(event) -> dict[str, Any]:
         "object_id": _clip(event.object_id, 120),
         "versions": versions,
         "paths": subject_paths([printable(p) for p in event.paths], 120),
+        "who": actor_text(event.actor) if getattr(event, "actor", None) else None,  # said only when known
         "command": full_diff_command(event),
     }
 
