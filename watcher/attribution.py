@@ -33,7 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher.errors import one_line
+from watcher.errors import SourceError, one_line
 from watcher.history import json_time
 from watcher.kinds import Kind
 from watcher.kinds.base import IN_PROJECT, ORGANIZATION_WIDE
@@ -53,6 +53,7 @@ IDS_PER_REQUEST = 50  # resource ids in one request's filter (the URL stays shor
 MAX_REQUESTS = 20  # audit log pages read per run
 BUDGET = 60.0  # seconds one run may take, all requests included
 SOURCE = "audit_log"
+_IN_CHUNK = 500  # ids in one SQL IN (...)
 _CREATING = ("created", "added", "sent")  # the verbs of an entry that makes an object
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -86,9 +87,13 @@ def attribute(engine: Engine, source: Source, target: str, kind: Kind) -> dict[i
         source.deadline = time.monotonic() + BUDGET
         found = match(kind, waiting, _read(source, kind, waiting), used)
         stored = _store(engine, found)
-    except Exception as exc:  # a broken audit log or database must never cost the poll anything
-        log.warning("%s/%s: who made the changes is not known yet (the audit log could not be read: %s)",
-                    target, kind.name, one_line(exc, 300))
+    except SourceError as exc:  # already one line, without any key
+        log.warning("%s/%s: who made the changes is not known yet: the audit log could not be read: %s",
+                    target, kind.name, exc)
+        return {}
+    except Exception as exc:  # a database refusal or a bug must never cost the poll anything either
+        log.warning("%s/%s: who made the changes is not known yet: %s: %s", target, kind.name,
+                    type(exc).__name__, one_line(exc, 300))
         return {}
     if stored:
         log.info("%s/%s: the audit log names who made %d %s", target, kind.name, len(stored),
@@ -110,8 +115,8 @@ def _waiting(engine: Engine, target: str, kind: Kind) -> tuple[list[Waiting], di
         waiting = [Waiting(*row) for row in rows]
         used: dict[int, set[str]] = {}
         resources = sorted({w.resource_id for w in waiting})
-        for start in range(0, len(resources), IDS_PER_REQUEST * 10):
-            chunk = resources[start:start + IDS_PER_REQUEST * 10]
+        for start in range(0, len(resources), _IN_CHUNK):
+            chunk = resources[start:start + _IN_CHUNK]
             for resource_id, actor in session.execute(select(Event.resource_id, Event.actor).where(
                     Event.resource_id.in_(chunk), Event.actor.is_not(None))):
                 if isinstance(actor, dict) and actor.get("audit_event_id"):

@@ -14,8 +14,8 @@ redacted hint; a `value` a server might send anyway is stored only as a fingerpr
 from __future__ import annotations
 
 from watcher.kinds import openai as _project_kinds  # noqa: F401  (registered first, whoever imports this)
-from watcher.kinds.base import (ADMIN, AFTER_LAST_ID, AFTER_LAST_OBJECT, AFTER_NEXT, IN_PROJECT, ORGANIZATION_WIDE,
-                                PER_PARENT, SINGLETON_PER_PARENT, Kind, register)
+from watcher.kinds.base import (ADMIN, AFTER_LAST_ID, AFTER_LAST_OBJECT, AFTER_NEXT, ANYWHERE, IN_PROJECT,
+                                ORGANIZATION_WIDE, PER_PARENT, SINGLETON_PER_PARENT, Kind, register)
 
 _UNDER_PROJECT = "/organization/projects/{parent}"
 _NO_EDIT_TIME = {"updated_field": None, "volatile": ()}  # organization objects carry no updated_at
@@ -29,7 +29,8 @@ def _org(**fields) -> Kind:
 
 def _per_project(**fields) -> Kind:
     """Listed under each project, labelled "Support Bots / gpt-4o": a rate limit's name is in every project."""
-    return _org(listing=PER_PARENT, parent="projects", audit_scope=IN_PROJECT, named_under_parent=True, **fields)
+    return _org(**{"listing": PER_PARENT, "parent": "projects", "audit_scope": IN_PROJECT, "named_under_parent": True,
+                   **fields})
 
 
 ORG_USERS = _org(
@@ -85,6 +86,7 @@ PROJECT_USERS = _per_project(
 PROJECT_SERVICE_ACCOUNTS = _per_project(
     name="project_service_accounts", label="service account", path=f"{_UNDER_PROJECT}/service_accounts",
     high=("role",), audit_types=("service_account.created", "service_account.updated", "service_account.deleted"),
+    audit_scope=ANYWHERE,  # its id is the organization's only one: an entry need not name the project
     summary="each project's service accounts (identities that hold keys)",
 )
 
@@ -93,7 +95,7 @@ PROJECT_API_KEYS = _per_project(
     params={"owner_project_access": "any"},  # a key whose owner lost access changes; it is not deleted
     timestamps=("created_at", "last_used_at", "expires_at"), volatile=("last_used_at",),
     high=("owner", "owner_project_access", "expires_at", "redacted_value"), created_high=True, secrets=("value",),
-    audit_types=("api_key.created", "api_key.updated", "api_key.deleted"),
+    audit_types=("api_key.created", "api_key.updated", "api_key.deleted"), audit_scope=ANYWHERE,  # unique ids
     summary="each project's API keys: ids, names, owners and a redacted hint, never a value",
 )
 
@@ -108,7 +110,7 @@ PROJECT_SETTINGS = _org(
     parent="projects", parts=tuple((part, f"{_UNDER_PROJECT}/{part}") for part in SETTINGS),
     optional_parts=("spend_limit",),  # a project without a spend limit answers 404
     timestamps=(), volatile=("name",),  # the project's name labels it; renames are the projects kind's
-    high=SETTINGS, audit_types=("project.updated",), audit_scope=IN_PROJECT,
+    high=SETTINGS, audit_types=("project.created", "project.updated", "project.deleted"),  # named by the project
     summary="each project's model and hosted-tool permissions, data retention and spend limit, as one object",
 )
 
