@@ -1,6 +1,7 @@
 """The organization plane through the watcher: every admin-key kind listed, recorded and drifted,
 with changes made through the real SDK's admin resources against the sandbox."""
 
+import json
 import re
 
 import openai
@@ -190,3 +191,31 @@ def test_renaming_a_project_is_its_own_drift_not_its_settings(engine, org, admin
     api(org).projects.update(_first_project(org), name="Support Bots EU")
     poll_target(engine, admin_target)
     assert drift(engine) == [("projects", "modified", ("name",), "low")]
+
+
+@pytest.mark.parametrize(("kind", "path", "cursor"), [("roles", "/v1/organization/roles", "next"),
+                                                      ("invites", "/v1/organization/invites", "last_id")])
+def test_a_list_pages_by_the_cursor_its_answers_give_not_the_last_objects_id(kind, path, cursor, scripted_api, engine,
+                                                                           monkeypatch):
+    first = [{"id": f"{kind}-{n:03d}", "object": "role", "name": f"r{n}", "permissions": [], "predefined_role": False,
+              "resource_type": "api.organization"} for n in range(100)]
+    second = [{**first[0], "id": f"{kind}-100", "name": "r100"}]
+    asked = []
+
+    def answer(request: str):
+        asked.append(request)
+        if not request.startswith(path + "?"):
+            return 404, b'{"error": {"message": "not here"}}'
+        if "after=" not in request:
+            return 200, json.dumps({"object": "list", "data": first, "has_more": True, cursor: "opaque-cursor-1",
+                                    **({"last_id": first[-1]["id"]} if cursor == "next" else {})}).encode()
+        if "after=opaque-cursor-1" in request:
+            return 200, json.dumps({"object": "list", "data": second, "has_more": False, cursor: None}).encode()
+        return 400, b'{"error": {"message": "Invalid after"}}'
+
+    monkeypatch.setenv(ADMIN_ENV, "sk-admin-scripted")
+    target = parse_config(f'[[targets]]\nname = "org"\nbase_url = "{scripted_api(answer)}"\n'
+                          f'admin_key_env = "{ADMIN_ENV}"\nkinds = ["{kind}"]\n').targets[0]
+    [outcome] = poll_target(engine, target)
+    assert (outcome.status, outcome.objects, outcome.pages) == ("complete", 101, 2), outcome.error
+    assert len(asked) == 2
