@@ -200,8 +200,9 @@ def test_show_prints_json_with_real_newlines_and_escaped_remote_text(sandbox, co
 
 def test_events_table_is_readable(edited, config, cli):
     lines = cli(config, "events").stdout.splitlines()
-    assert lines[0].split() == ["id", "detected", "where", "object", "change", "versions", "paths", "reviewed"]
+    assert lines[0].split() == ["id", "detected", "where", "object", "change", "versions", "paths", "who", "reviewed"]
     assert "modified" in lines[1] and "1→2" in lines[1] and "instructions, model" in lines[1]
+    assert "unknown (out of band)" in lines[1], "no source knows who edits an assistant"
 
 
 def test_events_show_the_review_note(edited, config, cli):

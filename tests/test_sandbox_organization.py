@@ -323,3 +323,35 @@ def test_groups_and_invites_round_trip(org):
                                        projects=[{"id": org.objects("projects")[0]["id"], "role": "member"}])
     assert_model(Invite, raw_json(admin(org).invites.with_raw_response.retrieve(invite.id)))
     assert admin(org).invites.delete(invite.id).deleted
+
+
+def test_a_lagging_audit_log_shows_held_entries_only_once_released_dated_when_made(org):
+    started = int(time.time())
+    pid = org.objects("projects")[0]["id"]
+    org.hold_audit()
+    org.edit("project_rate_limits", f"{pid}/rl-gpt-5", max_requests_per_1_minute=10,
+             actor={"email": "priya.nair@acme.example", "ip": "198.51.100.23"})
+    assert entries_since(org, started) == []
+    [late] = org.release_audit()
+    assert [e["id"] for e in entries_since(org, started)] == [late["id"]]
+    assert started <= late["effective_at"] <= int(time.time())
+    status, answer = control(org, {"action": "hold_audit"})
+    assert status == 200 and control(org, {"action": "release_audit"})[1]["result"] == []
+
+
+def test_a_new_project_starts_with_open_settings_and_no_spend_limit(org):
+    project = admin(org).projects.create(name="Fraud Review")
+    settings = admin(org).projects
+    assert settings.model_permissions.retrieve(project.id).mode == "deny_list"
+    assert settings.data_retention.retrieve(project.id).type == "organization_default"
+    with pytest.raises(openai.NotFoundError):
+        settings.spend_limit.retrieve(project.id)
+
+
+def test_project_keys_are_listed_by_owner_access_as_asked(org):
+    pid = org.objects("projects")[0]["id"]
+    key = org.objects("project_api_keys")[0]
+    org.edit("project_api_keys", f"{pid}/{key['id']}", owner_project_access="inactive")
+    listed = lambda **q: [k.id for k in admin(org).projects.api_keys.list(pid, **q)]  # noqa: E731
+    assert key["id"] not in listed() and key["id"] not in listed(owner_project_access="active")
+    assert key["id"] in listed(owner_project_access="any") and key["id"] in listed(owner_project_access="inactive")

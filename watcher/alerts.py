@@ -260,12 +260,19 @@ def recorded_drift(session: Session, row: Event, *, with_changes: bool = True) -
     if with_changes and row.change in ("modified", "reappeared") and old is not None and new is not None:
         wanted = set(row.paths or [])
         changes = [change for change in diff.compare(old, new) if change.path in wanted]
-    name_field = kinds.get(resource.kind).name_field if resource.kind in kinds.names() else "name"
-    named = (new or old or {}).get(name_field)
     return DriftEvent(row.id, resource.target.name, resource.kind, resource.remote_id,
-                      named if isinstance(named, str) else resource.name, row.change, row.from_version,
+                      _name_at(resource, new or old or {}), row.change, row.from_version,
                       row.to_version, list(row.paths or []), changes, row.detected_at, row.window_start,
                       row.remote_updated_at, old, new, severity=event_severity(row), actor=row.actor)
+
+
+def _name_at(resource, body: dict[str, Any]) -> str | None:
+    """The object's name at that version (a renamed object), or the record's label where the listing made it."""
+    kind = kinds.get(resource.kind) if resource.kind in kinds.names() else None
+    if kind is not None and kind.named_under_parent:
+        return resource.name
+    named = body.get(kind.name_field if kind else "name")
+    return named if isinstance(named, str) else resource.name
 
 
 def _body(session: Session, resource_id: int, number: int | None) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from watcher import documents, history
 from watcher.config import Config, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
-from watcher.display import header_text, printable
+from watcher.display import actor_text, header_text, printable
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("watcher")
@@ -355,8 +355,8 @@ def events(app: App, open_only: bool, since: str | None, target: str | None, fol
         click.echo("no events")
         return
     table = [[str(e["id"]), e["detected_at"], f"{e['target']}/{e['kind']}", e["name"] or e["object_id"], e["change"],
-              _versions(e), _paths(e["paths"]), _review(e)] for e in rows]
-    _echo_table(["id", "detected", "where", "object", "change", "versions", "paths", "reviewed"], table)
+              _versions(e), _paths(e["paths"]), actor_text(e["actor"]), _review(e)] for e in rows]
+    _echo_table(["id", "detected", "where", "object", "change", "versions", "paths", "who", "reviewed"], table)
 
 
 def _review(event: dict, limit: int = 60) -> str:
@@ -404,7 +404,7 @@ def _feed_line(drift, as_json: bool) -> str:
     if as_json:
         return json.dumps(documents.drift_document(drift), ensure_ascii=False)
     versions = f"{drift.from_version or ''}→{drift.to_version or ''}"
-    who = "" if drift.actor is None else f" by {header_text(str(drift.actor.get('email') or drift.actor.get('id')))}"
+    who = "" if drift.actor is None else f" by {actor_text(drift.actor)}"
     return printable(f"{history.json_time(drift.detected_at)} {drift.target}/{drift.kind} "
                      f"{drift.name or drift.object_id} {drift.change} {versions} [{drift.severity}] "
                      f"{_paths(drift.paths)}{who}".rstrip())

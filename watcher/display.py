@@ -7,6 +7,7 @@ bidirectional overrides are shown as escapes, never passed through to a terminal
 from __future__ import annotations
 
 import re
+from typing import Any
 
 SUBJECT_LIMIT = 200
 
@@ -26,3 +27,25 @@ def header_text(text: str, limit: int = SUBJECT_LIMIT) -> str:
     """One header-safe line: CR, LF and other controls become spaces, length capped at `limit`."""
     cleaned = " ".join(_HEADER_UNSAFE.sub(" ", text).split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+UNKNOWN_ACTOR = "unknown (out of band)"
+
+_ACTOR_TYPES = {"user": "user", "api_key": "API key", "service_account": "service account"}
+
+
+def actor_text(actor: dict[str, Any] | None) -> str:
+    """Who made a change, in a few words, or that nobody knows:
+    `user alice@example.com from 203.0.113.7 at 2026-11-23T10:02:11Z`, `API key key_abc of bob@example.com`."""
+    if not actor:
+        return UNKNOWN_ACTOR
+    email, ident = actor.get("email"), actor.get("id")
+    who = str(email or ident or "someone")
+    if actor.get("type") == "api_key" and email and ident:
+        who = f"{ident} of {email}"
+    text = f"{_ACTOR_TYPES.get(actor.get('type'), 'actor')} {who}"
+    if actor.get("ip"):
+        text += f" from {actor['ip']}"
+    if actor.get("at"):
+        text += f" at {str(actor['at']).replace('.000000Z', 'Z')}"  # the audit log counts whole seconds
+    return printable(header_text(text, 200))

@@ -21,7 +21,7 @@ import os
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import Kind
-from watcher.snapshot import Normalization, Snapshot, normalize, raw_fingerprint
+from watcher.snapshot import NAME_LIMIT, Normalization, Snapshot, normalize, raw_fingerprint
 from watcher.store import Poll, Resource, ensure_target, poll_lock, utcnow
 
 if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
@@ -134,6 +134,7 @@ def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, p
     `only` names kinds to poll (default: the target's); a kind named there is asked even when it
     was not served before. Each kind's poll must end within `poll_timeout` seconds.
     """
+    from watcher import attribution
     from watcher.source import Source
     from watcher.store import installation_key
 
@@ -152,10 +153,17 @@ def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, p
             report = (lambda pages, objects, label=label: progress(label, pages, objects)) if progress else None
             outcome = poll_kind(engine, context, lambda kind=kind: source.pages(kind), progress=report,
                                 ask_again=only is not None)
+            if outcome.status == "complete":  # after the commit: who made the drift, where an audit log says
+                _attributed(outcome, attribution.attribute(engine, source, target.name, kind))
             if progress:
                 progress(label, outcome.pages, outcome.objects, done=True)
             outcomes.append(outcome)
     return outcomes
+
+
+def _attributed(outcome: PollOutcome, actors: dict[int, dict[str, Any]]) -> None:
+    for event in outcome.events:
+        event.actor = actors.get(event.event_id, event.actor)
 
 
 def _in_registry_order(names: list[str]) -> list[Kind]:
@@ -240,7 +248,8 @@ def _collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalizatio
     for page in pages:
         counts.pages += 1
         ids = page.ids or [raw.get("id") for raw in page.objects]
-        for raw, object_id in zip(page.objects, ids):
+        names = page.names or [None] * len(page.objects)
+        for raw, object_id, name in zip(page.objects, ids, names):
             counts.objects += 1
             raw_hash = raw_fingerprint(raw, rules)
             mine = known.get(object_id)
@@ -248,6 +257,8 @@ def _collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalizatio
                 counts.seen.add(object_id)
                 continue
             snap = normalize(raw, rules=rules, object_id=object_id)
+            if name is not None:  # a label the listing gives (its parent's name and its own)
+                snap = replace(snap, name=name.replace("\x00", "")[:NAME_LIMIT])
             counts.seen.add(snap.object_id)
             if mine is None or mine.deleted or mine.content_hash != snap.content_hash:
                 spool.write(_spool_line(snap, raw_hash))

@@ -34,7 +34,8 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from watcher import kinds
-from watcher.display import SUBJECT_LIMIT, header_text, printable  # noqa: F401  (render.printable stays a name)
+from watcher.display import (  # noqa: F401  (render.printable and render.actor_text stay names)
+    SUBJECT_LIMIT, UNKNOWN_ACTOR, actor_text, header_text, printable)
 from watcher.diff import Change, is_long_text, whole_body_changes
 from watcher.errors import ConfigError
 from watcher.history import iso
@@ -389,16 +390,6 @@ def _where(event) -> str:
     return f"{head} · version {event.from_version} → {event.to_version}"
 
 
-UNKNOWN_ACTOR = "unknown (out of band)"
-
-
-def actor_text(actor: dict[str, Any] | None) -> str:
-    """Who made a change, in a few words: `user alice@example.com (203.0.113.7)`, or that nobody knows."""
-    if not actor:
-        return UNKNOWN_ACTOR
-    who = actor.get("email") or actor.get("id") or "someone"
-    place = f" ({actor['ip']})" if actor.get("ip") else ""
-    return printable(header_text(f"{actor.get('type') or 'actor'} {who}{place}", 200))
 
 
 def _what(event, limit: int = 30) -> str:
@@ -529,6 +520,7 @@ def _digest_entry(event) -> dict[str, Any]:
         "object_id": _clip(event.object_id, 120),
         "versions": versions,
         "paths": subject_paths([printable(p) for p in event.paths], 120),
+        "who": actor_text(event.actor) if getattr(event, "actor", None) else None,  # said only when known
         "command": full_diff_command(event),
     }
 

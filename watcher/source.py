@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import ADMIN, Kind
-from watcher.kinds.base import PER_PARENT, SINGLETON_PER_PARENT
+from watcher.kinds.base import AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT
 from watcher.snapshot import ID_LIMIT
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class Page:
     number: int
     objects: list[dict[str, Any]]
     ids: list[str] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)  # labels that are not the objects' own name field
 
 
 class Source:
@@ -99,9 +100,12 @@ class Source:
     def _pages_under_parents(self, kind: Kind) -> Iterator[Page]:
         seen: set[str] = set()
         number = 0
-        for parent_id, _name in self.parent_objects(kind):
+        for parent_id, parent_name in self.parent_objects(kind):
             for page in self._cursor_pages(kind, kind.list_path(parent_id), parent_id, seen, number, first=False):
                 number = page.number
+                if kind.named_under_parent:
+                    page.names[:] = [f"{parent_name or parent_id} / {_label(obj, kind) or obj.get(kind.id_field)}"
+                                     for obj in page.objects]
                 yield page
 
     def _singletons(self, kind: Kind) -> Iterator[Page]:
@@ -109,9 +113,17 @@ class Source:
         for number, (parent_id, name) in enumerate(self.parent_objects(kind), 1):
             composed: dict[str, Any] = {"id": parent_id, "name": name}
             for field_name, path in kind.parts:
-                composed[field_name] = self._get_json(kind, path.format(parent=parent_id), {}, number,
-                                                      not_served=False)
+                composed[field_name] = self._part(kind, field_name, path.format(parent=parent_id), number)
             yield Page(number, [composed], [parent_id])
+
+    def _part(self, kind: Kind, field_name: str, path: str, number: int) -> Any:
+        """One part of a composed object; None for an optional part that is not set (404)."""
+        try:
+            return self._get_json(kind, path, {}, number, not_served=False)
+        except SourceError as exc:
+            if exc.status == 404 and field_name in kind.optional_parts:
+                return None
+            raise
 
     def parent_objects(self, kind: Kind) -> list[tuple[str, str | None]]:
         """(id, name) of every object of `kind`'s parent: from this poll's listing of it, else listed now."""
@@ -128,11 +140,11 @@ class Source:
         return self._parents[parent.name]
 
     def _cursor_pages(self, kind: Kind, path: str, parent_id: str | None, seen: set[str], number: int, *,
-                      first: bool) -> Iterator[Page]:
+                      first: bool, extra: dict[str, Any] | None = None) -> Iterator[Page]:
         after: str | None = None
         while True:
             number += 1
-            params: dict[str, Any] = {"limit": PAGE_LIMIT}
+            params: dict[str, Any] = {"limit": PAGE_LIMIT, **kind.params, **(extra or {})}
             if kind.ordered:
                 params["order"] = "asc"
             if after is not None:
@@ -149,10 +161,17 @@ class Source:
             # nothing, is proven by asking for the page after it.
             if has_more is False and len(objects) < PAGE_LIMIT:
                 return
-            cursor = objects[-1].get("id")
-            if not isinstance(cursor, str) or cursor == after:
+            cursor = _next_cursor(kind, body, objects)
+            if not isinstance(cursor, str) or not cursor or cursor == after:
                 raise self._incomplete(kind, f"the cursor did not advance past {after}")
             after = cursor
+
+    def filtered_pages(self, kind: Kind, params: dict[str, Any]) -> Iterator[Page]:
+        """Pages of a list read by a filter rather than watched (the audit log), as the server orders them.
+
+        The caller stops when it has read enough; a broken listing raises SourceError as `pages` does.
+        """
+        yield from self._cursor_pages(kind, kind.path, None, set(), 0, first=False, extra=params)
 
     def _ids(self, kind: Kind, objects: list[dict], parent_id: str | None, seen: set[str], number: int) -> list[str]:
         ids = []
@@ -319,6 +338,13 @@ def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict) or not _usable_id(body.get("id")):
         raise SourceError("the answer is not an object with an id")
     return body
+
+
+def _next_cursor(kind: Kind, body: dict[str, Any], objects: list[dict[str, Any]]) -> Any:
+    """The `after` of the next page: where the kind's list says it (`last_id`, `next`), else the last object's id."""
+    if kind.cursor != AFTER_LAST_OBJECT and body.get(kind.cursor) is not None:
+        return body[kind.cursor]
+    return objects[-1].get("id")
 
 
 def _label(obj: dict[str, Any], kind: Kind) -> str | None:

@@ -80,7 +80,8 @@ def _digest_line(event) -> str:
     name = render.header_text(event.name or event.object_id, 80)
     paths = render.subject_paths([render.printable(p) for p in event.paths], 120)
     head = f"{event.severity} {event.change} {render.kind_label(event.kind)} “{render.printable(name)}” ({versions})"
-    return f"{head}: {paths}" if paths else head
+    who = f" — by {render.actor_text(event.actor)}" if getattr(event, "actor", None) else ""
+    return (f"{head}: {paths}" if paths else head) + who
 
 
 def _notice_card(alert: Alert) -> Card:

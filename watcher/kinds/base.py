@@ -20,6 +20,10 @@ PROJECT, ADMIN = "project", "admin"
 PAGES = "pages"  # cursor pages at `path`
 PER_PARENT = "per_parent"  # cursor pages at `path` for each object of `parent`
 SINGLETON_PER_PARENT = "singleton_per_parent"  # one object per parent, composed from `parts`
+# Where the next page's `after` comes from: the last object's id, or the page's `last_id` or `next`.
+AFTER_LAST_OBJECT, AFTER_LAST_ID, AFTER_NEXT = "id", "last_id", "next"
+# Which audit log entries can name a kind's objects (see `Kind.audit_scope`).
+IN_PROJECT, ORGANIZATION_WIDE, ANYWHERE = "project", "organization", "any"
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,12 @@ class Kind:
     parent: str | None = None  # the kind listed first, whose ids fill `{parent}` in `path`
     parts: tuple[tuple[str, str], ...] = ()  # SINGLETON_PER_PARENT: (field, path) read into one object
     ordered: bool = True  # the list endpoint takes order=asc
+    cursor: str = AFTER_LAST_OBJECT  # where the next page's `after` comes from
+    params: Mapping[str, str] = field(default_factory=dict)  # sent with every list request
+    optional_parts: tuple[str, ...] = ()  # SINGLETON_PER_PARENT parts whose 404 means "none set"
     id_field: str = "id"  # the field that identifies an object under its parent
     name_field: str = "name"
+    named_under_parent: bool = False  # labelled "<parent's name> / <its own>": its name repeats across parents
     volatile: tuple[str, ...] = ("updated_at",)  # changed by use, not by people: never drift
     timestamps: tuple[str, ...] = ("created_at", "updated_at")  # seconds since the epoch
     updated_field: str | None = "updated_at"  # when the remote says the object was last edited
@@ -46,6 +54,9 @@ class Kind:
     writable: tuple[str, ...] = ()  # fields apply/restore may send; none: read-only
     cleared: Mapping[str, Any] = field(default_factory=dict)  # sent for a writable field the desired body lacks
     azure: bool = False  # Azure OpenAI serves it (under {endpoint}/openai)
+    # The organization audit log events whose payload `id` names one of its objects; none: nothing records who.
+    audit_types: tuple[str, ...] = ()
+    audit_scope: str = ANYWHERE  # IN_PROJECT: an entry must name the object's project (its id repeats)
     summary: str = ""  # one line for the docs and `--help`
 
     @property
@@ -88,6 +99,15 @@ class Kind:
     def list_path(self, parent_id: str | None = None) -> str:
         return self.path.format(parent=parent_id) if parent_id is not None else self.path
 
+    def audit_address(self, object_id: str) -> tuple[str, str | None]:
+        """(the id an audit log entry names, the project it must name or None) for a recorded object id."""
+        if self.listing == SINGLETON_PER_PARENT:
+            return object_id, object_id if self.audit_scope == IN_PROJECT else None
+        parent, slash, child = object_id.partition("/")
+        if self.listing == PER_PARENT and slash:
+            return child, parent if self.audit_scope == IN_PROJECT else None
+        return object_id, None
+
 
 HIGH, LOW = "high", "low"
 
@@ -100,6 +120,7 @@ def _overlaps(a: tuple, b: tuple) -> bool:
 # --- the registry ---------------------------------------------------------------------------
 
 _KINDS: dict[str, Kind] = {}
+_LOADED = False
 
 
 def register(*kinds: Kind) -> None:
@@ -110,13 +131,12 @@ def register(*kinds: Kind) -> None:
 
 
 def _loaded() -> dict[str, Kind]:
-    if not _KINDS:
-        from watcher.kinds import openai as _openai  # noqa: F401  (registers on import)
-
-        try:
-            from watcher.kinds import organization as _organization  # noqa: F401
-        except ImportError:
-            pass
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        # Each module registers its kinds on import, project-key kinds first (organization imports openai).
+        from watcher.kinds import openai as _openai  # noqa: F401
+        from watcher.kinds import organization as _organization  # noqa: F401
     return _KINDS
 
 

@@ -5,7 +5,7 @@ Regenerate with: python -m watcher.kinds.reference > docs/kinds.md
 
 from __future__ import annotations
 
-from watcher.kinds.base import ADMIN, PER_PARENT, SINGLETON_PER_PARENT, Kind, all_kinds
+from watcher.kinds.base import ADMIN, IN_PROJECT, ORGANIZATION_WIDE, PER_PARENT, SINGLETON_PER_PARENT, Kind, all_kinds
 
 _HEADER = """# Kinds
 
@@ -26,6 +26,12 @@ are left out of the recorded body, like an ignore rule).
 `client_secret` or ending in `_token`, `_secret` or `_password` (not `*_hint`) is stored, shown and sent
 only as `redacted:` and a keyed fingerprint, in every kind; the kinds below add the paths listed.
 
+**Who changed it.** The admin-key kinds are attributed: after a poll records drift on one of them, the
+organization audit log is read for the event's window, and an entry of the types listed that names the
+object (and, where its id repeats across projects, its project) fills the event's `actor`. The other kinds
+have no audit trail on the platform: their `actor` stays unknown unless the change was made through
+`apply` or `restore`.
+
 """
 
 
@@ -35,10 +41,18 @@ def _code(values) -> str:
 
 def _listing(kind: Kind) -> str:
     if kind.listing == PER_PARENT:
-        return f"pages under each {kind.parent} object; id `<{kind.parent} id>/<{kind.id_field}>`"
+        label = f"; named `<{kind.parent} name> / <{kind.name_field}>`" if kind.named_under_parent else ""
+        return f"pages under each {kind.parent} object; id `<{kind.parent} id>/<{kind.id_field}>`{label}"
     if kind.listing == SINGLETON_PER_PARENT:
         return f"one object per {kind.parent} object, composed of {_code(p for p, _ in kind.parts)}"
     return "cursor pages"
+
+
+def _attributed(kind: Kind) -> str:
+    if not kind.audit_types:
+        return "- who changed it: not recorded by the platform"
+    where = {IN_PROJECT: " in the object's project", ORGANIZATION_WIDE: " outside any project"}.get(kind.audit_scope, "")
+    return f"- who changed it: audit log entries {_code(kind.audit_types)}{where}"
 
 
 def markdown() -> str:
@@ -55,6 +69,7 @@ def markdown() -> str:
                   f"- high when changed: {_code(kind.high)}" + (" — and every new object" if kind.created_high else ""),
                   f"- volatile (never drift): {_code(kind.volatile)}",
                   f"- secrets besides the key names: {_code(kind.secrets)}",
+                  _attributed(kind),
                   f"- `apply`/`restore` may write: {_code(kind.writable)}" if kind.writable
                   else "- `apply`/`restore`: read-only (refused: change it on the platform)"]
     return "\n".join(lines) + "\n"

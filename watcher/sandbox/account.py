@@ -116,7 +116,17 @@ class Account:
         obj.update(fields)
         col.append(obj)
         self._audit(served, "created", obj, parent, fields, context)
+        self._start_singletons(served, obj)
         return obj
+
+    def _start_singletons(self, served: Served, obj: dict) -> None:
+        """A new parent's one-per-parent objects (a project's settings), as the platform makes them."""
+        key = str(obj[served.family.id_field])
+        for child in self.served.values():
+            fresh = child.family.fresh(obj) if child.parent == served.name and child.family.singleton else None
+            if fresh is not None:
+                col = self.collection(child.name, key)
+                col.append({**_head(child.family.object, col.next_id()), **fresh, "id": key})
 
     def change(self, served: Served, col: Collection, old: dict, fields: dict, *, bump: bool = True,
                change: str = "updated", parent: str | None = None, context: dict | None = None) -> dict:

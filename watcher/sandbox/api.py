@@ -102,7 +102,7 @@ class Api:
             has_more = False
         tail: dict[str, Any] = {"first_id": chosen[0] if chosen else None, "last_id": chosen[-1] if chosen else None,
                                 "has_more": has_more}
-        if family.next_cursor:
+        if served.next_cursor:
             tail["next"] = chosen[-1] if chosen and has_more else None
         if "omit_has_more" in quirks:
             del tail["has_more"]

@@ -32,6 +32,7 @@ class AuditLog:
     def __init__(self, account: "Account", seed: int):
         self.account = account
         self._entries: list[dict] = []  # oldest first, by (effective_at, order of arrival)
+        self._held: list[dict] | None = None  # while the log lags: entries made, not yet readable
         self._dice = dice_for(seed, "audit_logs")
 
     # -- who ---------------------------------------------------------------------------------
@@ -98,7 +99,24 @@ class AuditLog:
         project = self._project(served, obj, context.get("parent"))
         if project is not None:
             entry["project"] = project
+        if self._held is not None:
+            self._held.append(entry)
+            return
         self._insert(entry)
+
+    def hold(self) -> None:
+        """Lag: the entries of changes made from now on are not readable until `release()`."""
+        with self.account.lock:
+            if self._held is None:
+                self._held = []
+
+    def release(self) -> list[dict]:
+        """Stop lagging: the held entries become readable, each in the past where it was made."""
+        with self.account.lock:
+            held, self._held = self._held or [], None
+            for entry in held:
+                self._insert(entry)
+            return [copy(e) for e in held]
 
     def append(self, entry: dict) -> dict:
         """An entry as given (id and effective_at filled in when missing); `actor` may be {email, ip}."""

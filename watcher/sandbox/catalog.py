@@ -25,15 +25,13 @@ from watcher.sandbox.webhooks import WebhookEndpoints
 if TYPE_CHECKING:
     from watcher.sandbox.account import Account
 
+# Every registry kind's family; the registry's order is the seeding order (owners before what they own).
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Assistants(), Agents(), Skills(), SkillVersions(), WebhookEndpoints(), VectorStores(), AgentEnvironments(),
-    AgentAutomations(), Vaults())}
-LOCAL: tuple[Family, ...] = (VaultCredentials(),)  # served, but not kinds the watcher reads
-# The organization plane, in seeding order (owners before what they own). The registry does not
-# know these kinds yet: their paths are the SDK's (`client.admin.organization`), kept here.
-ORGANIZATION: tuple[Family, ...] = (
-    OrgUsers(), Invites(), Roles(), Groups(), AdminApiKeys(), OrganizationSettings(), Projects(), ProjectUsers(),
-    ProjectServiceAccounts(), ProjectApiKeys(), ProjectRateLimits(), ProjectSettings())
+    AgentAutomations(), Vaults(), OrgUsers(), Invites(), Roles(), Groups(), AdminApiKeys(), Projects(),
+    ProjectUsers(), ProjectServiceAccounts(), ProjectApiKeys(), ProjectRateLimits(), ProjectSettings())}
+# Served, but not kinds the watcher reads: their paths are the SDK's, kept here.
+LOCAL: tuple[Family, ...] = (VaultCredentials(), OrganizationSettings())
 DEFAULT_COUNTS = {"skills": 2, "webhook_endpoints": 2, "vector_stores": 2, "agent_environments": 2,
                   "agent_automations": 2, "vaults": 2, "vault_credentials": 2,
                   "org_users": 6, "invites": 2, "roles": 3, "groups": 2, "admin_api_keys": 2,
@@ -45,19 +43,20 @@ def served_kinds() -> list[Served]:
     """Every served kind, parents before the kinds listed under them."""
     served = []
     for kind in kinds.all_kinds():
-        if kind.key != kinds.PROJECT:
-            continue
         family = FAMILIES.get(kind.name)
         if family is None:
             raise RuntimeError(f"the sandbox has no family for the registry's kind {kind.name!r}")
         served.append(Served.from_registry(family, kind))
-    served.extend(Served.local(family) for family in LOCAL + ORGANIZATION)
+    served.extend(Served.local(family) for family in LOCAL)
     return served
 
 
 def endpoints(account: "Account", audit: AuditLog) -> list[Endpoint]:
     """Routes beyond the kinds' own: each project's and the organization's settings, the audit log."""
-    return [*settings_endpoints(account, "project_settings", ProjectSettings.path, PROJECT_PARTS),
+    settings = kinds.get("project_settings")
+    if [name for name, _path in settings.parts] != [part.name for part in PROJECT_PARTS]:
+        raise RuntimeError("the sandbox's project settings endpoints differ from the registry's parts")
+    return [*settings_endpoints(account, settings.name, settings.path, PROJECT_PARTS),
             *settings_endpoints(account, "organization_settings", OrganizationSettings.path, ORGANIZATION_PARTS),
             audit.endpoint()]
 

@@ -53,6 +53,8 @@ def actions(sb: "Sandbox") -> dict[str, Callable[..., Any]]:
         "use": lambda kind, id: sb.use(kind, id),
         "audit": lambda entry: sb.audit(entry),
         "audit_log": sb.audit_log,
+        "hold_audit": sb.hold_audit,
+        "release_audit": sb.release_audit,
         "count_requests": lambda method="GET", path_prefix="/v1/assistants": sb.count_requests(method, path_prefix),
         "requests": lambda: [list(r) for r in list(sb.requests)],
         "request_headers": lambda: list(sb.request_headers),

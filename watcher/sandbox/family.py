@@ -35,7 +35,7 @@ class Family:
     default_order: str = "desc"
     bump_unchanged: bool = True  # an update that changes nothing still advances updated_at
     seed_names: tuple[str, ...] = ()
-    # served at (for kinds the registry does not know; registry kinds take these from it)
+    # served at, and how its pages go (for kinds the registry does not know; registry kinds take these from it)
     path: str = ""
     key: str = PROJECT
     beta: str | None = None
@@ -80,6 +80,10 @@ class Family:
         """POST {item}/{verb} handlers: (object, body, account) -> changed fields."""
         return {}
 
+    def fresh(self, parent: dict) -> dict | None:
+        """For a one-per-parent kind: the object a new parent starts with (None: none)."""
+        return None
+
     def after_seed(self, account: "Account") -> None:
         """Tie this kind's seeded objects to those seeded before them (versions to their skill)."""
 
@@ -109,6 +113,7 @@ class Served:
     beta: str | None
     parent: str | None
     ordered: bool
+    next_cursor: bool  # its pages also say `next` (the SDK's NextCursorPage)
     azure: bool
     updated_field: str | None  # the timestamp an edit advances, when the kind's objects carry one
     timestamps: tuple[str, ...]  # seconds since the epoch (the timestamps_ms quirk multiplies them)
@@ -120,12 +125,12 @@ class Served:
     @classmethod
     def from_registry(cls, family: Family, kind: Any) -> "Served":
         updated = kind.updated_field if kind.updated_field in family.stamped else None
-        return cls(family, kind.path, kind.key, kind.beta, kind.parent, kind.ordered, kind.azure, updated,
-                   tuple(kind.timestamps))
+        return cls(family, kind.path, kind.key, kind.beta, kind.parent, kind.ordered, kind.cursor == "next",
+                   kind.azure, updated, tuple(kind.timestamps))
 
     @classmethod
     def local(cls, family: Family) -> "Served":
         updated = "updated_at" if "updated_at" in family.stamped else None
-        return cls(family, family.path, family.key, family.beta, family.parent, family.ordered, False, updated,
-                   family.stamped)
+        return cls(family, family.path, family.key, family.beta, family.parent, family.ordered, family.next_cursor,
+                   False, updated, family.stamped)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from watcher.sandbox.collection import stamp_after
 from watcher.sandbox.content import OWNERS
 from watcher.sandbox.dice import Dice
-from watcher.sandbox.family import ADMIN, Family
+from watcher.sandbox.family import Family
 from watcher.sandbox.wire import check_int, check_string, known_fields, missing, require
 
 if TYPE_CHECKING:
@@ -33,10 +33,8 @@ def hint(key: str) -> str:
 
 
 class OrgFamily(Family):
-    """An organization kind: admin key, has_more + last_id pages, oldest first."""
+    """An organization kind (its path, key and paging are the registry's): oldest first unless asked."""
 
-    key = ADMIN
-    ordered = False
     default_order = "asc"
 
     def deleted(self, obj: dict) -> dict:
@@ -45,7 +43,6 @@ class OrgFamily(Family):
 
 class OrgUsers(OrgFamily):
     name, object, prefix, label = "org_users", "organization.user", "user-", "user"
-    path = "/organization/users"
     stamped = ("added_at",)
     ops = frozenset({"list", "retrieve", "update", "delete"})
     optional = ("email", "name", "role", "developer_persona", "technical_level")
@@ -75,7 +72,6 @@ class OrgUsers(OrgFamily):
 
 class Invites(OrgFamily):
     name, object, prefix, label = "invites", "organization.invite", "invite-", "invite"
-    path = "/organization/invites"
     ops = frozenset({"list", "retrieve", "create", "delete"})
     optional = ("accepted_at", "expires_at")
 
@@ -119,9 +115,7 @@ _CUSTOM = (("Billing admin", "Reads usage and manages spend limits.",
 
 class Roles(OrgFamily):
     name, object, prefix, label = "roles", "role", "role_", "role"
-    path = "/organization/roles"
     stamped = ()
-    ordered, next_cursor = True, True
     optional = ("description",)
 
     def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
@@ -169,8 +163,6 @@ class Roles(OrgFamily):
 
 class Groups(OrgFamily):
     name, object, prefix, label = "groups", "", "group_", "group"
-    path = "/organization/groups"
-    ordered, next_cursor = True, True
 
     def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
         names = ("Platform engineering", "Support leads", "Finance", "Data science")
@@ -200,8 +192,6 @@ class Groups(OrgFamily):
 
 class AdminApiKeys(OrgFamily):
     name, object, prefix, label = "admin_api_keys", "organization.admin_api_key", "key_", "admin API key"
-    path = "/organization/admin_api_keys"
-    ordered = True
     ops = frozenset({"list", "retrieve", "create", "delete"})
     optional = ("expires_at", "last_used_at", "name")
 
@@ -251,7 +241,6 @@ def _owner(user: dict | None) -> dict:
 
 class Projects(OrgFamily):
     name, object, prefix, label = "projects", "organization.project", "proj_", "project"
-    path = "/organization/projects"
     ops = frozenset({"list", "retrieve", "create", "update"})
     optional = ("archived_at", "external_key_id", "name", "residency", "status")
     seed_names = ("Support Bots", "Growth Experiments", "Internal Tools", "Data Platform", "Sales Assist",

@@ -22,11 +22,10 @@ from watcher.sandbox.wire import (ApiError, check_int, check_string, copy, dumps
 if TYPE_CHECKING:
     from watcher.sandbox.account import Account
 
-UNDER = "/organization/projects/{parent}"
 
 
 class ProjectFamily(OrgFamily):
-    parent = "projects"
+    """What lives under a project (listed under each one: the registry says so)."""
 
     def audit(self, change: str, obj: dict, fields: dict, old: dict | None) -> tuple[str, dict] | None:
         return None
@@ -34,7 +33,6 @@ class ProjectFamily(OrgFamily):
 
 class ProjectUsers(ProjectFamily):
     name, object, prefix, label = "project_users", "organization.project.user", "user-", "user"
-    path = UNDER + "/users"
     stamped = ("added_at",)
     optional = ("email", "name")
 
@@ -79,7 +77,6 @@ class ProjectUsers(ProjectFamily):
 class ProjectServiceAccounts(ProjectFamily):
     name, object, prefix, label = "project_service_accounts", "organization.project.service_account", "svc_acct_", \
         "service account"
-    path = UNDER + "/service_accounts"
     seed_names = ("ci-deployer", "nightly-evals", "support-bot-runtime", "etl-sync")
 
     def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
@@ -119,7 +116,6 @@ class ProjectServiceAccounts(ProjectFamily):
 
 class ProjectApiKeys(ProjectFamily):
     name, object, prefix, label = "project_api_keys", "organization.project.api_key", "key_", "API key"
-    path = UNDER + "/api_keys"
     ops = frozenset({"list", "retrieve", "update", "delete"})
     optional = ("last_used_at", "expires_at")
     seed_names = ("Production backend", "Staging backend", "Analytics notebook", "Zapier", "CI smoke tests")
@@ -148,8 +144,8 @@ class ProjectApiKeys(ProjectFamily):
         return fields
 
     def listed(self, obj: dict, query: dict[str, list[str]]) -> bool:
-        wanted = query.get("owner_project_access")
-        return not wanted or obj["owner_project_access"] in wanted
+        wanted = query.get("owner_project_access") or ["active"]  # the API's default
+        return "any" in wanted or obj["owner_project_access"] in wanted
 
     def used(self, obj: dict, dice: Dice) -> dict:
         return {"last_used_at": stamp_after(obj.get("last_used_at"))}
@@ -178,7 +174,6 @@ _LIMIT_FIELDS = ("batch_1_day_max_input_tokens", "max_audio_megabytes_per_1_minu
 
 class ProjectRateLimits(ProjectFamily):
     name, object, prefix, label = "project_rate_limits", "project.rate_limit", "rl-", "rate limit"
-    path = UNDER + "/rate_limits"
     stamped = ()
     ops = frozenset({"list", "update"})
     before = True
@@ -214,7 +209,7 @@ class ProjectSettings(Family):
     """One stored object per project: the four settings its endpoints read and write."""
 
     name, label = "project_settings", "project settings"
-    path, key, parent, routed, singleton = UNDER, ADMIN, "projects", False, True
+    routed, singleton = False, True
     stamped = ()
 
     def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
@@ -228,6 +223,12 @@ class ProjectSettings(Family):
                                    "type": "zero_data_retention" if strict else "organization_default"},
                 "spend_limit": {"currency": "USD", "enforcement": {"status": "enforcing"}, "interval": "month",
                                 "object": "project.spend_limit", "threshold_amount": dice.pick((500, 2_000, 10_000))}}
+
+    def fresh(self, parent: dict) -> dict | None:
+        """A new project: every model and hosted tool allowed, the organization's retention, no spend limit."""
+        return {"model_permissions": dict(_OPEN_MODELS, model_ids=[]),
+                "hosted_tool_permissions": {tool: {"enabled": True} for tool in _TOOLS},
+                "data_retention": {"object": "project.data_retention", "type": "organization_default"}}
 
     def audit(self, change: str, obj: dict, fields: dict, old: dict | None) -> tuple[str, dict] | None:
         return "project.updated", {"id": obj["id"], "changes_requested": {}}
@@ -320,7 +321,7 @@ class OrganizationSettings(ProjectSettings):
     """The organization's own data retention and spend limit (one stored object)."""
 
     name, label = "organization_settings", "organization settings"
-    path, parent, singleton = "/organization", None, False
+    path, key, parent, singleton = "/organization", ADMIN, None, False
 
     def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
         return {"id": "organization",

@@ -261,6 +261,14 @@ class Sandbox:
         """Append an organization audit log entry directly (an `effective_at` in the past arrives late)."""
         return self._audit.append(entry)
 
+    def hold_audit(self) -> None:
+        """Make the audit log lag: entries of changes made from now on stay unreadable until release_audit()."""
+        self._audit.hold()
+
+    def release_audit(self) -> list[dict]:
+        """End the lag: the held entries arrive late, dated when their changes were made; returns them."""
+        return self._audit.release()
+
     def audit_log(self) -> list[dict]:
         """Copies of every audit log entry, newest first."""
         return self._audit.entries()
