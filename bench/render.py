@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watcher import channels, diff, render, textdiff  # noqa: E402
+from watcher import channels, diff, render, templating, textdiff  # noqa: E402
 from watcher.channels import email as email_channel, slack, teams, webhook  # noqa: E402
 from watcher.poll import DriftEvent  # noqa: E402
 
@@ -62,7 +62,7 @@ def event(number: int, old: dict, new: dict, name: str) -> DriftEvent:
                       diff.changed_paths(changes), changes, NOW, NOW - timedelta(minutes=5), None, old, new)
 
 
-def email_bytes(email: render.RenderedEmail) -> int:
+def email_bytes(email: templating.RenderedEmail) -> int:
     message = email_channel.build_message(email, ["ops@example.com", "billing-leads@example.com"], SENDER, NOW,
                                           "<1.2.3@example.com>")
     return len(email_channel.as_bytes(message))
@@ -94,7 +94,7 @@ def channel_payloads(drift: DriftEvent) -> dict[str, tuple[float, int]]:
     return figures
 
 
-def parts(email: render.RenderedEmail) -> str:
+def parts(email: templating.RenderedEmail) -> str:
     return f"text {len(email.text) / 1024:.1f} KiB, html {len(email.html) / 1024:.1f} KiB"
 
 
@@ -235,7 +235,7 @@ def main() -> int:
     parser.add_argument("--old-cap", type=float, default=300.0, help="seconds the old difflib diff may take")
     parser.add_argument("--skip-old", action="store_true", help="do not run the old difflib diff")
     args = parser.parse_args()
-    render.default_templates()  # load the templates once, as a running watcher has
+    templating.default_templates()  # load the templates once, as a running watcher has
     ok = bench_long_instructions()
     bench_digest()
     ok = bench_every_other_line(None if args.skip_old else args.old_cap) and ok

@@ -369,12 +369,12 @@ def queue_mail():
     """Queues `count` outbox rows directly (as a poll would); returns their Message-IDs."""
     from sqlalchemy.orm import Session as _Session
 
-    from watcher import render
+    from watcher import templating
     from watcher.channels import email
 
     def queue(engine, count: int, *, to=("ops@example.com",), now=None) -> list[str]:
         rows = [email.new_row("event", list(to),
-                              render.RenderedEmail(f"queued alert {n}", f"alert {n}\n", f"<p>alert {n}</p>"),
+                              templating.RenderedEmail(f"queued alert {n}", f"alert {n}\n", f"<p>alert {n}</p>"),
                               "watcher.example.com", now=now)
                 for n in range(count)]
         ids = [row.message_id for row in rows]  # read before the commit expires the rows

@@ -276,10 +276,10 @@ def alert_of():
 
 @pytest.fixture
 def notice_alert():
-    from watcher import channels, render
+    from watcher import channels, notices
 
     def make():
-        notice = render.failing_notice("prod", "agents", "prod/agents: HTTP 500: <b>boom</b>\nline 2", 3, None)
+        notice = notices.failing_notice("prod", "agents", "prod/agents: HTTP 500: <b>boom</b>\nline 2", 3, None)
         return channels.Alert(2, "failing", notice.subject, "high", "prod", "agents", utcnow(), notice=notice)
 
     return make

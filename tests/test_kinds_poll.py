@@ -1,7 +1,7 @@
 """Every kind of the registry, listed through the real SDK against the sandbox and recorded."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher import kinds

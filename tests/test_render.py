@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher import render
+from watcher import display, render, sections, templating
 from watcher.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,15 +25,15 @@ def test_subject_shortens_paths_and_caps_its_length(drift_event):
            "instructions": "b"}
     event = drift_event(old, new, name="N" * 300)
     subject = render.render_event(event).subject
-    assert len(subject) <= render.SUBJECT_LIMIT
+    assert len(subject) <= display.SUBJECT_LIMIT
     head = '[prod] [high] assistant "' + "N" * 79 + '…" modified: instructions, tools[0], tools[1], '
     assert subject.startswith(head)
     assert subject.endswith(" more")
 
 
 def test_header_text_strips_line_breaks_and_controls():
-    assert render.header_text("a\r\nBcc: x@y.z\n\tb\x00c\u2028d\x85e") == "a Bcc: x@y.z b c d e"
-    assert render.header_text("x" * 500) == "x" * 199 + "…"
+    assert display.header_text("a\r\nBcc: x@y.z\n\tb\x00c\u2028d\x85e") == "a Bcc: x@y.z b c d e"
+    assert display.header_text("x" * 500) == "x" * 199 + "…"
 
 
 # --- what the text part says --------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_non_ascii_rewrites_of_every_line_stay_bounded_with_word_marks(drift_eve
 def test_a_very_long_line_is_clipped(drift_event):
     long_line = "x" * 100_000
     email = render.render_event(drift_event({"instructions": f"a\n{long_line}"}, {"instructions": f"b\n{long_line}"}))
-    assert f"… ({1 + 100_000 - render.LINE_LIMIT} more characters)" in email.text  # the context line " xxx…"
+    assert f"… ({1 + 100_000 - sections.LINE_LIMIT} more characters)" in email.text  # the context line " xxx…"
     assert len(email.text) < 10 * KIB
 
 
@@ -145,7 +145,7 @@ def test_builtin_templates_load_through_importlib_resources():
     import importlib.resources
 
     assert Path(str(importlib.resources.files("watcher.templates"))).resolve() == ROOT / "templates"
-    assert sorted(render.builtin_sources()) == sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
+    assert sorted(templating.builtin_sources()) == sorted(p.name for p in (ROOT / "templates").glob("*.j2"))
 
 
 @pytest.mark.slow
@@ -162,19 +162,19 @@ def test_templates_ship_in_the_wheel_and_load_from_it(tmp_path):
         pytest.skip("no package index to fetch setuptools for an isolated wheel build")
     assert built.returncode == 0, built.stderr
     [wheel] = (tmp_path / "dist").glob("*.whl")
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from watcher import render; "
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from watcher import render, templating; "
              "assert render.__file__.startswith(sys.argv[1]), render.__file__; "
-             "print(sorted(render.builtin_sources())); print(render.render_test([('k', 'v')]).subject)")
+             "print(sorted(templating.builtin_sources())); print(render.render_test([('k', 'v')]).subject)")
     run = subprocess.run([sys.executable, "-c", probe, str(wheel)], capture_output=True, text=True, cwd=tmp_path,
                          timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == [str(sorted(render.builtin_sources())), "assistant-watcher test email"]
+    assert run.stdout.splitlines() == [str(sorted(templating.builtin_sources())), "assistant-watcher test email"]
 
 
 def test_user_templates_override_builtin_ones_and_can_include_them(tmp_path, drift_event):
     (tmp_path / "event.txt.j2").write_text("ACME NOC\n{% include 'builtin/event.txt.j2' %}")
     (tmp_path / "event.html.j2").write_text("<p>{{ title }}</p>")
-    templates = render.Templates(str(tmp_path))
+    templates = templating.Templates(str(tmp_path))
     email = render.render_event(drift_event({"model": "a"}, {"model": "b"}, name="<b>x</b>"), templates)
     assert email.text.startswith('ACME NOC\nAssistant "<b>x</b>" was modified on prod')
     assert email.html == "<p>&lt;b&gt;x&lt;/b&gt;</p>"  # autoescaped in user HTML templates too
@@ -182,12 +182,12 @@ def test_user_templates_override_builtin_ones_and_can_include_them(tmp_path, dri
 
 def test_a_user_subject_template_is_made_header_safe_and_capped(tmp_path, drift_event):
     (tmp_path / "event.subject.j2").write_text('ACME {{ severity|upper }}: {{ title }}\r\nBcc: {{ name }} {{ "x" * 400 }}')
-    templates = render.Templates(str(tmp_path))
+    templates = templating.Templates(str(tmp_path))
     email = render.render_event(drift_event({"model": "a"}, {"model": "b"}, name="Bot\r\nBcc: evil@example.com"),
                                 templates)
     assert email.subject.startswith("ACME HIGH: Bot Bcc: evil@example.com Bcc: Bot")
     assert "\r" not in email.subject and "\n" not in email.subject
-    assert len(email.subject) == render.SUBJECT_LIMIT and email.subject.endswith("…")
+    assert len(email.subject) == display.SUBJECT_LIMIT and email.subject.endswith("…")
 
 
 def test_the_builtin_subject_templates_give_the_computed_subject(drift_event):
@@ -198,7 +198,7 @@ def test_the_builtin_subject_templates_give_the_computed_subject(drift_event):
 
 def test_user_templates_run_sandboxed_and_fall_back_to_the_builtin(tmp_path, drift_event, caplog):
     (tmp_path / "event.txt.j2").write_text("{{ title.__class__.__mro__[1].__subclasses__() }}")
-    templates = render.Templates(str(tmp_path))
+    templates = templating.Templates(str(tmp_path))
     with caplog.at_level(logging.WARNING, logger="watcher.render"):
         email = render.render_event(drift_event({"model": "a"}, {"model": "b"}), templates)
     assert "subclasses" not in email.text and "<class" not in email.text
@@ -215,7 +215,7 @@ def test_a_broken_user_template_is_a_config_error_before_any_poll(sandbox, smtp_
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("config error: alerts.templates_dir: event.txt.j2: line 1:")
     with pytest.raises(ConfigError, match="is not a directory"):
-        render.Templates(str(tmp_path / "missing"))
+        templating.Templates(str(tmp_path / "missing"))
 
 
 def test_a_rendering_bug_still_records_the_poll_and_queues_a_plain_alert(sandbox, smtp_server, mail_config, cli,

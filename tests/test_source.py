@@ -3,7 +3,6 @@
 import json
 import math
 
-import openai
 import pytest
 
 from watcher import kinds

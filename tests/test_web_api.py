@@ -183,7 +183,8 @@ def test_at_inside_an_edit_window_says_so(edited, base, store_url):
     """Assistants have no updated_at: version 2 came in at some time between two polls."""
     _resource, versions, events = _recorded(store_url, edited["id"])
     window_start = events[0].window_start
-    moment = window_start + (versions[1].observed_at - window_start) / 2
+    # Between version 1's recording (after the window opened) and version 2's: inside the window.
+    moment = versions[0].observed_at + (versions[1].observed_at - versions[0].observed_at) / 2
     document = at(base, edited["id"], json_time(moment)).json()
     assert document["number"] == 1
     assert document["edit_window"] == {"from": json_time(window_start), "to": json_time(versions[1].observed_at),

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watcher import diff, kinds, render
+from watcher import diff, kinds, notices, render, templating
 from watcher.config import WATCHLIST_CHANNEL, Config
 from watcher.documents import event_severity
 from watcher.history import json_time
@@ -47,7 +47,7 @@ def composer(config: Config) -> ComposeAlerts:
     if not routing.channels:
         return no_alerts
     if config.smtp is not None:
-        render.Templates(config.alerts.templates_dir)
+        templating.Templates(config.alerts.templates_dir)
     return _Composer(config, routing).compose
 
 
@@ -221,26 +221,26 @@ def load(session: Session, alert_id: int | None):
     notice = None
     if not events:
         notice = _notice(row.purpose, target, row.kind, row.detail) if row.detail is not None else \
-            render.Notice(row.purpose, row.title, row.title, [], [])  # a row from before channels
+            notices.Notice(row.purpose, row.title, row.title, [], [])  # a row from before channels
     return channels.Alert(row.id, row.purpose, row.title, row.severity, target, row.kind, row.created_at, events,
                           notice, dict(row.detail or {}), tuple(row.routing or ()))
 
 
-def _notice(purpose: str, target: str | None, kind: str | None, detail: dict[str, Any]) -> render.Notice:
+def _notice(purpose: str, target: str | None, kind: str | None, detail: dict[str, Any]) -> notices.Notice:
     target, kind = target or "", kind or ""
     if purpose == "failing":
-        return render.failing_notice(target, kind, detail.get("error", ""), detail.get("failures", 0),
+        return notices.failing_notice(target, kind, detail.get("error", ""), detail.get("failures", 0),
                                      _time(detail.get("since")))
     if purpose == "recovered":
-        return render.recovered_notice(target, kind, detail.get("failures", 0), _time(detail.get("since")))
+        return notices.recovered_notice(target, kind, detail.get("failures", 0), _time(detail.get("since")))
     if purpose == "retired":
-        return render.retired_notice(target, kind, detail.get("error", ""))
+        return notices.retired_notice(target, kind, detail.get("error", ""))
     if purpose == "dead":
-        return render.dead_notice(detail.get("channel", ""), detail.get("deliveries", []),
+        return notices.dead_notice(detail.get("channel", ""), detail.get("deliveries", []),
                                   detail.get("give_up_after", ""))
     if purpose == "disabled":
-        return render.disabled_notice(detail.get("channel", ""), detail.get("reason", ""))
-    return render.Notice(purpose, purpose, purpose, [], [])
+        return notices.disabled_notice(detail.get("channel", ""), detail.get("reason", ""))
+    return notices.Notice(purpose, purpose, purpose, [], [])
 
 
 def _time(text: str | None) -> datetime | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from watcher import documents, render
+from watcher import documents, notices, templating
 from watcher.config import Config
 
 # The type of the document a webhook receives, by alert purpose.
@@ -36,7 +36,7 @@ class Alert:
     kind: str | None
     created_at: datetime
     events: tuple = ()
-    notice: render.Notice | None = None
+    notice: notices.Notice | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     routing: tuple[dict[str, str], ...] = ()  # {name, kind, target, severity} per object, for email routes
 
@@ -124,7 +124,7 @@ class Sweep:
         self.smtp = None  # watcher.channels.email.Connection, opened on first use
         self.http = None  # httpx2.AsyncClient, created on first use
         self.channels: dict[str, Channel] = {}
-        self.templates: render.Templates | None = None  # the email templates, loaded on first use
+        self.templates: templating.Templates | None = None  # the email templates, loaded on first use
         self.broken: dict[str, str] = {}  # channel → why every send to it fails for the rest of this sweep
 
     async def close(self) -> None:

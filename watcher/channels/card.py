@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from watcher import render
+from watcher import display, render, sections
 from watcher.channels.base import Alert
 from watcher.history import iso
 
@@ -39,7 +39,7 @@ def card(alert: Alert, *, line_chars: int) -> Card:
 
 def _event_card(alert: Alert, line_chars: int) -> Card:
     event = alert.events[0]
-    context = render.event_context(event, render.Budget(0))  # the diff comes bounded by characters below
+    context = render.event_context(event, sections.Budget(0))  # the diff comes bounded by characters below
     lines, cut = render.diff_lines(event, line_chars)
     headline = f"{context['kind_label'].capitalize()} “{context['title']}” {event.change} on {context['target']}"
     return Card(
@@ -62,12 +62,12 @@ def _digest_card(alert: Alert, line_chars: int) -> Card:
             break
         lines.append(("item", text))
         left -= len(text) + 1
-    command = (f"assistant-watcher events --target {shlex.quote(render.printable(first.target))} "
+    command = (f"assistant-watcher events --target {shlex.quote(display.printable(first.target))} "
                f"--since {iso(first.detected_at)}")
     hidden = len(events) - len(lines)
     return Card(
-        headline=render.printable(alert.title), summary=alert.title, severity=alert.severity,
-        facts=[("Target", render.printable(first.target)), ("Kind", first.kind), ("Events", str(len(events))),
+        headline=display.printable(alert.title), summary=alert.title, severity=alert.severity,
+        facts=[("Target", display.printable(first.target)), ("Kind", first.kind), ("Events", str(len(events))),
                ("Detected", iso(first.detected_at) or "")],
         lines=lines, more=f"{hidden} more events: run {command}" if hidden else None,
         commands=[("All of them", command)],
@@ -77,19 +77,19 @@ def _digest_card(alert: Alert, line_chars: int) -> Card:
 def _digest_line(event) -> str:
     versions = {"created": f"v{event.to_version}", "deleted": f"v{event.from_version}"}.get(
         event.change, f"v{event.from_version} → v{event.to_version}")
-    name = render.header_text(event.name or event.object_id, 80)
-    paths = render.subject_paths([render.printable(p) for p in event.paths], 120)
-    head = f"{event.severity} {event.change} {render.kind_label(event.kind)} “{render.printable(name)}” ({versions})"
-    who = f" — by {render.actor_text(event.actor)}" if getattr(event, "actor", None) else ""
+    name = display.header_text(event.name or event.object_id, 80)
+    paths = render.subject_paths([display.printable(p) for p in event.paths], 120)
+    head = f"{event.severity} {event.change} {render.kind_label(event.kind)} “{display.printable(name)}” ({versions})"
+    who = f" — by {display.actor_text(event.actor)}" if getattr(event, "actor", None) else ""
     return (f"{head}: {paths}" if paths else head) + who
 
 
 def _notice_card(alert: Alert) -> Card:
     notice = alert.notice
     return Card(
-        headline=render.printable(notice.headline), summary=alert.title, severity=alert.severity,
-        facts=[(label, render.printable(value)) for label, value in notice.facts],
-        paragraphs=[render.printable(p) for p in notice.paragraphs],
-        error=render.printable(notice.error) if notice.error else None,
+        headline=display.printable(notice.headline), summary=alert.title, severity=alert.severity,
+        facts=[(label, display.printable(value)) for label, value in notice.facts],
+        paragraphs=[display.printable(p) for p in notice.paragraphs],
+        error=display.printable(notice.error) if notice.error else None,
         commands=[("Deliveries", "assistant-watcher outbox")] if alert.purpose in ("dead", "disabled") else [],
     )

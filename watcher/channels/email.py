@@ -23,7 +23,7 @@ from typing import Iterable
 
 import aiosmtplib
 
-from watcher import render
+from watcher import display, render, templating
 from watcher.channels.base import Alert, Channel, Claimed, Payload, Sent
 from watcher.config import WATCHLIST_CHANNEL, Config, SmtpConfig
 from watcher.errors import ConfigError, DeliveryError
@@ -47,7 +47,7 @@ class EmailChannel(Channel):
 
     def render(self, alert: Alert, delivery: Claimed) -> Payload:
         if delivery.text_body is not None:  # rendered before channels existed: sent as it was queued
-            email = render.RenderedEmail(delivery.subject or "", delivery.text_body, delivery.html_body or "")
+            email = templating.RenderedEmail(delivery.subject or "", delivery.text_body, delivery.html_body or "")
             to = list(delivery.recipients or [])
         else:
             email = render_email(alert, self._templates())
@@ -55,21 +55,21 @@ class EmailChannel(Channel):
         if not to:
             raise DeliveryError(f"nobody to send it to: {self.name} has no recipients any more", permanent=True)
         message = build_message(email, to, self.config.smtp.sender, delivery.created_at, delivery.message_id)
-        return Payload(message, render.header_text(email.subject), to)
+        return Payload(message, display.header_text(email.subject), to)
 
     async def send(self, payload: Payload, delivery: Claimed) -> Sent:
         if self.sweep.smtp is None:
             self.sweep.smtp = Connection(self.config.smtp, self.config.smtp.password())
         return Sent(await self.sweep.smtp.send(payload.body, payload.recipients))
 
-    def _templates(self) -> render.Templates:
+    def _templates(self) -> templating.Templates:
         templates = self.sweep.templates
         if templates is None:
-            templates = self.sweep.templates = render.Templates(self.config.alerts.templates_dir)
+            templates = self.sweep.templates = templating.Templates(self.config.alerts.templates_dir)
         return templates
 
 
-def render_email(alert: Alert, templates: render.Templates) -> render.RenderedEmail:
+def render_email(alert: Alert, templates: templating.Templates) -> templating.RenderedEmail:
     """The email for an alert: one event, a digest, or a notice; should rendering ever fail, a plain
     one that says where to look, so the alert still arrives."""
     try:
@@ -81,7 +81,7 @@ def render_email(alert: Alert, templates: render.Templates) -> render.RenderedEm
     except Exception:
         log.exception("rendering alert %d failed; sending a plain one instead", alert.id)
         text = "This alert could not be rendered; run `assistant-watcher events --open` to see what changed.\n"
-        return render.RenderedEmail(render.header_text(_plain_subject(alert)), text, f"<p>{text.strip()}</p>")
+        return templating.RenderedEmail(display.header_text(_plain_subject(alert)), text, f"<p>{text.strip()}</p>")
 
 
 def _plain_subject(alert: Alert) -> str:
@@ -122,14 +122,14 @@ def msgid_domain(sender: str) -> str:
     return domain or "assistant-watcher.invalid"
 
 
-def new_row(purpose: str, to: list[str], email: render.RenderedEmail, msgid_domain: str,
+def new_row(purpose: str, to: list[str], email: templating.RenderedEmail, msgid_domain: str,
             now: datetime | None = None) -> Delivery:
     """An unsaved, already rendered email delivery to the watchlist channel (as rows from before
     channels are); its Message-ID is fixed now, so every retry carries the same one."""
     now = now or utcnow()
     return Delivery(
         purpose=purpose, channel=WATCHLIST_CHANNEL, state="pending", recipients=list(to),
-        subject=render.header_text(email.subject), text_body=email.text, html_body=email.html,
+        subject=display.header_text(email.subject), text_body=email.text, html_body=email.html,
         message_id=make_msgid(domain=msgid_domain), created_at=now, attempts=0, next_attempt_at=now,
     )
 
@@ -169,12 +169,12 @@ def as_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=_WIRE_POLICY)
 
 
-def build_message(email: render.RenderedEmail, to: list[str], sender: str, date: datetime,
+def build_message(email: templating.RenderedEmail, to: list[str], sender: str, date: datetime,
                   message_id: str) -> EmailMessage:
     """The MIME message: multipart/alternative, text then HTML. Date and Message-ID come from the
     delivery, so a retry is the same email."""
     message = EmailMessage(policy=MAIL_POLICY)  # no CR/LF in header values; RFC 2047 for non-ASCII
-    message["Subject"] = render.header_text(email.subject)
+    message["Subject"] = display.header_text(email.subject)
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Date"] = format_datetime(date)
@@ -354,5 +354,5 @@ def _settings_facts(smtp: SmtpConfig) -> list[tuple[str, str]]:
 def _checked_address(address: str) -> str:
     _name, parsed = parseaddr(address)
     if any(c in address for c in "\r\n") or "@" not in parsed:
-        raise DeliveryError(f"--to: {render.header_text(address, 100)!r} is not an email address")
+        raise DeliveryError(f"--to: {display.header_text(address, 100)!r} is not an email address")
     return parsed

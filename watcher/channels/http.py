@@ -12,7 +12,7 @@ import asyncio
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from watcher import __version__, render
+from watcher import __version__, display
 from watcher.channels.base import Channel, Claimed, Payload, Sent
 from watcher.config import ChannelConfig
 from watcher.errors import DeliveryError
@@ -86,8 +86,8 @@ class HttpChannel(Channel):
             return DeliveryError(f"{where}: HTTP {status} redirect to {onward} not followed "
                                  f"(only 307/308 to the same host are)")
         said = _scrub(answer, url, target)
-        detail = f": {render.header_text(said, 200)}" if said.strip() else ""
-        return DeliveryError(f"{where}: HTTP {status} {render.header_text(reason, 60)}{detail}".rstrip(),
+        detail = f": {display.header_text(said, 200)}" if said.strip() else ""
+        return DeliveryError(f"{where}: HTTP {status} {display.header_text(reason, 60)}{detail}".rstrip(),
                              gone=status == 410)
 
     def _client(self):
@@ -124,7 +124,7 @@ def _same_origin(current: str, location: str, original: str) -> bool:
 def _host(url: str) -> str:
     try:
         parts = urlsplit(url)
-        return render.header_text(parts.netloc.rpartition("@")[2], 100)
+        return display.header_text(parts.netloc.rpartition("@")[2], 100)
     except ValueError:
         return ""
 

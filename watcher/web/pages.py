@@ -16,7 +16,7 @@ from sqlalchemy import select
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from watcher import diff, history, kinds, overview, render
+from watcher import diff, display, history, kinds, overview, sections
 from watcher.documents import event_severity
 from watcher.store import Event, Target, utcnow
 from watcher.web import api
@@ -124,13 +124,13 @@ def diff_page(call: Call, target: str, kind: str, object_id: str) -> Response:
         new_row = history.version(session, resource, to_number)
         numbers = [v.number for v in overview.versions_page(session, resource)]
     changes = diff.compare(history.body(old_row), history.body(new_row))
-    sections, hidden = render.sections_for(changes, render.Budget(DIFF_BUDGET))
-    views = [{"section": s, "rows": side_by_side(s.lines)} for s in sections]
+    shown, hidden = sections.sections_for(changes, sections.Budget(DIFF_BUDGET))
+    views = [{"section": s, "rows": side_by_side(s.lines)} for s in shown]
     command = (f"assistant-watcher diff {shlex.quote(object_id)} --target {shlex.quote(target)} "
                f"--from {from_number} --to {to_number}")
     return call.page("diff.html.j2", title=f"{_title(resource)}: {from_number} → {to_number}", resource=resource,
                      old=old_row, new=new_row, sections=views, hidden=hidden, view=view, numbers=numbers,
-                     content=content, command=render.printable(command), label=kinds.label)
+                     content=content, command=display.printable(command), label=kinds.label)
 
 
 def static(call: Call, name: str) -> Response:
@@ -148,7 +148,7 @@ def static(call: Call, name: str) -> Response:
 
 
 def _title(resource) -> str:
-    return render.printable(f"{kinds.label(resource.kind).capitalize()} “{resource.name or resource.remote_id}”")
+    return display.printable(f"{kinds.label(resource.kind).capitalize()} “{resource.name or resource.remote_id}”")
 
 
 def _fields(body: dict[str, Any]) -> list[tuple[str, str, bool]]:

@@ -1,0 +1,87 @@
+"""What an operational alert says (failing, recovered, retired, dead, disabled, test), before any
+channel lays it out. Plain values in, a `Notice` out; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from watcher.display import header_text
+from watcher.history import iso
+
+@dataclass(frozen=True)
+class Notice:
+    """What an operational alert says, before any channel lays it out (every value plain text)."""
+
+    purpose: str  # failing | recovered | retired | dead | disabled | test
+    subject: str
+    headline: str
+    facts: list[tuple[str, str]]
+    paragraphs: list[str]
+    error: str | None = None
+    severity: str = "high"
+
+
+def failing_notice(target: str, kind: str, error: str, failures: int, since: datetime | None) -> Notice:
+    """`failures` polls of (target, kind) in a row have failed: nothing is being watched there."""
+    times = "once" if failures == 1 else f"{failures} times in a row"
+    subject = header_text(f"[{target}] [high] watcher failing: {kind} polls failed {times}")
+    facts = [("Target", target), ("Kind", kind), ("Failed polls", str(failures)),
+             ("Failing since", iso(since) or "unknown")]
+    last = "The last poll" if failures == 1 else f"The last {failures} polls"
+    body = [f"{last} of {target}/{kind} failed, so drift there is not being detected. "
+            f"One email is sent per outage; another says when polls succeed again."]
+    return Notice("failing", subject, f"Watcher failing on {target}/{kind}", facts, body, error)
+
+
+def recovered_notice(target: str, kind: str, failures: int, since: datetime | None) -> Notice:
+    """A poll of (target, kind) succeeded after a streak that raised a failing or retired alert."""
+    polls = "1 failed poll" if failures == 1 else f"{failures} failed polls"
+    subject = header_text(f"[{target}] watcher recovered: {kind} polled again after {polls}")
+    facts = [("Target", target), ("Kind", kind), ("Failed polls", str(failures)),
+             ("Failing since", iso(since) or "unknown")]
+    body = [f"A poll of {target}/{kind} completed again. Drift that happened during the outage is reported "
+            f"by the usual alerts; their time window covers the outage."]
+    return Notice("recovered", subject, f"Watcher recovered on {target}/{kind}", facts, body, severity="low")
+
+
+def retired_notice(target: str, kind: str, error: str) -> Notice:
+    """The endpoint answers 404 for a kind that has recorded objects."""
+    subject = header_text(f"[{target}] [high] {kind} no longer served by this endpoint")
+    facts = [("Target", target), ("Kind", kind)]
+    body = [f"The endpoint of {target} answers 404 for every {kind} request. The recorded {kind} are kept "
+            f"as they were; nothing is marked deleted. Each poll keeps failing until the endpoint serves "
+            f"{kind} again or `kinds` in the config drops it."]
+    return Notice("retired", subject, f"{kind} retired on {target}", facts, body, error)
+
+
+def dead_notice(channel: str, given_up: list[dict[str, Any]], give_up_after: str) -> Notice:
+    """Deliveries to `channel` failed for longer than `give_up_after`: those alerts never reached it."""
+    count = len(given_up)
+    alerts = "1 alert" if count == 1 else f"{count} alerts"
+    subject = header_text(f"[high] {alerts} could not be delivered to {channel}")
+    facts = [("Channel", channel), ("Undelivered", str(count)), ("Gave up after", give_up_after)]
+    facts += [(f"#{d['id']}", f"{d['title']} (queued {d['created_at']}, {d['attempts']} attempts)")
+              for d in given_up[:10]]
+    body = [f"{alerts} for {channel} kept failing for {give_up_after} and are no longer retried. They are "
+            f"still in the record: `assistant-watcher events` lists the drift, `assistant-watcher outbox` "
+            f"the deliveries."]
+    return Notice("dead", subject, f"Alerts could not be delivered to {channel}", facts, body,
+                  given_up[0].get("last_error") if given_up else None)
+
+
+def disabled_notice(channel: str, reason: str) -> Notice:
+    """The receiver of `channel` answered 410 Gone: nothing more is sent there until someone acts."""
+    subject = header_text(f"[high] channel {channel} disabled: its receiver answered 410 Gone")
+    facts = [("Channel", channel)]
+    body = [f"The receiver of {channel} says it is gone for good, so alerts are no longer sent to it: they wait "
+            f"in the outbox. Point the channel at a new URL (it is enabled again when its URL changes), or run "
+            f"`assistant-watcher outbox --retry-now` once the receiver is back."]
+    return Notice("disabled", subject, f"Channel {channel} disabled", facts, body, reason)
+
+
+def settings_notice(facts: list[tuple[str, str]]) -> Notice:
+    body = ["This message proves that assistant-watcher can deliver alerts with these settings."]
+    return Notice("test", "assistant-watcher test email", "assistant-watcher test email", facts, body,
+                  severity="low")
