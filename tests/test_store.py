@@ -74,9 +74,19 @@ def test_a_0001_database_migrates_keeping_its_record_and_takes_long_kind_names(s
     engine.dispose()
 
 
-def test_opening_twice_is_harmless(store_url):
-    open_engine(store_url).dispose()
-    open_engine(store_url).dispose()
+def test_opening_twice_keeps_the_record_and_the_schema(store_url):
+    from watcher.store import installation_key
+
+    first = open_engine(store_url)
+    key = installation_key(first)
+    tables = set(inspect(first).get_table_names())
+    first.dispose()
+    again = open_engine(store_url)
+    assert installation_key(again) == key  # the same record, not a new one
+    assert set(inspect(again).get_table_names()) == tables
+    with again.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == _head()
+    again.dispose()
 
 
 def test_sqlite_file_is_created_private(tmp_path):

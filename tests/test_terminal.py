@@ -85,3 +85,37 @@ def test_remote_text_cannot_drive_the_terminal(terminal_setup, cli):
         assert "\\x1b" in output, args  # shown, escaped, not dropped
     [events_row] = [line for line in cli(config, "events").output.splitlines() if "modified" in line]
     assert "Store\\x1b[31mRED" in events_row and "\\x0d\\x0aBcc: x" in events_row  # one row, not split
+
+
+def test_ctrl_c_during_snapshot_says_what_was_recorded_and_what_was_not(tmp_path, write_config):
+    import signal
+    import sqlite3
+    import time
+
+    database = tmp_path / "w.db"
+    with Sandbox(assistants=5, agents=5) as sandbox:
+        config = write_config(sandbox, f"sqlite:///{database}")
+        sandbox.set_latency(3.0)  # each request takes 3 s: time to interrupt the agents' poll in flight
+        process = subprocess.Popen([sys.executable, "-m", "watcher", "--config", config, "snapshot", "--no-email"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _polled(database, "assistants"):
+            time.sleep(0.1)
+        time.sleep(0.5)  # the agents' request is in flight now
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert "Aborted!" not in err and "Traceback" not in err
+    assert "interrupted: recorded prod/assistants; the poll in progress was not recorded" in err
+    assert "prod/assistants: baseline recorded" in out and "prod/agents" not in out
+    assert not _polled(database, "agents")
+
+
+def _polled(database, kind: str) -> bool:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(database) as connection:
+            return connection.execute("SELECT count(*) FROM polls WHERE kind = ?", (kind,)).fetchone()[0] > 0
+    except sqlite3.Error:
+        return False

@@ -165,15 +165,19 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         channel.check_secrets()
     compose = _composer(config)
     outcomes: list = []
+    interrupted = _Interruption()
     try:
         for target in targets:
             only = [k for k in kind_names if k in target.kinds] if kind_names else None
-            for outcome in poll.poll_target(app.engine, target, compose=compose, progress=_progress_printer(),
-                                            only=only, poll_timeout=config.schedule.poll_timeout):
+            for outcome in poll.poll_kinds(app.engine, target, compose=compose, progress=_progress_printer(),
+                                           only=only, poll_timeout=config.schedule.poll_timeout,
+                                           cancelled=interrupted.is_set):
                 click.echo(printable(poll.summary_line(outcome)))
                 outcomes.append(outcome)
     except KeyboardInterrupt:
         _interrupted(outcomes)
+    finally:
+        interrupted.close()
     if not no_email:
         _deliver_after_snapshot(app)
     click.get_current_context().exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
@@ -188,6 +192,30 @@ def _check_kinds(targets: list, kind_names: tuple[str, ...]) -> None:
             raise click.UsageError(f"--kind: {name!r} is not a kind; known kinds: {', '.join(kinds.names())}")
         if not any(name in target.kinds for target in targets):
             raise click.UsageError(f"--kind: no chosen target watches {name} (set its `kinds` in the config)")
+
+
+class _Interruption:
+    """Ctrl-C during a snapshot, remembered: a library that swallows the KeyboardInterrupt its signal
+    raised (inside a C call) cannot make the snapshot go on; the next request or record stops it."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self._event = threading.Event()
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, _signum, _frame) -> None:
+        self._event.set()
+        raise KeyboardInterrupt
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def close(self) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._previous)
 
 
 def _interrupted(outcomes: list) -> None:

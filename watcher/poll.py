@@ -127,12 +127,21 @@ class Context:
 # --- the edge: polling configured targets ---------------------------------------------------------
 
 
-def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, progress=None,
-                only: Iterable[str] | None = None, poll_timeout: float = 600.0) -> list[PollOutcome]:
-    """Poll every kind of one configured target; one kind failing does not stop the others.
+def poll_target(engine: Engine, target, **options) -> list[PollOutcome]:
+    """Poll every kind of one configured target (see `poll_kinds`); the outcomes, kind by kind."""
+    return list(poll_kinds(engine, target, **options))
 
+
+def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, progress=None,
+               only: Iterable[str] | None = None, poll_timeout: float = 600.0,
+               cancelled: Callable[[], bool] | None = None) -> Iterator[PollOutcome]:
+    """Poll every kind of one configured target, yielding each outcome as its poll is recorded.
+
+    One kind failing does not stop the others.
     `only` names kinds to poll (default: the target's); a kind named there is asked even when it
-    was not served before. Each kind's poll must end within `poll_timeout` seconds.
+    was not served before. Each kind's poll must end within `poll_timeout` seconds. Once
+    `cancelled()` is true, KeyboardInterrupt is raised before the next request or record: the
+    poll in flight is not recorded.
     """
     from watcher import attribution
     from watcher.source import Source
@@ -141,8 +150,7 @@ def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, p
     asked = list(only) if only is not None else list(target.kinds)
     secret_key = installation_key(engine)
     settings = settings_fingerprint(target)
-    outcomes = []
-    with Source(target) as source:
+    with Source(target, cancelled=cancelled) as source:
         for kind in _in_registry_order(asked):
             source.deadline = time.monotonic() + poll_timeout
             source.poll_timeout = poll_timeout
@@ -152,13 +160,12 @@ def poll_target(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, p
             label = f"{target.name}/{kind.name}"
             report = (lambda pages, objects, label=label: progress(label, pages, objects)) if progress else None
             outcome = poll_kind(engine, context, lambda kind=kind: source.pages(kind), progress=report,
-                                ask_again=only is not None)
+                                ask_again=only is not None, cancelled=cancelled)
             if outcome.status == "complete":  # after the commit: who made the drift, where an audit log says
                 _attributed(outcome, attribution.attribute(engine, source, target.name, kind))
             if progress:
                 progress(label, outcome.pages, outcome.objects, done=True)
-            outcomes.append(outcome)
-    return outcomes
+            yield outcome
 
 
 def _attributed(outcome: PollOutcome, actors: dict[int, dict[str, Any]]) -> None:
@@ -183,7 +190,8 @@ def settings_fingerprint(target) -> str:
 
 
 def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Page]], *,
-              progress: Callable[[int, int], None] | None = None, ask_again: bool = False) -> PollOutcome:
+              progress: Callable[[int, int], None] | None = None, ask_again: bool = False,
+              cancelled: Callable[[], bool] | None = None) -> PollOutcome:
     """Poll (target, kind) from `pages()` and record the result, complete or failed.
 
     Raises only when even a failed poll cannot be recorded (the database is unreachable).
@@ -205,6 +213,8 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
         try:
             with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
                 counts = _collect(pages(), known, context.rules, spool, progress)
+                if cancelled and cancelled():
+                    raise KeyboardInterrupt  # interrupted while listing: this poll is not recorded
                 spool.seek(0)
                 prepared = recording.prepare(engine, context, known, previous, _read_spool(spool), counts)
                 spool.seek(0)

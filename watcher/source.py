@@ -23,7 +23,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import ADMIN, Kind
@@ -54,8 +54,10 @@ class Page:
 class Source:
     """The remote side of one target for one poll (or one apply): its clients, deadline and cap."""
 
-    def __init__(self, target: TargetConfig, *, deadline: float | None = None):
+    def __init__(self, target: TargetConfig, *, deadline: float | None = None,
+                 cancelled: Callable[[], bool] | None = None):
         self.target = target
+        self.cancelled = cancelled  # true once the user interrupted: no further request is made
         self.deadline = deadline  # time.monotonic() past which the poll fails
         self.poll_timeout: float | None = None  # the deadline's length, for the message that reports it
         self._clients: dict[str, openai.OpenAI] = {}
@@ -237,6 +239,8 @@ class Source:
 
     def _budget(self) -> tuple[float, int]:
         """This request's timeout and retries: the target's, cut so the poll ends by its deadline."""
+        if self.cancelled and self.cancelled():
+            raise KeyboardInterrupt
         timeout, retries = self.target.timeout, 2
         if self.deadline is None:
             return timeout, retries
