@@ -210,3 +210,19 @@ def test_events_show_the_review_note(edited, config, cli):
     event_id = line.split()[0]
     assert cli(config, "ack", event_id, "--by", "alice", "--note", "approved in CHG-7").exit_code == 0
     assert "alice: approved in CHG-7" in cli(config, "events").stdout
+
+
+def test_v_shows_the_watchers_debug_lines_and_vv_the_libraries_too(sandbox, write_config, sqlite_url):
+    import subprocess
+    import sys
+
+    config = write_config(sandbox, sqlite_url)
+    env = {**__import__("os").environ}
+    one = subprocess.run([sys.executable, "-m", "watcher", "--config", config, "-v", "snapshot", "--no-email"],
+                         capture_output=True, text=True, env=env)
+    assert one.returncode == 0
+    assert "DEBUG watcher" in one.stderr and "DEBUG httpx" not in one.stderr and "DEBUG httpcore" not in one.stderr
+    two = subprocess.run([sys.executable, "-m", "watcher", "--config", config, "-vv", "snapshot", "--no-email"],
+                         capture_output=True, text=True, env=env)
+    assert two.returncode == 0 and ("DEBUG httpx" in two.stderr or "DEBUG httpcore" in two.stderr
+                                    or "DEBUG openai" in two.stderr)

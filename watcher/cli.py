@@ -63,6 +63,7 @@ class App:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(config_path(self.config_option))
+            log.debug("config %s: %d targets", self._config.path, len(self._config.targets))
         return self._config
 
     @property

@@ -210,9 +210,13 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
             known = _load_known(session, target_id, kind)
             previous = _last_complete_poll(session, target_id, kind)
         started = utcnow()
+        log.debug("%s/%s: %d objects in the record; listing", context.target, kind, len(known))
         try:
             with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
                 counts = _collect(pages(), known, context.rules, spool, progress)
+                log.debug("%s/%s: listed %d objects in %d pages: %d differ from the record, %d listed byte for "
+                          "byte as last time", context.target, kind, counts.objects, counts.pages, counts.differ,
+                          counts.same_bytes)
                 if cancelled and cancelled():
                     raise KeyboardInterrupt  # interrupted while listing: this poll is not recorded
                 spool.seek(0)
@@ -243,6 +247,8 @@ class Counts:
     objects: int = 0
     pages: int = 0
     seen: set[str] = field(default_factory=set)
+    differ: int = 0  # spooled: new, back, or changed
+    same_bytes: int = 0  # skipped by their raw fingerprint
     # Known objects listed with other bytes but the same content (a volatile field moved): new raw hashes.
     raw_moved: list[tuple[int, str]] = field(default_factory=list)
 
@@ -265,6 +271,7 @@ def _collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalizatio
             mine = known.get(object_id)
             if mine is not None and not mine.deleted and mine.raw_hash == raw_hash:
                 counts.seen.add(object_id)
+                counts.same_bytes += 1
                 continue
             snap = normalize(raw, rules=rules, object_id=object_id)
             if name is not None:  # a label the listing gives (its parent's name and its own)
@@ -272,6 +279,7 @@ def _collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalizatio
             counts.seen.add(snap.object_id)
             if mine is None or mine.deleted or mine.content_hash != snap.content_hash:
                 spool.write(_spool_line(snap, raw_hash))
+                counts.differ += 1
             else:
                 counts.raw_moved.append((mine.resource_id, raw_hash))
         if progress:

@@ -19,6 +19,7 @@ own message, never a key.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import warnings
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     import openai
 
     from watcher.config import TargetConfig
+
+log = logging.getLogger("watcher.source")
 
 PAGE_LIMIT = 100
 _STREAM = {"X-Stainless-Raw-Response": "stream"}  # the SDK hands back the response unread: we read it capped
@@ -153,6 +156,8 @@ class Source:
                 params["after"] = after
             body = self._get_json(kind, path, params, number, not_served=first and after is None)
             objects, has_more = self._parse_page(kind, body, number)
+            log.debug("%s: %s page %d: %d objects, has_more %s", self._where(kind), path, number, len(objects),
+                      "absent" if has_more is None else has_more)
             ids = self._ids(kind, objects, parent_id, seen, number)
             yield Page(number, objects, ids)
             if not objects:

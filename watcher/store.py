@@ -9,6 +9,7 @@ outbox claim, both behind small functions.
 from __future__ import annotations
 
 import contextlib
+import logging
 import fcntl
 import hashlib
 import json
@@ -37,6 +38,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from watcher.errors import ConfigError
+
+log = logging.getLogger("watcher.store")
 from watcher.snapshot import ID_LIMIT, NAME_LIMIT
 
 KIND_LIMIT = 40  # characters of a kind's config name (resources.kind, polls.kind)
@@ -343,7 +346,9 @@ def reader(engine: Engine) -> Engine:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent; no Alembic when already there)."""
     if _schema_version(engine) == SCHEMA_HEAD:
+        log.debug("database schema is current (%s)", SCHEMA_HEAD)
         return
+    log.debug("database schema is behind %s: migrating", SCHEMA_HEAD)
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
