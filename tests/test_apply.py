@@ -171,5 +171,26 @@ def test_a_read_only_kind_is_refused_clearly():
     from watcher.errors import RecordError
     from watcher.store import Resource
 
-    with pytest.raises(RecordError, match="^skill_versions are read-only through the watcher"):
+    with pytest.raises(RecordError, match="^the watcher does not write skill_versions"):
         _writable_kind(Resource(kind="skill_versions", remote_id="skill_1/2"))
+
+
+def test_apply_refuses_a_changed_created_at_or_object_by_name(setup, sandbox, cli, cli_json, tmp_path):
+    path, _config = setup
+    victim = sandbox.objects("assistants")[0]
+    body = {**cli_json(path, "show", victim["id"]), "created_at": 1}
+    file = tmp_path / "change.json"
+    file.write_text(json.dumps(body))
+    result = cli(path, "apply", str(file), "--by", "alice")
+    assert result.exit_code == 1 and result.stderr.startswith("error: created_at is read-only for assistants")
+
+
+def test_a_dry_run_sees_an_out_of_band_change_as_a_real_run_would(setup, sandbox, cli, cli_json, tmp_path):
+    path, _config = setup
+    victim = sandbox.objects("assistants")[0]
+    body = {**cli_json(path, "show", victim["id"]), "model": "gpt-4.1-mini"}
+    sandbox.edit("assistants", victim["id"], instructions="changed on the platform, not yet polled")
+    file = tmp_path / "change.json"
+    file.write_text(json.dumps(body))
+    result = cli(path, "apply", str(file), "--by", "alice", "--dry-run")
+    assert result.exit_code == 1 and "has changed since the last poll" in result.stderr

@@ -226,3 +226,17 @@ def test_v_shows_the_watchers_debug_lines_and_vv_the_libraries_too(sandbox, writ
                          capture_output=True, text=True, env=env)
     assert two.returncode == 0 and ("DEBUG httpx" in two.stderr or "DEBUG httpcore" in two.stderr
                                     or "DEBUG openai" in two.stderr)
+
+
+def test_a_base_url_that_serves_no_kind_fails_the_snapshot_and_says_what_to_check(sandbox, tmp_path, cli,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("SB_KEY", sandbox.api_key)
+    root = sandbox.url.removesuffix("/v1")  # the usual mistake: the host without /v1
+    config = tmp_path / "wrong.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n\n[[targets]]\nname = "prod"\n'
+                      f'base_url = "{root}"\napi_key_env = "SB_KEY"\n')
+    result = cli(config, "snapshot", "--no-email")
+    assert result.exit_code == 1
+    assert f"prod: FAILED: no kind is served at {root}" in result.stderr and "check the target's base_url" in \
+        result.stderr
+    assert cli(config, "snapshot", "--no-email").exit_code == 1  # and again, while nothing is asked

@@ -122,3 +122,41 @@ def test_the_sandboxs_seeded_secrets_never_reach_the_record(sandbox, write_confi
         token = (assistant.get("metadata") or {}).get("zendesk_api_token")
         if token:
             assert token not in stored
+
+
+def _agent_with_secret(sandbox):
+    for agent in sandbox.objects("agents"):
+        for n, tool in enumerate(agent.get("tools") or []):
+            headers = (tool.get("transport") or {}).get("headers") or {}
+            if headers:
+                return agent, n, headers
+    raise AssertionError("the sandbox seeds an agent with an MCP credential")
+
+
+def test_restore_sends_the_live_secret_back_never_its_fingerprint(sandbox, write_config, store_url, engine, cli):
+    agent, n, headers = _agent_with_secret(sandbox)
+    config = write_config(sandbox, store_url)
+    cli(config, "snapshot", "--no-email")
+    sandbox.edit("agents", agent["id"], model="gpt-5-nano")
+    cli(config, "snapshot", "--no-email")
+    result = cli(config, "restore", agent["id"], "--version", "1", "--by", "ops")
+    assert result.exit_code == 0, result.stderr
+    live = sandbox.get("agents", agent["id"])
+    assert live["tools"][n]["transport"]["headers"] == headers  # the real credential, untouched
+    assert live["model"] == agent["model"]
+
+
+def test_restore_refuses_to_write_a_secret_that_was_rotated_since(sandbox, write_config, store_url, engine, cli):
+    agent, n, headers = _agent_with_secret(sandbox)
+    config = write_config(sandbox, store_url)
+    cli(config, "snapshot", "--no-email")
+    tools = agent["tools"]
+    rotated = [dict(t) for t in tools]
+    rotated[n] = {**tools[n], "transport": {**tools[n]["transport"],
+                                           "headers": {k: v + "-rotated" for k, v in headers.items()}}}
+    sandbox.edit("agents", agent["id"], tools=rotated)
+    cli(config, "snapshot", "--no-email")
+    result = cli(config, "restore", agent["id"], "--version", "1", "--by", "ops")
+    assert result.exit_code == 1
+    assert "is a secret the watcher keeps only as a fingerprint" in result.stderr
+    assert sandbox.get("agents", agent["id"])["tools"][n]["transport"]["headers"] == rotated[n]["transport"]["headers"]

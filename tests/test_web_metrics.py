@@ -138,8 +138,19 @@ def test_healthz_is_503_naming_a_target_never_polled(drifted, write_config, sand
     assert answer.json()["stale"] == [{"target": "staging", "kind": "agents", "reason": "no complete poll yet",
                                        "last_complete_at": None}]
 
-@SQLITE_ONLY
 
+def test_healthz_is_503_for_a_target_that_serves_no_kind(drifted, write_config, sandbox, store_url, cli, web_server):
+    root = sandbox.url.removesuffix("/v1")  # a base_url without /v1: every kind answers 404
+    config = write_config(sandbox, store_url, extra=f'[[targets]]\nname = "typo"\nbase_url = "{root}"\n'
+                                                    f'api_key_env = "{SANDBOX_KEY_ENV}"\nkinds = ["agents"]\n')
+    cli(config, "snapshot", "--no-email", "--target", "typo")
+    answer = http_request("GET", web_server(config) + "/healthz")
+    assert answer.status == 503
+    [row] = answer.json()["stale"]
+    assert (row["target"], row["kind"]) == ("typo", "agents") and "serves no kind at all" in row["reason"]
+
+
+@SQLITE_ONLY
 def test_healthz_turns_503_three_intervals_after_the_last_complete_poll(write_config, sandbox, store_url, cli,
                                                                          web_server):
     config = write_config(sandbox, store_url, target_extra='interval = "1s"\nkinds = ["assistants"]')

@@ -28,7 +28,8 @@ from watcher import diff, history, kinds
 from watcher.config import Config, TargetConfig
 from watcher.errors import RecordError
 from watcher.kinds import Kind
-from watcher.snapshot import as_datetime, matching_keys, normalize, parse_path
+from watcher.snapshot import (as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize,
+                              parse_path)
 from watcher.store import Event, Resource, Target, Version, installation_key, poll_lock, utcnow
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
@@ -63,14 +64,29 @@ def apply_document(engine: Engine, config: Config, document: dict[str, Any], *, 
                    target: str | None = None, dry_run: bool = False) -> WriteResult:
     """Make the remote object look like `document`, recorded as origin "apply"."""
     with Session(engine) as session:
-        resource = history.find_resource(session, document["id"], target=target)
+        resource = _document_resource(session, document["id"], target)
         kind = _writable_kind(resource)
         current = history.body(history.version(session, resource, resource.current_version))
         _refuse_what_cannot_be_written(kind, document, current)
         where = (resource.target.name, resource.remote_id, resource.current_version, resource.name)
     if dry_run:
+        _require_live_recorded(engine, config.target(where[0]), kind, where[1])
         return _dry_run(kind, where, current, document)
     return _write(engine, config.target(where[0]), kind, where[1], document, origin="apply", by=by, note=note)
+
+
+def _document_resource(session: Session, object_id: str, target: str | None) -> Resource:
+    """The recorded object a file's `id` names; a child kind's body carries only its own part of the id."""
+    try:
+        return history.find_resource(session, object_id, target=target)
+    except RecordError:
+        query = select(Resource).join(Target).where(Resource.remote_id.like(f"%/{object_id}"))
+        if target:
+            query = query.where(Target.name == target)
+        matches = session.scalars(query).all()
+        if len(matches) == 1:
+            return matches[0]
+        raise
 
 
 def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by: str, note: str | None = None,
@@ -92,6 +108,7 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
         current = history.body(history.version(session, resource, resource.current_version))
         where = (resource.target.name, resource.remote_id, resource.current_version, resource.name)
     if dry_run:
+        _require_live_recorded(engine, config.target(where[0]), kind, where[1])
         return _dry_run(kind, where, current, body)
     note = note or f"restored version {number}"
     result = _write(engine, config.target(where[0]), kind, where[1], body, origin="restore", by=by, note=note)
@@ -101,8 +118,8 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
 def _writable_kind(resource: Resource) -> Kind:
     kind = kinds.get(resource.kind)
     if kind.read_only:
-        raise RecordError(f"{kind.name} are read-only through the watcher (the API has no update for them): "
-                          f"change {resource.remote_id} on the platform and the next poll records it")
+        raise RecordError(f"the watcher does not write {kind.name}: change {resource.remote_id} on the platform "
+                          "and the next poll records it (and who did it, where an audit log says)")
     return kind
 
 
@@ -110,12 +127,14 @@ def _refuse_what_cannot_be_written(kind: Kind, document: dict[str, Any], current
     """RecordError naming the first field the file may not set: unknown, or read-only and changed."""
     managed = {*_PLATFORM_FIELDS, *kind.timestamps, *kind.volatile}
     for name in document:
-        if name in kind.writable or name in managed:
+        if name in kind.writable:
             continue
         if name in current:
             if document[name] != current[name]:
                 raise RecordError(f"{name} is read-only for {kind.name}: apply can change only "
                                   f"{', '.join(kind.writable)}")
+            continue
+        if name in managed:  # set by the platform and not recorded (updated_at): the file may carry it as listed
             continue
         close = difflib.get_close_matches(name, [*kind.writable, *current], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -143,9 +162,20 @@ def _write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, des
         live = source.retrieve(kind, remote_id)
         _require_recorded(engine, target, kind, remote_id, normalize(live, rules=rules).content_hash)
         fields = writable_fields(kind, desired, live, target.ignore)
+        _put_back_secrets(fields, live, rules.secret_key, remote_id)
         stored = source.update(kind, remote_id, fields)
         return _record_write(engine, target, kind, remote_id, normalize(stored, rules=rules), origin, by.strip(),
                              note)
+
+
+def _require_live_recorded(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str) -> None:
+    """A dry run reads the live object too: what it shows is what a real run would do, or its refusal."""
+    from watcher.source import Source
+
+    rules = kind.normalization(ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
+    with Source(target) as source:
+        live = source.retrieve(kind, remote_id)
+    _require_recorded(engine, target, kind, remote_id, normalize(live, rules=rules).content_hash)
 
 
 def _require_recorded(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, live_hash: str) -> None:
@@ -170,6 +200,42 @@ def writable_fields(kind: Kind, desired: dict[str, Any], live: dict[str, Any], i
     for rule in ignore:
         _copy_paths(live, fields, parse_path(rule))
     return fields
+
+
+def _put_back_secrets(fields: Any, live: Any, key: bytes, remote_id: str, path: tuple = ()) -> None:
+    """Replace each fingerprint in `fields` by the live secret it stands for, or refuse.
+
+    The record never holds a secret, only its fingerprint: sending the fingerprint would overwrite
+    the real value. Where the live object holds a value with that fingerprint, it is sent back
+    unchanged; where it holds another (rotated since) or none, the watcher cannot write it.
+    """
+    items = fields.items() if isinstance(fields, dict) else enumerate(fields) if isinstance(fields, list) else ()
+    for key_or_index, value in list(items):
+        here = (*path, key_or_index)
+        if isinstance(value, (dict, list)):
+            _put_back_secrets(value, live, key, remote_id, here)
+        elif is_fingerprint(value):
+            current = _value_at(live, here)
+            if current is _MISSING or fingerprint(current, key) != value:
+                raise RecordError(
+                    f"{remote_id}: {format_path(here)} is a secret the watcher keeps only as a fingerprint, and the "
+                    "live value is not that one (rotated since, or gone): set it on the platform, or put the value "
+                    "itself in the file")
+            fields[key_or_index] = copy.deepcopy(current)
+
+
+_MISSING = object()
+
+
+def _value_at(node: Any, path: tuple) -> Any:
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return _MISSING
+    return node
 
 
 def _copy_paths(source: Any, dest: Any, parts: tuple) -> None:

@@ -166,22 +166,29 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         channel.check_secrets()
     compose = _composer(config)
     outcomes: list = []
+    failed_targets: list[str] = []
     interrupted = _Interruption()
     try:
         for target in targets:
             only = [k for k in kind_names if k in target.kinds] if kind_names else None
+            polled = []
             for outcome in poll.poll_kinds(app.engine, target, compose=compose, progress=_progress_printer(),
                                            only=only, poll_timeout=config.schedule.poll_timeout,
                                            cancelled=interrupted.is_set):
                 click.echo(printable(poll.summary_line(outcome)))
-                outcomes.append(outcome)
+                polled.append(outcome)
+            outcomes += polled
+            if only is None and poll.nothing_served(polled):
+                click.echo(printable(poll.nothing_served_line(target)), err=True)
+                failed_targets.append(target.name)
     except KeyboardInterrupt:
         _interrupted(outcomes)
     finally:
         interrupted.close()
     if not no_email:
         _deliver_after_snapshot(app)
-    click.get_current_context().exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
+    ok = all(o.ok for o in outcomes) and not failed_targets
+    click.get_current_context().exit(EXIT_OK if ok else EXIT_FAILED)
 
 
 def _check_kinds(targets: list, kind_names: tuple[str, ...]) -> None:

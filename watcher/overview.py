@@ -127,10 +127,17 @@ def _counts_by_pair(session: Session, query) -> dict[tuple[int, str], int]:
 def stale(statuses: Iterable[KindStatus], intervals: dict[str, float], now: datetime,
           factor: float = 3.0) -> list[tuple[KindStatus, str]]:
     """The (target, kind) pairs of configured targets (`intervals`: target → seconds) with no complete
-    poll within `factor` intervals, each with why. A kind the endpoint does not serve is not stale."""
+    poll within `factor` intervals, each with why. A kind the endpoint does not serve is not stale,
+    unless the target serves no kind at all: then its address is wrong, and nothing is watched there."""
+    statuses = list(statuses)
     found = []
+    served = {row.target for row in statuses if row.status != "not_served"}
     for row in statuses:
         interval = intervals.get(row.target)
+        if interval is not None and row.status == "not_served" and row.target not in served:
+            found.append((row, "the target serves no kind at all: check its base_url (the API's root, such as "
+                               "https://api.openai.com/v1)"))
+            continue
         if interval is None or row.status == "not_served":
             continue
         if row.last_complete_at is None:

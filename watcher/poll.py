@@ -368,6 +368,16 @@ def _record_not_served(engine, context: Context, target_id, known, started, erro
     return outcome
 
 
+def nothing_served(outcomes: list[PollOutcome]) -> bool:
+    """True when every kind of a target answered 404: the address is wrong, not every kind retired."""
+    return bool(outcomes) and all(o.status == "not_served" for o in outcomes)
+
+
+def nothing_served_line(target) -> str:
+    return (f"{target.name}: FAILED: no kind is served at {target.base_url} (every kind answered 404): check the "
+            "target's base_url, which is the API's root, such as https://api.openai.com/v1")
+
+
 def summary_line(outcome: PollOutcome) -> str:
     """One line for a human: what a poll of (target, kind) found."""
     where = f"{outcome.target}/{outcome.kind}"

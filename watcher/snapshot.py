@@ -231,6 +231,11 @@ def _cleaned(value: Any, secret_key: bytes, depth: int) -> Any:
             if type(item) is dict or type(item) is list else item for item in value]
 
 
+def is_fingerprint(value: Any) -> bool:
+    """True for a value the record keeps in place of a secret (`redacted:` and 12 hex)."""
+    return _is_fingerprint(value)
+
+
 def _is_fingerprint(value: Any) -> bool:
     # Already redacted (a stored body normalized again): fingerprinting it twice would read as a rotation.
     return isinstance(value, str) and value.startswith(REDACTED) and len(value) == len(REDACTED) + 12
