@@ -306,3 +306,19 @@ def test_config_path_from_environment(tmp_path, monkeypatch, cli):
     result = cli(None, "events")
     assert result.exit_code == 0
     assert result.stdout.strip() == "no events"
+
+
+def test_a_relative_secret_file_is_read_beside_the_config_file_not_in_the_current_directory(tmp_path,
+                                                                                           monkeypatch):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "openai-api-key").write_text("sk-from-beside-the-config\n")
+    (folder / "config.toml").write_text('[[targets]]\nname = "prod"\napi_key_file = "openai-api-key"\n')
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.chdir(tmp_path)  # elsewhere
+    assert load_config(folder / "config.toml").targets[0].api_key() == "sk-from-beside-the-config"
+
+
+def test_a_watchlist_without_smtp_is_a_config_error_not_silently_dropped_mail():
+    message = error_of('[alerts]\nwatchlist = ["ops@example.com"]\n' + MINIMAL)
+    assert message.startswith("config.toml: [alerts] watchlist and routes' `to` are email: add an [smtp] section")

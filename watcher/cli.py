@@ -90,9 +90,11 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose >= 2 else logging.INFO, handlers=[handler])
     logging.getLogger("watcher").setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("watcher.traceback").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
-    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "alembic", "mail.log", "apscheduler",
-                  "aiosmtplib", "asyncio", "sqlalchemy"):
+    for noisy in ("openai", "alembic", "mail.log", "apscheduler", "aiosmtplib", "asyncio", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    # Never below WARNING: the HTTP clients log every URL, and a Slack or Teams webhook URL is a secret.
+    for client in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(client).setLevel(logging.WARNING)
 
 
 def _stderr_is_journal() -> bool:

@@ -544,6 +544,9 @@ class Config(_Section):
                 raise ValueError(f"channel name {name!r} is used twice")
         if self.smtp is None and any(c.type == "email" for c in self.channels):
             raise ValueError("an email channel needs an [smtp] section to send through")
+        if self.smtp is None and (self.alerts.watchlist or any(r.to for r in self.alerts.routes)):
+            raise ValueError("[alerts] watchlist and routes' `to` are email: add an [smtp] section to send "
+                             "through (without one, alerts would be dropped silently)")
         wanted = [("alerts.channels", n) for n in self.alerts.channels or []]
         wanted += [(f"alerts.routes[{i}].channels", n) for i, r in enumerate(self.alerts.routes) for n in r.channels]
         for where, name in wanted:
@@ -597,7 +600,20 @@ def _relative_to(config: Config, folder: Path) -> Config:
     if config.alerts.templates_dir:
         updates["alerts"] = config.alerts.model_copy(
             update={"templates_dir": _anchored(config.alerts.templates_dir, folder)})
+    if not os.environ.get("CREDENTIALS_DIRECTORY"):  # else a bare name is a systemd credential, read there
+        updates["targets"] = [_secret_files_beside(t, folder) for t in config.targets]
+        updates["channels"] = [_secret_files_beside(c, folder) for c in config.channels]
+        for section in ("smtp", "http"):
+            if getattr(config, section) is not None:
+                updates[section] = _secret_files_beside(getattr(config, section), folder)
     return config.model_copy(update=updates)
+
+
+def _secret_files_beside(section: BaseModel, folder: Path) -> BaseModel:
+    """`section` with each relative `*_file` (a secret's file) taken from the config file's folder."""
+    files = {name: _anchored(value, folder) for name, value in section
+             if name.endswith("_file") and isinstance(value, str) and value}
+    return section.model_copy(update=files) if files else section
 
 
 def _anchored(path: str, folder: Path) -> str:

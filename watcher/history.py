@@ -21,14 +21,19 @@ from watcher.store import Event, Resource, Target, Version, utcnow
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (UTC unless it says otherwise), or a duration ago such as "2h"."""
+    """An ISO 8601 time (UTC unless it says otherwise), Unix seconds (what OpenAI's `created_at` holds),
+    or a duration ago such as "2h"."""
     value = text.strip()
+    if value.isdigit():
+        seconds = int(value)
+        return datetime.fromtimestamp(seconds / 1000 if seconds > 100_000_000_000 else seconds, timezone.utc)
     if re.fullmatch(r"(\d+\s*(ms|s|m|h|d)\s*)+", value.lower()):
         return (now or utcnow()) - timedelta(seconds=parse_duration(value))
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise RecordError(f"cannot read time {text!r}: use ISO 8601 (2026-11-23T10:00Z) or a duration ago (2h)") from None
+        raise RecordError(f"cannot read time {text!r}: use ISO 8601 (2026-11-23T10:00Z), Unix seconds "
+                          "(1796040148) or a duration ago (2h)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
