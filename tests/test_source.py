@@ -172,3 +172,20 @@ def test_a_server_that_trickles_fails_the_poll_at_its_deadline(scripted_api):
     with source, pytest.raises(SourceError, match="the poll took longer than its deadline"):
         list(source.pages(kinds.get("assistants")))
     assert time.monotonic() - began < 10  # the per-read timeout alone would never fire
+
+
+def test_an_unreachable_server_costs_one_set_of_connection_attempts_per_poll_not_one_per_kind(engine,
+                                                                                             monkeypatch):
+    import time
+
+    from watcher.poll import poll_target
+
+    monkeypatch.setenv("SB_KEY", "sk-x")
+    target = parse_config('[[targets]]\nname = "prod"\nbase_url = "http://127.0.0.1:9/v1"\napi_key_env = "SB_KEY"\n'
+                          'timeout = "2s"\n').targets[0]
+    began = time.monotonic()
+    outcomes = poll_target(engine, target)
+    assert all(o.status == "failed" for o in outcomes) and len(outcomes) == 9
+    assert "cannot connect to http://127.0.0.1:9/v1/assistants" in outcomes[0].error
+    assert all(o.error.endswith("(not asked again in this poll)") for o in outcomes[1:])
+    assert time.monotonic() - began < 30

@@ -61,6 +61,7 @@ class Source:
                  cancelled: Callable[[], bool] | None = None):
         self.target = target
         self.cancelled = cancelled  # true once the user interrupted: no further request is made
+        self._unreachable: str | None = None  # why the target could not be reached, once it could not
         self.deadline = deadline  # time.monotonic() past which the poll fails
         self.poll_timeout: float | None = None  # the deadline's length, for the message that reports it
         self._clients: dict[str, openai.OpenAI] = {}
@@ -263,8 +264,14 @@ class Source:
     def _call(self, kind: Kind, call, number: int, *, not_served: bool) -> Any:
         """Run one SDK call and read its body within the cap and the deadline; SourceError on any failure."""
         where = self._where(kind)
+        if self._unreachable:  # one poll of a target makes one set of failed connections, not one per kind
+            raise SourceError(f"{where}: {self._unreachable} (not asked again in this poll)")
         secrets = self.target.secrets()
-        response = _request(where, secrets, call, not_served=not_served)
+        try:
+            response = _request(where, secrets, call, not_served=not_served)
+        except _Unreachable as exc:
+            self._unreachable = str(exc).split(": ", 1)[-1]
+            raise
         try:
             data = self._read(kind, response, number)
         finally:
@@ -341,6 +348,10 @@ def _response_type():
     return httpx2.Response
 
 
+class _Unreachable(SourceError):
+    """The server could not be reached at all (refused, no route, DNS): the next kind would fare no better."""
+
+
 def _object(body: Any) -> dict[str, Any]:
     # Raw JSON, not the SDK's model: model_dump turns a server's `1` into `1.0`, which would
     # hash differently from the listing and make every apply look like out-of-band drift.
@@ -393,7 +404,7 @@ def _request(where: str, secrets: list[str], call, *, not_served: bool = False):
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             url = _scrub(str(getattr(exc.request, "url", "") or ""), secrets).split("?")[0]
-            raise SourceError(f"{where}: cannot connect to {url}: {_scrub(str(cause), secrets)}") from None
+            raise _Unreachable(f"{where}: cannot connect to {url}: {_scrub(str(cause), secrets)}") from None
 
 
 def _server_message(exc, secrets: list[str]) -> str:
