@@ -11,9 +11,9 @@ times requests through one keep-alive HTTP connection:
   page); target p95 < 300 ms;
 - and, for reference, the API's events list, /metrics, /healthz and the overview page.
 
-    .venv/bin/python bench/http.py                       # SQLite, 20k objects x 50 versions, 100k events
-    .venv/bin/python bench/http.py --database postgresql+psycopg://postgres@127.0.0.1:5432/bench
-    .venv/bin/python bench/http.py --database sqlite:////tmp/big.db --reuse   # skip filling a filled one
+    .venv/bin/python bench/web.py                       # SQLite, 20k objects x 50 versions, 100k events
+    .venv/bin/python bench/web.py --database postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    .venv/bin/python bench/web.py --database sqlite:////tmp/big.db --reuse   # skip filling a filled one
 
 Filling takes about a minute on 2 CPUs; timings are printed as p50, p95 and max of each set.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 
-# This file is bench/http.py: run as a script, its folder comes first on sys.path and would shadow
+# This file is bench/web.py: run as a script, its folder comes first on sys.path and would shadow
 # the standard library's `http` package (which the client here, waitress and Werkzeug all import).
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _HERE]
