@@ -23,11 +23,6 @@ from __future__ import annotations
 import os
 import sys
 
-# This file is bench/web.py: run as a script, its folder comes first on sys.path and would shadow
-# the standard library's `http` package (which the client here, waitress and Werkzeug all import).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _HERE]
-
 import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json
