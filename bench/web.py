@@ -20,7 +20,6 @@ Filling takes about a minute on 2 CPUs; timings are printed as p50, p95 and max 
 
 from __future__ import annotations
 
-import os
 import sys
 
 import argparse  # noqa: E402
