@@ -11,6 +11,7 @@ demo: $(STAMP)
 	$(VENV)/bin/assistant-watcher demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check watcher tests bench
 	$(VENV)/bin/python -m pytest -m "slow or not slow"
 
 # Rebuilt when pyproject.toml changes (new dependencies); a half-built venv is redone, not trusted.

@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -43,7 +43,7 @@ def bench_match(repeat: int) -> None:
     from watcher.attribution import Waiting
 
     kind = kinds.get("project_rate_limits")
-    now = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
     print("matching core (watcher.attribution.match), best of", repeat)
     print(f"  {'waiting':>8} {'entries':>8} {'named':>6} {'seconds':>9}")
     for waiting_count, entry_count in ((50, 500), (500, 2_000), (500, 20_000)):
@@ -58,7 +58,7 @@ def bench_match(repeat: int) -> None:
                    for n in range(entry_count)]
         found: dict = {}
 
-        def run():
+        def run(found=found, waiting=waiting, entries=entries):
             found.clear()
             found.update(attribution.match(kind, waiting, entries, {}))
 

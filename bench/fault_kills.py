@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from child import KEY, Record, Row, Run, edit_round, message_ids, mib, run_watcher, secs, verdict, write_config
+
 from watcher.demo import SmtpSink
 from watcher.sandbox import Sandbox
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import hostile
 from child import KEY, MIB, Record, Row, config_accepts, mib, run_watcher, secs, verdict, write_config
+
 from watcher.demo import SmtpSink
 from watcher.sandbox import Sandbox
 

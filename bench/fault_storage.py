@@ -11,6 +11,7 @@ from pathlib import Path
 import hostile
 from child import KEY, Edits, Record, Row, Run, edit_round, mib, run_watcher, secs, verdict, write_config
 from sqlalchemy import text
+
 from watcher.sandbox import Sandbox
 
 

@@ -250,7 +250,7 @@ def verdict(ratio: float, target: float) -> str:
 
 def run(sizes: list[int], repeat: int) -> str:
     ctx = multiprocessing.get_context("spawn")
-    lines = ["", "the floor: stdlib HTTP + json.loads of the same pages (best of %d, side by side)" % repeat,
+    lines = ["", f"the floor: stdlib HTTP + json.loads of the same pages (best of {repeat}, side by side)",
              f"{'':<44}" + "".join(f"{n:>12,}" for n in sizes) + "   target"]
     rows: dict[str, list[str]] = {k: [] for k in ("raw process (s)", "snapshot process (s)", "process ratio",
                                                    "raw in process (s)", "poll in daemon (s)", "daemon ratio")}

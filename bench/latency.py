@@ -93,7 +93,7 @@ def measure(sandbox: Sandbox, sink: SmtpSink, edits: int, interval: float) -> li
         start = len(sink.messages)
         sandbox.edit("assistants", target["id"], instructions=f"{target['instructions']}\n{marker}")
         edited_at = time.monotonic()
-        mail = sink.wait_for(lambda m: marker in (m.part("plain") or ""), timeout=60, start=start)
+        mail = sink.wait_for(lambda m, marker=marker: marker in (m.part("plain") or ""), timeout=60, start=start)
         if mail is None:
             raise SystemExit(f"edit {number}: no alert within 60 s")
         latencies.append(mail.accepted_at - edited_at)

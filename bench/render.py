@@ -22,19 +22,20 @@ import random
 import re
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from watcher import channels, diff, render, templating, textdiff  # noqa: E402
-from watcher.channels import email as email_channel, slack, teams, webhook  # noqa: E402
+from watcher.channels import email as email_channel  # noqa: E402
+from watcher.channels import slack, teams, webhook
 from watcher.poll import DriftEvent  # noqa: E402
 
 TARGET_SECONDS = 0.5
 TARGET_BYTES = 256 * 1024
 SENDER = "Assistant Watcher <watcher@example.com>"
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def long_instructions(rng: random.Random, chars: int = 256_000) -> str:

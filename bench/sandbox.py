@@ -92,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     from watcher.sandbox import Sandbox
 
-    print("seeding (best of %d):" % args.repeat)
+    print(f"seeding (best of {args.repeat}):")
     print(f"  10k assistants, no agents     {best_seconds(args.repeat, lambda: Sandbox(assistants=10_000, agents=0)):6.2f} s")
     print(f"  mixed account (issue 8)       {best_seconds(args.repeat, lambda: Sandbox(**MIXED)):6.2f} s")
 

@@ -20,16 +20,15 @@ Filling takes about a minute on 2 CPUs; timings are printed as p50, p95 and max 
 
 from __future__ import annotations
 
-import sys
-
 import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json
 import random  # noqa: E402
 import statistics  # noqa: E402
+import sys
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
@@ -40,7 +39,7 @@ from watcher.store import Event, Poll, Resource, Target, Version, open_engine  #
 from watcher.web.app import Web  # noqa: E402
 from watcher.web.server import HttpServer  # noqa: E402
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(hours=3)  # between two versions of one object
 TARGETS = ("prod", "staging")
 KINDS = ("assistants", "agents")  # assistants have no updated_at: their edits leave windows

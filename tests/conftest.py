@@ -66,7 +66,8 @@ import json as _json
 import os as _os
 
 from click.testing import CliRunner
-from sqlalchemy import create_engine as _create_engine, text as _text
+from sqlalchemy import create_engine as _create_engine
+from sqlalchemy import text as _text
 
 PG_URL_ENV = "WATCHER_TEST_DATABASE_URL"
 SANDBOX_KEY_ENV = "WATCHER_TEST_SANDBOX_KEY"
@@ -160,6 +161,7 @@ import socket as _socket
 import ssl as _ssl
 import threading as _threading
 import time as _time
+from datetime import UTC
 
 SMTP_USER = "watcher"
 SMTP_PASSWORD = "s3cret-Pa55-for-tests"
@@ -388,12 +390,13 @@ def queue_mail():
 @pytest.fixture
 def drift_event():
     """Builds a DriftEvent as a poll would: drift_event(old_body, new_body, change=…, name=…, kind=…, target=…)."""
-    from datetime import datetime as _datetime, timedelta as _timedelta, timezone as _timezone
+    from datetime import datetime as _datetime
+    from datetime import timedelta as _timedelta
 
     from watcher import diff, kinds
     from watcher.poll import DriftEvent
 
-    detected = _datetime(2026, 11, 23, 10, 0, tzinfo=_timezone.utc)
+    detected = _datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
     def build(old, new, *, change="modified", name="Billing Bot", kind="assistants", target="prod",
               object_id="asst_abc123", number=7, updated_at=None) -> DriftEvent:
@@ -410,13 +413,13 @@ def drift_event():
 @pytest.fixture
 def wire_size():
     """The size in bytes of a RenderedEmail as it goes over SMTP (headers, MIME parts, transfer encoding)."""
-    from datetime import datetime as _datetime, timezone as _timezone
+    from datetime import datetime as _datetime
 
     from watcher.channels import email as channel
 
     def size(email) -> int:
         message = channel.build_message(email, ["ops@example.com"], "Watcher <w@watcher.example.com>",
-                                        _datetime(2026, 1, 1, tzinfo=_timezone.utc), "<1@watcher.example.com>")
+                                        _datetime(2026, 1, 1, tzinfo=UTC), "<1@watcher.example.com>")
         return len(channel.as_bytes(message))
 
     return size
@@ -454,7 +457,8 @@ import base64 as _base64
 import hashlib as _hashlib
 import hmac as _hmac
 from collections import Counter as _Counter
-from http.server import BaseHTTPRequestHandler as _Handler, ThreadingHTTPServer as _HTTPServer
+from http.server import BaseHTTPRequestHandler as _Handler
+from http.server import ThreadingHTTPServer as _HTTPServer
 
 WEBHOOK_SECRET = "whsec_" + _base64.b64encode(b"a test signing key of 32 bytes!!").decode()
 SIGNATURE_TOLERANCE = 300  # seconds a webhook-timestamp may be off, as Standard Webhooks advise

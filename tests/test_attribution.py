@@ -3,15 +3,15 @@ organization plane driven through the real SDK, with the CLI, real SMTP and HTTP
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import openai
 import pytest
+from conftest import WEBHOOK_SECRET
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from conftest import WEBHOOK_SECRET
 from watcher import attribution, kinds
 from watcher.attribution import Waiting
 from watcher.config import parse_config
@@ -205,7 +205,7 @@ def test_an_entry_that_explained_an_earlier_change_is_not_reused_for_a_later_one
 
 def test_an_entry_from_before_the_events_window_names_nobody(engine, org, org_target):
     target = org_target()
-    long_ago = int(datetime.now(timezone.utc).timestamp()) - 60
+    long_ago = int(datetime.now(UTC).timestamp()) - 60
     poll_target(engine, target)
     pid = projects(org)[0]
     org.audit({"type": "rate_limit.updated", "effective_at": long_ago, "actor": LI, "project": {"id": pid},
@@ -305,7 +305,7 @@ def test_no_audit_request_while_no_event_waits(engine, org, org_target):
 def test_the_audit_log_is_read_for_the_events_window_by_their_ids(engine, org, org_target):
     target = org_target()
     poll_target(engine, target)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     lower(org, projects(org)[0], actor=PRIYA)
     poll_target(engine, target)
     [query] = audit_requests(org)
@@ -411,7 +411,7 @@ def test_an_audit_log_error_that_echoes_the_admin_key_is_logged_without_it(engin
 # --- the matching itself, on plain values ------------------------------------------------------------------
 
 
-NOW = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 WAITING = Waiting(7, 1, "proj_a/rl-gpt-4o", "modified", NOW - timedelta(minutes=5), NOW)
 
 

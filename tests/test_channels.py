@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from conftest import WEBHOOK_SECRET
+
 from watcher import outbox
 from watcher.config import load_config
 from watcher.store import open_engine, utcnow

@@ -146,7 +146,7 @@ class NotifyListener:
         while self._running:
             try:
                 data = self.socket.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

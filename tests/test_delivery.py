@@ -8,10 +8,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from conftest import SMTP_PASSWORD, SMTP_USER
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from conftest import SMTP_PASSWORD, SMTP_USER
 from watcher import outbox
 from watcher.channels import email
 from watcher.config import load_config

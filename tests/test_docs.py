@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -41,18 +42,18 @@ def test_the_documented_shape_is_the_printed_shape(recorded, cli_json, command):
 
 
 def test_the_documented_outbox_and_feed_shapes_are_the_printed_ones(drift_event):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from watcher import documents
     from watcher.store import Delivery
 
     row = Delivery(id=1, channel="watchlist", state="pending", message_id="msg_1", attempts=0,
-                   next_attempt_at=datetime.now(timezone.utc), recipients=["ops@example.com"], subject="s")
+                   next_attempt_at=datetime.now(UTC), recipients=["ops@example.com"], subject="s")
     assert list(documents.outbox_document(row)) == documented_keys("outbox")
     event = drift_event({"id": "agent_1", "instructions": "a"}, {"id": "agent_1", "instructions": "b"}, kind="agents")
     assert list(documents.drift_document(event)) == documented_keys("events --follow")
     notice = documents.notice_document(1, "watcher.failing", target="prod", kind="agents", severity="high",
-                                       created_at=datetime.now(timezone.utc), message="m")
+                                       created_at=datetime.now(UTC), message="m")
     assert list(notice)[: len(documented_keys("events --follow"))] == documented_keys("events --follow")
 
 

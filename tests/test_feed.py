@@ -1,7 +1,7 @@
 """The publish feed: `events --follow` in one process sees what another records, and leaves cleanly."""
 
-import json
 import gc
+import json
 import queue
 import signal
 import sqlite3
@@ -13,8 +13,8 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
-
 from test_channels import DRIFT_KEYS
+
 from watcher import feed
 from watcher.history import json_time
 from watcher.store import Event, Resource, open_engine, utcnow

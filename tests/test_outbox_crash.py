@@ -13,11 +13,11 @@ import sys
 import time
 from datetime import timedelta
 
+from conftest import WEBHOOK_SECRET
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-
 from test_channels import SECRET_ENV
-from conftest import WEBHOOK_SECRET
+
 from watcher import outbox
 from watcher.config import load_config
 from watcher.store import Delivery, open_engine, utcnow

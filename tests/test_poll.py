@@ -1,6 +1,7 @@
 """Polling and recording: the invariants of the contract, one test each."""
 
 import threading
+from datetime import UTC
 
 import pytest
 from sqlalchemy import func, select
@@ -284,14 +285,14 @@ def test_an_error_before_commit_writes_nothing_of_the_poll_but_its_failure(engin
 
 
 def test_outbox_rows_commit_with_the_events(engine, sandbox, target_of):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     target = target_of(sandbox)
     poll_target(engine, target)
     sandbox.edit("agents", sandbox.objects("agents")[1]["id"], model="gpt-5")
 
     def one_mail_per_event(_session, outcome):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return [OutboxMessage(purpose="event", recipients=["ops@example.com"], subject=f"{e.change} {e.object_id}",
                               text_body="t", html_body="h", message_id=f"<{e.event_id}@test>", created_at=now,
                               attempts=0, next_attempt_at=now) for e in outcome.events]

@@ -4,6 +4,7 @@ import logging
 import shutil
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -51,12 +52,12 @@ def test_scalars_show_before_and_after_and_tools_a_structural_list(drift_event):
 
 
 def test_when_names_the_window_between_polls_or_the_agents_updated_at(drift_event):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     assistant = render.render_event(drift_event({"model": "a"}, {"model": "b"})).text
     assert "When:  between 2026-11-23T09:55:00Z and 2026-11-23T10:00:00Z (between two polls)" in assistant
     agent = render.render_event(drift_event({"model": "a"}, {"model": "b"}, kind="agents",
-                                            updated_at=datetime(2026, 11, 23, 9, 58, tzinfo=timezone.utc))).text
+                                            updated_at=datetime(2026, 11, 23, 9, 58, tzinfo=UTC))).text
     assert "When:  2026-11-23T09:58:00Z (the agent's updated_at); detected 2026-11-23T10:00:00Z" in agent
 
 

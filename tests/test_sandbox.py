@@ -11,9 +11,9 @@ import urllib.request
 import openai
 import pydantic
 import pytest
-
 from conftest import free_port
 from sandbox_helpers import assert_valid, control, make_client, raw_json
+
 from watcher.sandbox import ABSENT, EPOCH, QUIRKS, Sandbox
 
 # client.beta.assistants is deprecated in the SDK; this module exercises it on purpose
@@ -499,7 +499,7 @@ def test_stop_closes_keep_alive_connections_promptly():
 
 def test_url_before_start_is_an_error():
     with pytest.raises(RuntimeError):
-        Sandbox().url
+        _ = Sandbox().url
 
 
 # --- the `sandbox` command ------------------------------------------------------------------------

@@ -8,8 +8,8 @@ import time
 
 import openai
 import pytest
-
 from sandbox_helpers import control, http, make_client, raw_json
+
 from watcher.sandbox import Sandbox
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -6,8 +6,8 @@ import json
 
 import openai
 import pytest
-
 from sandbox_helpers import MODELS, RESOURCES, assert_valid, control, http, make_client, raw_json, skill_md
+
 from watcher import kinds
 from watcher.sandbox import Sandbox
 

@@ -7,14 +7,28 @@ import time
 
 import openai
 import pytest
-from openai.types.admin.organization import (AdminAPIKey, AuditLogListResponse, Group, Invite, OrganizationDataRetention,
-                                             OrganizationUser, Project, Role)
-from openai.types.admin.organization.projects import (ProjectAPIKey, ProjectDataRetention,
-                                                      ProjectHostedToolPermissions, ProjectModelPermissions,
-                                                      ProjectRateLimit, ProjectServiceAccount, ProjectSpendLimit,
-                                                      ProjectUser)
-
+from openai.types.admin.organization import (
+    AdminAPIKey,
+    AuditLogListResponse,
+    Group,
+    Invite,
+    OrganizationDataRetention,
+    OrganizationUser,
+    Project,
+    Role,
+)
+from openai.types.admin.organization.projects import (
+    ProjectAPIKey,
+    ProjectDataRetention,
+    ProjectHostedToolPermissions,
+    ProjectModelPermissions,
+    ProjectRateLimit,
+    ProjectServiceAccount,
+    ProjectSpendLimit,
+    ProjectUser,
+)
 from sandbox_helpers import assert_model, control, make_client, raw_json
+
 from watcher.sandbox import Sandbox
 
 PER_PROJECT = {  # kind: (model, the resource that lists it under a project)

@@ -2,14 +2,13 @@
 
 import os
 import stat
+from pathlib import Path
 
 from sqlalchemy import inspect, text
 
+from watcher import store
 from watcher.config import parse_config
 from watcher.poll import poll_target
-from pathlib import Path
-
-from watcher import store
 from watcher.store import open_engine
 
 

@@ -89,7 +89,6 @@ def test_remote_text_cannot_drive_the_terminal(terminal_setup, cli):
 
 def test_ctrl_c_during_snapshot_says_what_was_recorded_and_what_was_not(tmp_path, write_config):
     import signal
-    import sqlite3
     import time
 
     database = tmp_path / "w.db"

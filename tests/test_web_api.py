@@ -9,9 +9,9 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from conftest import HTTP_TOKEN, HTTP_TOKEN_ENV, http_request
 from sqlalchemy.orm import Session
 
-from conftest import HTTP_TOKEN, HTTP_TOKEN_ENV, http_request
 from watcher.config import load_config
 from watcher.history import json_time
 from watcher.poll import poll_target
@@ -46,7 +46,7 @@ def base(config, web_server):
     return web_server(config)
 
 
-def get(url: str, **headers) -> "object":
+def get(url: str, **headers) -> object:
     return http_request("GET", url, headers=headers)
 
 

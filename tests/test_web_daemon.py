@@ -6,9 +6,9 @@ import signal
 import socket
 
 import pytest
-
 from conftest import free_port, http_request
-from test_daemon import DaemonProcess, write_daemon_config, wait_until
+from test_daemon import DaemonProcess, wait_until, write_daemon_config
+
 from watcher.demo import SmtpSink
 from watcher.sandbox import Sandbox
 
@@ -35,8 +35,10 @@ def test_the_daemon_serves_its_record_and_stops_with_it(setup):
     try:
         assert daemon.wait_log(f"serving the web UI, API and metrics on {base}"), daemon.log()
         daemon.wait_baseline()
-        polls = lambda: sum(p["status"] == "complete" for p in http_request("GET", base + "/api/v1/status")
-                            .json()["polls"])  # noqa: E731
+
+        def polls():
+            return sum(p["status"] == "complete" for p in http_request("GET", base + "/api/v1/status").json()["polls"])
+
         assert wait_until(lambda: polls() == 2, 30)
         assert http_request("GET", base + "/healthz").status == 200
         metric = "assistant_watcher_polls_total{kind=\"agents\",status=\"complete\",target=\"prod\"}"

@@ -9,9 +9,8 @@ import sys
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from conftest import HTTP_TOKEN_ENV, SANDBOX_KEY_ENV, http_request
+from prometheus_client.parser import text_string_to_metric_families
 
 CONTRACT = {
     "assistant_watcher_polls": "counter",

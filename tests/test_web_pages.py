@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import HTTP_TOKEN, HTTP_TOKEN_ENV
 
 HOSTILE_NAME = '<script>window.__pwned = 1</script>Evil <img src=x onerror="window.__pwned = 2">'

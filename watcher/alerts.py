@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -113,7 +114,8 @@ class _Composer:
                 rows.append(self._alert("event", outcome, now, one_by_one, event_id=event.event_id,
                                         severity=event.severity, title=render.event_subject(event, event.severity),
                                         routing=[event_facts(event)]))
-        digest_names = [name for name in dict.fromkeys(n for _e, names in routed for n in names) if name in takes_digest]
+        named = dict.fromkeys(n for _e, names in routed for n in names)
+        digest_names = [name for name in named if name in takes_digest]
         if digest_names:
             rows.append(self._alert("digest", outcome, now, digest_names, title=render.digest_subject(outcome.events),
                                     severity="high" if any(e.severity == "high" for e in outcome.events) else "low",

@@ -28,8 +28,7 @@ from watcher import diff, history, kinds
 from watcher.config import Config, TargetConfig
 from watcher.errors import RecordError
 from watcher.kinds import Kind
-from watcher.snapshot import (as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize,
-                              parse_path)
+from watcher.snapshot import as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize, parse_path
 from watcher.store import Event, Resource, Target, Version, installation_key, poll_lock, utcnow
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
@@ -261,7 +260,8 @@ def _child(dest: Any, key: Any) -> Any:
 
 def _resource(session: Session, target: str, kind: str, remote_id: str) -> Resource:
     resource = session.scalar(
-        select(Resource).join(Target).where(Target.name == target, Resource.kind == kind, Resource.remote_id == remote_id)
+        select(Resource).join(Target)
+        .where(Target.name == target, Resource.kind == kind, Resource.remote_id == remote_id)
     )
     if resource is None:
         raise RecordError(f"{remote_id} is not in the record of {target}/{kind}")

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from watcher import documents, history
 from watcher.config import Config, config_path, load_config
-from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.display import actor_text, header_text, printable
+from watcher.errors import ConfigError, WatcherError, one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("watcher")
@@ -173,14 +173,13 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
     try:
         for target in targets:
             only = [k for k in kind_names if k in target.kinds] if kind_names else None
-            polled = []
+            first = len(outcomes)
             for outcome in poll.poll_kinds(app.engine, target, compose=compose, progress=_progress_printer(),
                                            only=only, poll_timeout=config.schedule.poll_timeout,
                                            cancelled=interrupted.is_set):
                 click.echo(printable(poll.summary_line(outcome)))
-                polled.append(outcome)
-            outcomes += polled
-            if only is None and poll.nothing_served(polled):
+                outcomes.append(outcome)  # at once: an interruption later in this target still names it
+            if only is None and poll.nothing_served(outcomes[first:]):
                 click.echo(printable(poll.nothing_served_line(target)), err=True)
                 failed_targets.append(target.name)
     except KeyboardInterrupt:
@@ -353,7 +352,7 @@ def _echo_change(change) -> None:
     click.secho(printable(f"{change.op} {change.path}"), bold=True)
     if change.text_diff:
         for line in change.text_diff:
-            color = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None
+            color = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1])
             click.secho(f"    {printable(line)}", fg=color)
         return
     if change.op in ("changed", "removed"):

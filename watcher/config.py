@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import difflib
 import fnmatch
-import json
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -463,7 +463,8 @@ def split_listen(value: object) -> tuple[str, int]:
         raise ValueError(f"expected \"host:port\" such as \"127.0.0.1:8080\", got {value!r}")
     match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([A-Za-z0-9.-]+):(\d{1,5})", value.strip())
     if not match:
-        raise ValueError(f"bad listen address {value!r}: use \"host:port\", such as \"127.0.0.1:8080\" or \"[::1]:8080\"")
+        raise ValueError(f"bad listen address {value!r}: "
+                         "use \"host:port\", such as \"127.0.0.1:8080\" or \"[::1]:8080\"")
     host = match.group(1) or match.group(3)
     return host, int(match.group(2) or match.group(4))
 

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -241,7 +241,7 @@ class Activity:
         with self._lock:
             state = self.targets.setdefault(name, _TargetState())
             state.running_since = state.last_progress = None
-            state.last_line, state.last_at = line, datetime.now(timezone.utc)
+            state.last_line, state.last_at = line, datetime.now(UTC)
             self._idle.notify_all()
 
     def begin_delivery(self) -> bool:
@@ -360,7 +360,7 @@ class Daemon:
         self.web = None  # the web application and its server, when [http] is set (bind_http)
         self.http_server = None
         self.scheduler = BackgroundScheduler(
-            timezone=timezone.utc,
+            timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=MAX_CONCURRENT_POLLS),  # the store's pool fits these
                        DELIVER_JOB: ThreadPoolExecutor(max_workers=2),
                        # Its own thread: polls filling the pool must not starve the watchdog.
@@ -488,19 +488,19 @@ class Daemon:
         interval, jitter = timing
         # Same id on replace: APScheduler counts running instances per id, so never two at once.
         self.scheduler.add_job(
-            self._poll_job, IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=timezone.utc),
+            self._poll_job, IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC),
             args=[target.name], id=_poll_job_id(target.name), name=f"poll {target.name}",
             next_run_time=_now(), replace_existing=True,
         )
 
     def _schedule_service_jobs(self) -> None:
         # Two instances allowed: a second one only flags the first to sweep again (see _deliver_job).
-        self.scheduler.add_job(self._deliver_job, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=timezone.utc),
+        self.scheduler.add_job(self._deliver_job, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC),
                                id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2,
                                executor=DELIVER_JOB)
         if self.notifier.watchdog_enabled:
             ping = max(self.notifier.watchdog_seconds / 2, 0.1)
-            self.scheduler.add_job(self._watchdog_job, IntervalTrigger(seconds=ping, timezone=timezone.utc),
+            self.scheduler.add_job(self._watchdog_job, IntervalTrigger(seconds=ping, timezone=UTC),
                                    id=WATCHDOG_JOB, name="watchdog", next_run_time=_now(), executor=WATCHDOG_JOB)
 
     # -- jobs --------------------------------------------------------------------------------
@@ -633,7 +633,7 @@ class Daemon:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _poll_job_id(name: str) -> str:

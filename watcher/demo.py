@@ -19,10 +19,10 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_HTML_PATH = "assistant-watcher-demo-alert.html"
 DEMO_KEY_ENV = "ASSISTANT_WATCHER_DEMO_API_KEY"

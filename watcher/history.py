@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -26,7 +26,7 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     value = text.strip()
     if value.isdigit():
         seconds = int(value)
-        return datetime.fromtimestamp(seconds / 1000 if seconds > 100_000_000_000 else seconds, timezone.utc)
+        return datetime.fromtimestamp(seconds / 1000 if seconds > 100_000_000_000 else seconds, UTC)
     if re.fullmatch(r"(\d+\s*(ms|s|m|h|d)\s*)+", value.lower()):
         return (now or utcnow()) - timedelta(seconds=parse_duration(value))
     try:
@@ -35,22 +35,22 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
         raise RecordError(f"cannot read time {text!r}: use ISO 8601 (2026-11-23T10:00Z), Unix seconds "
                           "(1796040148) or a duration ago (2h)") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, to the second, as people read times (tables, emails, messages)."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def json_time(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC to the microsecond, for JSON documents a script may feed back (--at, --since)."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def find_resource(session: Session, ref: str, *, target: str | None = None) -> Resource:

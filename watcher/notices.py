@@ -10,6 +10,7 @@ from typing import Any
 from watcher.display import header_text
 from watcher.history import iso
 
+
 @dataclass(frozen=True)
 class Notice:
     """What an operational alert says, before any channel lays it out (every value plain text)."""

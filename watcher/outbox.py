@@ -19,9 +19,9 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
@@ -70,7 +70,8 @@ class DeliveryReport:
             parts.append(f"{self.failed} not delivered, will retry ({self.errors[0]})" if self.errors
                          else f"{self.failed} not delivered, will retry")
         if self.dead:
-            parts.append(f"{self.dead} given up ({self.dead_errors[0]})" if self.dead_errors else f"{self.dead} given up")
+            reason = f" ({self.dead_errors[0]})" if self.dead_errors else ""
+            parts.append(f"{self.dead} given up{reason}")
         if self.pending:
             parts.append(f"{self.pending} waiting in the outbox")
         return f"{noun}: " + "; ".join(parts)

@@ -8,9 +8,9 @@ Figures that processes sharing one database must agree on are read from the data
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlalchemy import and_, func, literal, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, contains_eager, defer
@@ -320,7 +320,8 @@ def has_events(session: Session, where: EventFilter, *, after: int | None = None
 def poll_counts(session: Session) -> list[tuple[str, str, str, int]]:
     """(target, kind, status, polls) over every poll ever recorded (an index-only count)."""
     names = _target_names(session)
-    query = select(Poll.target_id, Poll.kind, Poll.status, func.count()).group_by(Poll.target_id, Poll.kind, Poll.status)
+    columns = (Poll.target_id, Poll.kind, Poll.status)
+    query = select(*columns, func.count()).group_by(*columns)
     return [(names[target_id], kind, status, count) for target_id, kind, status, count in session.execute(query)]
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from watcher import kinds
 from watcher.diff import Change, whole_body_changes
@@ -19,8 +20,8 @@ from watcher.history import iso
 from watcher.notices import Notice, failing_notice, recovered_notice, retired_notice, settings_notice
 from watcher.sections import Budget, clip, path_parts, sections_for
 from watcher.snapshot import format_path, parse_path
-from watcher.templating import RenderedEmail, Templates, render as render_templates
-
+from watcher.templating import RenderedEmail, Templates
+from watcher.templating import render as render_templates
 
 # --- small text helpers ---------------------------------------------------------------------
 

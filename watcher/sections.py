@@ -12,8 +12,9 @@ import difflib
 import html
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from watcher.diff import Change, is_long_text
 from watcher.display import printable

@@ -23,8 +23,9 @@ import logging
 import re
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import ADMIN, Kind

@@ -14,12 +14,12 @@ import base64
 import logging
 import os
 import ssl
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Iterable
 
 import aiosmtplib
 
@@ -215,7 +215,7 @@ class Connection:
             self.client = await self._connect()
         try:
             errors, _reply = await self.client.sendmail(parseaddr(self.smtp.sender)[1], recipients, as_bytes(message))
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             self._drop()  # the session state is unknown after an error: the next message reconnects
             raise DeliveryError(self._describe(exc), permanent=_refused_for_good(exc)) from None
         return [f"{address}: {reply.code} {reply.message}" for address, reply in errors.items()]
@@ -242,7 +242,7 @@ class Connection:
             return
         try:
             await client.quit()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
 
 
@@ -262,14 +262,14 @@ async def open_smtp(smtp: SmtpConfig, password: str | None) -> aiosmtplib.SMTP:
     where = f"{smtp.host}:{smtp.port}"
     try:
         await client.connect()
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         client.close()
         raise DeliveryError(scrub(f"cannot connect to {where} ({smtp.security}): {describe_smtp_error(exc)}",
                                   smtp, password)) from None
     if smtp.username:
         try:
             await client.login(smtp.username, password or "")
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise DeliveryError(scrub(f"{where} refused login as {smtp.username}: {describe_smtp_error(exc)}",
                                       smtp, password)) from None

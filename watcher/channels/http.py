@@ -48,7 +48,7 @@ class HttpChannel(Channel):
             await asyncio.wait_for(self._post(url, payload.body, headers), timeout=self.settings.timeout)
         except DeliveryError:
             raise
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             self._broken(f"{_host(url)}: no answer within {self.settings.timeout:g} s")
         except Exception as exc:  # httpx2's transport errors, and anything else on the way
             self._broken(f"{_host(url)}: {_scrub(_describe(exc), url)}")

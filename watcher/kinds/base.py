@@ -10,8 +10,9 @@ Nothing outside `watcher.kinds` tests a kind's name: it asks the registry.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from watcher.snapshot import WILDCARD, Normalization, parse_path
 

@@ -14,8 +14,19 @@ redacted hint; a `value` a server might send anyway is stored only as a fingerpr
 from __future__ import annotations
 
 from watcher.kinds import openai as _project_kinds  # noqa: F401  (registered first, whoever imports this)
-from watcher.kinds.base import (ADMIN, AFTER_LAST_ID, AFTER_LAST_OBJECT, AFTER_NEXT, ANYWHERE, IN_PROJECT,
-                                ORGANIZATION_WIDE, PER_PARENT, SINGLETON_PER_PARENT, Kind, register)
+from watcher.kinds.base import (
+    ADMIN,
+    AFTER_LAST_ID,
+    AFTER_LAST_OBJECT,
+    AFTER_NEXT,
+    ANYWHERE,
+    IN_PROJECT,
+    ORGANIZATION_WIDE,
+    PER_PARENT,
+    SINGLETON_PER_PARENT,
+    Kind,
+    register,
+)
 
 _UNDER_PROJECT = "/organization/projects/{parent}"
 _NO_EDIT_TIME = {"updated_field": None, "volatile": ()}  # organization objects carry no updated_at

@@ -51,7 +51,8 @@ def _listing(kind: Kind) -> str:
 def _attributed(kind: Kind) -> str:
     if not kind.audit_types:
         return "- who changed it: not recorded by the platform"
-    where = {IN_PROJECT: " in the object's project", ORGANIZATION_WIDE: " outside any project"}.get(kind.audit_scope, "")
+    scopes = {IN_PROJECT: " in the object's project", ORGANIZATION_WIDE: " outside any project"}
+    where = scopes.get(kind.audit_scope, "")
     return f"- who changed it: audit log entries {_code(kind.audit_types)}{where}"
 
 

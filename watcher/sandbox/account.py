@@ -10,7 +10,8 @@ the same rules whichever way a change arrives. Callers hold `lock`.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from watcher.sandbox.collection import Collection, stamp_after
 from watcher.sandbox.dice import Dice, dice_for, names

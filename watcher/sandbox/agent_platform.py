@@ -7,7 +7,8 @@ answer, and no Python control, can return it, as on the platform.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from watcher.sandbox.assistants import agent_tools
 from watcher.sandbox.dice import Dice
@@ -30,7 +31,7 @@ class AgentEnvironments(Family):
     stamped = ()  # EnvironmentInfo has no timestamps
     ops = frozenset({"list", "retrieve", "create"})
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         files = [_file(dice, path, dice.chance(0.5)) for path in _FILES[:dice.between(1, len(_FILES))]]
         plugins = [{"description": d, "name": n, "type": "inline"} for n, d in _PLUGINS[:dice.between(0, 2)]]
         skills_col = account.existing("skills")
@@ -41,7 +42,7 @@ class AgentEnvironments(Family):
                                                                                           "suspended")),
                 "type": "self_hosted" if index % 4 == 3 else "openai_hosted"}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("environment", "vault_ids"))
         spec = body.get("environment")
         if not isinstance(spec, dict):
@@ -72,7 +73,7 @@ def _file(dice: Dice, path: str, inline: bool) -> dict:
             "type": "file_id"}
 
 
-def _skill(account: "Account", ref: dict) -> dict:
+def _skill(account: Account, ref: dict) -> dict:
     if ref.get("type") == "inline":
         return {"description": ref.get("description", ""), "name": ref.get("name", ""), "type": "inline"}
     col = account.existing("skills")
@@ -99,7 +100,7 @@ class AgentAutomations(Family):
     seed_names = tuple(a[0] for a in _AUTOMATIONS)
     optional = ("pause_reason",)
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         expression, prompt = next((e, p) for n, e, p in _AUTOMATIONS if name.startswith(n))
         agents = account.existing("agents")
         target = {"environment": {"type": "none"}, "input": [_message(prompt)], "metadata": {},
@@ -117,7 +118,7 @@ class AgentAutomations(Family):
             return {**base, "run_at": 1_790_000_000 + dice.between(0, 86_400 * 60), "type": "once"}
         return {**base, "expression": expression, "timezone": dice.pick(_ZONES), "type": "periodic"}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         kind = body.get("type")
         require(kind in ("periodic", "once"), "Invalid 'type': expected 'periodic' or 'once'.", "type")
         needed = ("expression", "name", "target", "timezone") if kind == "periodic" else ("name", "run_at", "target")
@@ -127,7 +128,7 @@ class AgentAutomations(Family):
         fields = self.update({"type": kind}, {k: v for k, v in body.items() if k != "type"}, account)
         return {"created_by": {"type": "developer"}, "metadata": {}, "status": "active", **fields, "type": kind}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("expression", "metadata", "name", "run_at", "target", "timezone"))
         periodic = current.get("type") == "periodic"
         for key in ("expression", "timezone") if not periodic else ("run_at",):
@@ -147,7 +148,7 @@ class AgentAutomations(Family):
         wanted = query.get("session_id")
         return not wanted or obj["target"].get("session_id") in wanted
 
-    def actions(self) -> dict[str, Callable[[dict, dict, "Account"], tuple[dict, dict]]]:
+    def actions(self) -> dict[str, Callable[[dict, dict, Account], tuple[dict, dict]]]:
         return {"pause": lambda obj, body, account: ({"status": "paused"}, {}),
                 "resume": lambda obj, body, account: ({"status": "active"}, {})}
 
@@ -188,16 +189,16 @@ class Vaults(Family):
     seed_names = _VAULTS
     optional = ("name",)
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         return {"metadata": {"env": "staging" if "Staging" in name else "prod"}, "name": name}
 
     def defaults(self) -> dict:
         return {"metadata": {}, "name": None}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         return self.update({}, body, account)
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("metadata", "name"))
         check_string(body, "name", 256)
         fields = dict(body)
@@ -227,11 +228,11 @@ class VaultCredentials(Family):
     stamped = ("created_at", "updated_at")
     path, beta, parent = "/vaults/{parent}/credentials", "agents=v1", "vaults"
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         label, auth = _CREDENTIALS[index % len(_CREDENTIALS)]
         return {"auth": auth, "metadata": {}, "name": label, "vault_id": parent}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("auth", "name", "metadata"))
         for key in ("auth", "name"):
             if key not in body:
@@ -240,7 +241,7 @@ class VaultCredentials(Family):
         return {"auth": _stored_auth(body["auth"]), "metadata": check_metadata(body.get("metadata")),
                 "name": body["name"], "vault_id": parent}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("auth", "metadata"))
         fields = {}
         if "auth" in body:

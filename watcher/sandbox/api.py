@@ -15,8 +15,18 @@ from watcher.sandbox.account import Account
 from watcher.sandbox.collection import page
 from watcher.sandbox.family import Family, Served
 from watcher.sandbox.faults import Faults
-from watcher.sandbox.routing import (ACTION, AZURE, COLLECTION, ITEM, Match, Router, check_azure_version, check_beta,
-                                     check_key, key_used)
+from watcher.sandbox.routing import (
+    ACTION,
+    AZURE,
+    COLLECTION,
+    ITEM,
+    Match,
+    Router,
+    check_azure_version,
+    check_beta,
+    check_key,
+    key_used,
+)
 from watcher.sandbox.wire import dumps, invalid_url, list_limit, list_order, not_found, parse_body
 
 _OPS = {(COLLECTION, "GET"): "list", (COLLECTION, "POST"): "create", (ITEM, "GET"): "retrieve",

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from watcher.sandbox.content import (AGENT_MODELS, AGENT_NAMES, ASSISTANT_MODELS, ASSISTANT_NAMES, FUNCTIONS, STR,
-                                     instructions, is_long, people)
+from watcher.sandbox.content import (
+    AGENT_MODELS,
+    AGENT_NAMES,
+    ASSISTANT_MODELS,
+    ASSISTANT_NAMES,
+    FUNCTIONS,
+    STR,
+    instructions,
+    is_long,
+    people,
+)
 from watcher.sandbox.dice import Dice, rotated
 from watcher.sandbox.family import Family
 from watcher.sandbox.wire import check_metadata, check_string, known_fields, missing, require
@@ -60,7 +69,7 @@ class Assistants(Family):
     fields = ("name", "description", "model", "instructions", "tools", "top_p", "temperature", "tool_resources",
               "metadata", "response_format")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         fields = people(dice, name)
         tools = list(rotated(_ASSISTANT_FUNCTIONS, dice.below(len(FUNCTIONS)), dice.between(0, 4)))
         resources: dict = {}
@@ -92,12 +101,12 @@ class Assistants(Family):
         return {"name": None, "description": None, "model": None, "instructions": None, "tools": [], "top_p": 1.0,
                 "temperature": 1.0, "tool_resources": {}, "metadata": {}, "response_format": "auto"}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         if "model" not in body:
             raise missing("model")
         return self.update(self.defaults(), body, account)
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         _check_common(body, self.fields)
         check_string(body, "description", 512)
         return {key: self._setting(key, value, body) for key, value in body.items()}
@@ -141,7 +150,7 @@ class Agents(Family):
     fields = ("name", "model", "instructions", "tools", "metadata", "reasoning", "text", "multi_agent",
               "service_tier", "compaction", "experimental")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         fields = people(dice, name)
         pairs = rotated(_AGENT_FUNCTIONS, dice.below(len(FUNCTIONS)), dice.between(0, 4))
         tools = [pair[dice.chance(0.3)] for pair in pairs]  # some functions load lazily
@@ -176,12 +185,12 @@ class Agents(Family):
                 "multi_agent": {"enabled": False, "max_concurrent_subagents": None},
                 "service_tier": "auto", "compaction": {"async": False}, "experimental": {"time_awareness": False}}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         if "model" not in body:
             raise missing("model")
         return self.update(self.defaults(), body, account)
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         _check_common(body, self.fields)
         return {key: self._setting(key, value, current) for key, value in body.items()}
 

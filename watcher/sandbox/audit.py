@@ -29,7 +29,7 @@ _BOUNDS = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__l
 class AuditLog:
     """The audit log of one sandbox's organization (see the module docstring)."""
 
-    def __init__(self, account: "Account", seed: int):
+    def __init__(self, account: Account, seed: int):
         self.account = account
         self._entries: list[dict] = []  # oldest first, by (effective_at, order of arrival)
         self._held: list[dict] | None = None  # while the log lags: entries made, not yet readable

@@ -14,9 +14,17 @@ from watcher.sandbox.assistants import Agents, Assistants
 from watcher.sandbox.audit import AuditLog
 from watcher.sandbox.family import Family, Served
 from watcher.sandbox.organization import AdminApiKeys, Groups, Invites, OrgUsers, Projects, Roles
-from watcher.sandbox.projects import (ORGANIZATION_PARTS, PROJECT_PARTS, OrganizationSettings, ProjectApiKeys,
-                                      ProjectRateLimits, ProjectServiceAccounts, ProjectSettings, ProjectUsers,
-                                      settings_endpoints)
+from watcher.sandbox.projects import (
+    ORGANIZATION_PARTS,
+    PROJECT_PARTS,
+    OrganizationSettings,
+    ProjectApiKeys,
+    ProjectRateLimits,
+    ProjectServiceAccounts,
+    ProjectSettings,
+    ProjectUsers,
+    settings_endpoints,
+)
 from watcher.sandbox.routing import Endpoint
 from watcher.sandbox.skills import Skills, SkillVersions
 from watcher.sandbox.vector_stores import VectorStores
@@ -51,7 +59,7 @@ def served_kinds() -> list[Served]:
     return served
 
 
-def endpoints(account: "Account", audit: AuditLog) -> list[Endpoint]:
+def endpoints(account: Account, audit: AuditLog) -> list[Endpoint]:
     """Routes beyond the kinds' own: each project's and the organization's settings, the audit log."""
     settings = kinds.get("project_settings")
     if [name for name, _path in settings.parts] != [part.name for part in PROJECT_PARTS]:

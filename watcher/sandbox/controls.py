@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from watcher.sandbox.wire import ApiError, dumps, invalid_url, parse_json
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 PATH = "/_sandbox/control"
 
 
-def answer(sandbox: "Sandbox", method: str, body: bytes, client: str) -> tuple[int, bytes]:
+def answer(sandbox: Sandbox, method: str, body: bytes, client: str) -> tuple[int, bytes]:
     """(status, body) of one control request: loopback clients only, one line of error otherwise."""
     if not (client.startswith("127.") or client in ("::1", "::ffff:127.0.0.1")):
         return 403, ApiError(403, "The control endpoint answers loopback clients only.").body()
@@ -32,7 +33,7 @@ def answer(sandbox: "Sandbox", method: str, body: bytes, client: str) -> tuple[i
     return 200, dumps({"ok": True, "result": result})
 
 
-def actions(sb: "Sandbox") -> dict[str, Callable[..., Any]]:
+def actions(sb: Sandbox) -> dict[str, Callable[..., Any]]:
     """Every control action by name; arguments as the Python method's (fields as an object)."""
     return {
         "fail_next": sb.fail_next,

@@ -8,8 +8,9 @@ the rest: ids, timestamps, cursor pages, auth, faults and quirks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from watcher.sandbox.dice import Dice
 
@@ -49,7 +50,7 @@ class Family:
     def what(self) -> str:
         return self.label or self.object
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         """Everything of the index-th seeded object but its id and timestamps."""
         raise NotImplementedError
 
@@ -57,15 +58,15 @@ class Family:
         """A new object's fields before the request's own, as the real API fills them."""
         return {}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         """The fields of a new object from a create request; raise ApiError for a bad one."""
         raise NotImplementedError
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         """The fields an update request changes; raise ApiError for a bad one."""
         raise NotImplementedError
 
-    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
+    def created(self, obj: dict, account: Account, parent: str | None) -> dict:
         """The body a create answers (some carry a secret once)."""
         return obj
 
@@ -76,7 +77,7 @@ class Family:
         """Whether a list request's filters (beyond paging) keep this object."""
         return True
 
-    def actions(self) -> dict[str, Callable[[dict, dict, "Account"], dict]]:
+    def actions(self) -> dict[str, Callable[[dict, dict, Account], dict]]:
         """POST {item}/{verb} handlers: (object, body, account) -> changed fields."""
         return {}
 
@@ -84,10 +85,10 @@ class Family:
         """For a one-per-parent kind: the object a new parent starts with (None: none)."""
         return None
 
-    def after_seed(self, account: "Account") -> None:
+    def after_seed(self, account: Account) -> None:
         """Tie this kind's seeded objects to those seeded before them (versions to their skill)."""
 
-    def removing(self, obj: dict, account: "Account", parent: str | None) -> None:
+    def removing(self, obj: dict, account: Account, parent: str | None) -> None:
         """Refuse a deletion (ApiError) or update what depends on the object; the lock is held."""
 
     def used(self, obj: dict, dice: Dice) -> dict:
@@ -123,13 +124,13 @@ class Served:
         return self.family.name
 
     @classmethod
-    def from_registry(cls, family: Family, kind: Any) -> "Served":
+    def from_registry(cls, family: Family, kind: Any) -> Served:
         updated = kind.updated_field if kind.updated_field in family.stamped else None
         return cls(family, kind.path, kind.key, kind.beta, kind.parent, kind.ordered, kind.cursor == "next",
                    kind.azure, updated, tuple(kind.timestamps))
 
     @classmethod
-    def local(cls, family: Family) -> "Served":
+    def local(cls, family: Family) -> Served:
         updated = "updated_at" if "updated_at" in family.stamped else None
         return cls(family, family.path, family.key, family.beta, family.parent, family.ordered, family.next_cursor,
                    False, updated, family.stamped)

@@ -8,7 +8,8 @@ through these endpoints, or through the controls, names its actor in the audit l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from watcher.sandbox.collection import stamp_after
 from watcher.sandbox.content import OWNERS
@@ -47,12 +48,12 @@ class OrgUsers(OrgFamily):
     ops = frozenset({"list", "retrieve", "update", "delete"})
     optional = ("email", "name", "role", "developer_persona", "technical_level")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         handle = OWNERS[index % len(OWNERS)] + (f"{index // len(OWNERS) + 1}" if index >= len(OWNERS) else "")
         full, email = person(handle)
         return {"email": email, "name": full, "role": "owner" if index in (0, 3) else "reader"}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("developer_persona", "role", "role_id", "technical_level"))
         if "role" in body:
             require(body["role"] in ("owner", "reader"), "Invalid 'role': expected 'owner' or 'reader'.", "role")
@@ -75,7 +76,7 @@ class Invites(OrgFamily):
     ops = frozenset({"list", "retrieve", "create", "delete"})
     optional = ("accepted_at", "expires_at")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         handle = ("noor.haddad", "tomas.lind", "grace.kim", "ola.nowak")[index % 4]
         status = "accepted" if index % 2 else "pending"
         invite = {"email": f"{handle}{index // 4 or ''}@{DOMAIN}", "projects": [], "role": "reader",
@@ -84,7 +85,7 @@ class Invites(OrgFamily):
             invite["accepted_at"] = 1_751_000_000 + index * 3_600
         return invite
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("email", "role", "projects"))
         for key in ("email", "role"):
             if key not in body:
@@ -118,7 +119,7 @@ class Roles(OrgFamily):
     stamped = ()
     optional = ("description",)
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         predefined = index < len(_PREDEFINED)
         role, description, permissions = (_PREDEFINED + _CUSTOM)[index % (len(_PREDEFINED) + len(_CUSTOM))]
         if index >= len(_PREDEFINED) + len(_CUSTOM):
@@ -126,14 +127,14 @@ class Roles(OrgFamily):
         return {"description": description, "name": role, "permissions": list(permissions),
                 "predefined_role": predefined, "resource_type": "api.organization"}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         for key in ("role_name", "permissions"):
             if key not in body:
                 raise missing(key)
         fields = self.update({"predefined_role": False}, body, account)
         return {"description": None, "predefined_role": False, "resource_type": "api.organization", **fields}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("description", "permissions", "role_name"))
         require(not current.get("predefined_role"), "Predefined roles cannot be changed.", "role_id")
         check_string(body, "role_name", 128, nullable=False)
@@ -164,17 +165,17 @@ class Roles(OrgFamily):
 class Groups(OrgFamily):
     name, object, prefix, label = "groups", "", "group_", "group"
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         names = ("Platform engineering", "Support leads", "Finance", "Data science")
         label = names[index % len(names)] + (f" {index // len(names) + 1}" if index >= len(names) else "")
         return {"group_type": "group", "is_scim_managed": index % 3 == 2, "name": label}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         if "name" not in body:
             raise missing("name")
         return {"group_type": "group", "is_scim_managed": False, **self.update({}, body, account)}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("name",))
         check_string(body, "name", 256, nullable=False)
         return dict(body)
@@ -195,7 +196,7 @@ class AdminApiKeys(OrgFamily):
     ops = frozenset({"list", "retrieve", "create", "delete"})
     optional = ("expires_at", "last_used_at", "name")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         """The first key is the one the sandbox accepts; the others belong to colleagues' scripts."""
         users = account.existing("org_users")
         owner = users.ordered()[index % len(users)] if users and len(users) else None
@@ -204,7 +205,7 @@ class AdminApiKeys(OrgFamily):
                 "name": ("Terraform", "Access review script", "SCIM bridge")[index % 3],
                 "owner": _owner(owner), "redacted_value": hint(value)}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("name", "expires_in_seconds"))
         if "name" not in body:
             raise missing("name")
@@ -216,7 +217,7 @@ class AdminApiKeys(OrgFamily):
                 "name": body["name"], "owner": _owner(users.ordered()[0] if users and len(users) else None),
                 "redacted_value": ""}
 
-    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
+    def created(self, obj: dict, account: Account, parent: str | None) -> dict:
         value = f"sk-admin-{account.side_dice(self.name).token(48)}"  # told once, never kept
         obj["redacted_value"] = hint(value)  # not served yet: the lock is held since it was added
         return {**obj, "value": value}
@@ -246,15 +247,15 @@ class Projects(OrgFamily):
     seed_names = ("Support Bots", "Growth Experiments", "Internal Tools", "Data Platform", "Sales Assist",
                   "Legal Review")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         return {"archived_at": None, "name": name, "status": "active"}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         if "name" not in body:
             raise missing("name")
         return {"archived_at": None, "status": "active", **self.update({}, body, account)}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("name", "external_key_id", "geography", "residency"))
         check_string(body, "name", 256, nullable=False)
         return {k: v for k, v in body.items() if k in ("name", "external_key_id")}
@@ -262,7 +263,7 @@ class Projects(OrgFamily):
     def listed(self, obj: dict, query: dict[str, list[str]]) -> bool:
         return obj.get("status") != "archived" or query.get("include_archived", ["false"])[-1] == "true"
 
-    def actions(self) -> dict[str, Callable[[dict, dict, "Account"], tuple[dict, dict]]]:
+    def actions(self) -> dict[str, Callable[[dict, dict, Account], tuple[dict, dict]]]:
         return {"archive": lambda obj, body, account: ({"archived_at": stamp_after(None), "status": "archived"}, {})}
 
     def audit(self, change: str, obj: dict, fields: dict, old: dict | None) -> tuple[str, dict] | None:

@@ -8,16 +8,27 @@ stored object per project (`project_settings`, addressed by the project's id).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from watcher.sandbox.collection import stamp_after
 from watcher.sandbox.dice import Dice
 from watcher.sandbox.family import ADMIN, Family
 from watcher.sandbox.organization import OrgFamily, hint
 from watcher.sandbox.routing import Endpoint
-from watcher.sandbox.wire import (ApiError, check_int, check_string, copy, dumps, invalid_url, known_fields, missing,
-                                  parse_body, require)
+from watcher.sandbox.wire import (
+    ApiError,
+    check_int,
+    check_string,
+    copy,
+    dumps,
+    invalid_url,
+    known_fields,
+    missing,
+    parse_body,
+    require,
+)
 
 if TYPE_CHECKING:
     from watcher.sandbox.account import Account
@@ -36,7 +47,7 @@ class ProjectUsers(ProjectFamily):
     stamped = ("added_at",)
     optional = ("email", "name")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         users, projects = account.existing("org_users"), account.existing("projects")
         if users is None or index >= len(users):
             raise ValueError("project_users: a project cannot have more members than org_users has users")
@@ -44,7 +55,7 @@ class ProjectUsers(ProjectFamily):
         return {"id": user["id"], "email": user["email"], "name": user["name"],
                 "role": "owner" if index == 0 else "member"}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("role", "email", "user_id"))
         if "role" not in body:
             raise missing("role")
@@ -59,7 +70,7 @@ class ProjectUsers(ProjectFamily):
                 "user_id")
         return {"id": user["id"], "email": user["email"], "name": user["name"], "role": body["role"]}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("role",))
         if "role" not in body:
             raise missing("role")
@@ -79,27 +90,28 @@ class ProjectServiceAccounts(ProjectFamily):
         "service account"
     seed_names = ("ci-deployer", "nightly-evals", "support-bot-runtime", "etl-sync")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         return {"name": name, "role": "member"}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("name", "create_service_account_only", "expires_in_seconds"))
         if "name" not in body:
             raise missing("name")
         check_string(body, "name", 256, nullable=False)
         return {"name": body["name"], "role": "member"}
 
-    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
+    def created(self, obj: dict, account: Account, parent: str | None) -> dict:
         """The account and its first key, whose value is told this once."""
         keys = account.kind("project_api_keys")
         value = f"sk-svcacct-{account.side_dice(keys.name).token(48)}"
         key = account.add(keys, {"last_used_at": None, "name": "Secret Key", "owner": {
-            "service_account": {"id": obj["id"], "created_at": obj["created_at"], "name": obj["name"], "role": "member"},
+            "service_account": {"id": obj["id"], "created_at": obj["created_at"], "name": obj["name"],
+                                "role": "member"},
             "type": "service_account"}, "owner_project_access": "active", "redacted_value": hint(value)}, parent)
         return {**obj, "api_key": {"id": key["id"], "created_at": key["created_at"], "name": key["name"],
                                    "object": "organization.project.service_account.api_key", "value": value}}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("name", "role"))
         check_string(body, "name", 256, nullable=False)
         if "role" in body:
@@ -120,7 +132,7 @@ class ProjectApiKeys(ProjectFamily):
     optional = ("last_used_at", "expires_at")
     seed_names = ("Production backend", "Staging backend", "Analytics notebook", "Zapier", "CI smoke tests")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         members = account.existing("project_users", parent)
         accounts = account.existing("project_service_accounts", parent)
         if accounts and len(accounts) and index % 3 == 2:
@@ -135,7 +147,7 @@ class ProjectApiKeys(ProjectFamily):
                 "owner": owner, "owner_project_access": "active",
                 "redacted_value": hint(f"sk-proj-{dice.token(48)}")}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("expires_in_seconds", "scopes"))
         check_int(body, "expires_in_seconds", 1)
         fields = {}
@@ -179,14 +191,14 @@ class ProjectRateLimits(ProjectFamily):
     before = True
     optional = _LIMIT_FIELDS[:4]
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         model, requests, tokens, extra = _LIMITS[index % len(_LIMITS)]
         if index >= len(_LIMITS):
             model = f"{model}-{index // len(_LIMITS) + 1}"
         return {"id": f"rl-{model}", "max_requests_per_1_minute": requests, "max_tokens_per_1_minute": tokens,
                 "model": model, **extra}
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, _LIMIT_FIELDS)
         for key in body:
             check_int(body, key, 0)
@@ -212,7 +224,7 @@ class ProjectSettings(Family):
     routed, singleton = False, True
     stamped = ()
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         strict = dice.chance(0.5)
         return {"id": parent,
                 "model_permissions": {"mode": "allow_list", "model_ids": ["gpt-4o", "gpt-4o-mini", "gpt-5"],
@@ -288,12 +300,12 @@ ORGANIZATION_PARTS = (
 )
 
 
-def settings_endpoints(account: "Account", kind: str, path: str, parts: tuple[Part, ...]) -> list[Endpoint]:
+def settings_endpoints(account: Account, kind: str, path: str, parts: tuple[Part, ...]) -> list[Endpoint]:
     """GET/POST (and DELETE where it exists) {path}/{part} over the one stored settings object of `kind`."""
     return [Endpoint(f"{path}/{part.name}", kind, ADMIN, _settings_answer(account, kind, part)) for part in parts]
 
 
-def _settings_answer(account: "Account", kind: str, part: Part) -> Callable[..., bytes]:
+def _settings_answer(account: Account, kind: str, part: Part) -> Callable[..., bytes]:
     def answer(method: str, bound: dict, query: dict, body: bytes, content_type: str) -> bytes:
         address = bound.get("parent", "organization")
         with account.lock:
@@ -323,7 +335,7 @@ class OrganizationSettings(ProjectSettings):
     name, label = "organization_settings", "organization settings"
     path, key, parent, singleton = "/organization", ADMIN, None, False
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         return {"id": "organization",
                 "data_retention": {"object": "organization.data_retention", "type": "modified_abuse_monitoring"},
                 "spend_limit": {"currency": "USD", "enforcement": {"status": "enforcing"}, "interval": "month",

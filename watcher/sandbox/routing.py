@@ -8,8 +8,9 @@ OpenAI form of the kinds Azure serves: the `api-key` header and an `api-version`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from watcher.sandbox.family import ADMIN, PROJECT, Served
 from watcher.sandbox.wire import ApiError
@@ -25,7 +26,8 @@ class Endpoint:
     path: str  # below /v1, "{name}" segments bound by name
     kind: str  # what retire() names to make it 404
     key: str
-    answer: Callable[[str, dict[str, str], dict[str, list[str]], bytes, str], Any]  # (method, bound, query, body, ctype)
+    # (method, bound, query, body, ctype)
+    answer: Callable[[str, dict[str, str], dict[str, list[str]], bytes, str], Any]
 
 
 @dataclass(frozen=True)

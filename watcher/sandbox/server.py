@@ -28,7 +28,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses its connections
     disable_nagle_algorithm = True  # small responses must not wait for delayed ACKs
     timeout = 300  # idle keep-alive connections eventually free their thread
-    sandbox: "Sandbox"  # set on the per-sandbox subclass
+    sandbox: Sandbox  # set on the per-sandbox subclass
 
     def version_string(self) -> str:
         return "assistant-watcher-sandbox"
@@ -155,7 +155,7 @@ class Sandbox:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
@@ -184,7 +184,7 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -38,24 +38,24 @@ _CHANGES = ("tightened the output format", "added a worked example", "covers EUR
 class Skills(Family):
     name, object, prefix = "skills", "skill", "skill_"
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         slug, description = _SKILLS[index % len(_SKILLS)]
         if index >= len(_SKILLS):
             slug = f"{slug}-{index // len(_SKILLS) + 1}"
         return {"default_version": "1", "description": description, "latest_version": "1", "name": slug}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("files",))
         name, description = _front_matter(body.get("files"))
         return {"default_version": "1", "description": description, "latest_version": "1", "name": name}
 
-    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
+    def created(self, obj: dict, account: Account, parent: str | None) -> dict:
         versions = account.kind("skill_versions")
         account.add(versions, {"description": obj["description"], "name": obj["name"], "skill_id": obj["id"],
                                "version": "1"}, obj["id"])
         return obj
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("default_version",))
         if "default_version" not in body:
             raise missing("default_version")
@@ -72,13 +72,13 @@ class SkillVersions(Family):
     id_field = "version"
     ops = frozenset({"list", "retrieve", "create", "delete"})
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         skill = account.existing("skills").by_id[parent]
         note = "first version" if index == 0 else dice.pick(_CHANGES)
         return {"description": f"{skill['description']} ({note})", "name": skill["name"], "skill_id": parent,
                 "version": str(index + 1)}
 
-    def after_seed(self, account: "Account") -> None:
+    def after_seed(self, account: Account) -> None:
         """Point each seeded skill at its seeded versions; every third one stays on an older default."""
         col = account.existing("skills")
         for index, skill in enumerate(col.ordered() if col else []):
@@ -87,7 +87,7 @@ class SkillVersions(Family):
             default = max(1, latest - 1) if index % 3 == 2 else latest
             col.replace({**skill, "latest_version": str(latest), "default_version": str(default)})
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("files", "default"))
         name, description = _front_matter(body.get("files"))
         skills = account.kind("skills")
@@ -103,7 +103,7 @@ class SkillVersions(Family):
     def deleted(self, obj: dict) -> dict:
         return {"id": obj["id"], "object": "skill.version.deleted", "deleted": True, "version": obj["version"]}
 
-    def removing(self, obj: dict, account: "Account", parent: str | None) -> None:
+    def removing(self, obj: dict, account: Account, parent: str | None) -> None:
         """The live version cannot go; deleting the latest moves latest_version back."""
         skills = account.kind("skills")
         col = account.existing(skills.name)

@@ -37,7 +37,7 @@ class VectorStores(Family):
     seed_names = _NAMES
     optional = ("last_active_at", "metadata", "expires_after", "expires_at")
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         files = dice.between(3, 400)
         failed = dice.pick((0, 0, 0, 1, 2))
         last_active = EPOCH + _DAY + dice.between(0, 120 * _DAY)  # after every seeded created_at
@@ -59,7 +59,7 @@ class VectorStores(Family):
         return {"file_counts": {"cancelled": 0, "completed": 0, "failed": 0, "in_progress": 0, "total": 0},
                 "last_active_at": None, "metadata": {}, "name": "", "status": "completed", "usage_bytes": 0}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         known_fields(body, ("chunking_strategy", "description", "expires_after", "file_ids", "metadata", "name"))
         fields = self.update({}, {k: v for k, v in body.items() if k in ("expires_after", "metadata", "name")},
                              account)
@@ -75,7 +75,7 @@ class VectorStores(Family):
             fields["expires_at"] = _expiry(fields["expires_after"], now)
         return fields
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("expires_after", "metadata", "name"))
         check_string(body, "name", 256)
         fields = dict(body)

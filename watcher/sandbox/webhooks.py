@@ -8,7 +8,8 @@ configuration or secret changes, not on an update that changes nothing.
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from watcher.sandbox.dice import Dice
 from watcher.sandbox.family import Family
@@ -56,19 +57,19 @@ class WebhookEndpoints(Family):
     optional = ("signing_secret_hint", "updated_at")
     bump_unchanged = False  # "tests and unchanged updates do not advance it"
 
-    def seed(self, dice: Dice, index: int, name: str, account: "Account", parent: str | None) -> dict:
+    def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         label, url, events = _ENDPOINTS[index % len(_ENDPOINTS)]
         if index >= len(_ENDPOINTS):
             label, url = f"{label} {index // len(_ENDPOINTS) + 1}", f"{url}/{index}"
         return {"event_types": list(events), "name": label, "signing_secret_hint": _hint(_secret(dice)), "url": url}
 
-    def create(self, body: dict, account: "Account", parent: str | None) -> dict:
+    def create(self, body: dict, account: Account, parent: str | None) -> dict:
         for key in ("event_types", "name", "url"):
             if key not in body:
                 raise missing(key)
         return self.update({}, body, account)
 
-    def update(self, current: dict, body: dict, account: "Account") -> dict:
+    def update(self, current: dict, body: dict, account: Account) -> dict:
         known_fields(body, ("event_types", "name", "url"))
         check_string(body, "name", 256, nullable=False)
         check_string(body, "url", 2048, nullable=False)
@@ -83,15 +84,15 @@ class WebhookEndpoints(Family):
                         f"event_types[{i}]")
         return dict(body)
 
-    def created(self, obj: dict, account: "Account", parent: str | None) -> dict:
+    def created(self, obj: dict, account: Account, parent: str | None) -> dict:
         secret = _secret(account.side_dice(self.name))  # told once, never kept
         obj["signing_secret_hint"] = _hint(secret)  # not served yet: the lock is held since it was added
         return {**obj, "signing_secret": secret}
 
-    def actions(self) -> dict[str, Callable[[dict, dict, "Account"], tuple[dict, dict]]]:
+    def actions(self) -> dict[str, Callable[[dict, dict, Account], tuple[dict, dict]]]:
         return {"rotate_secret": self._rotate}
 
-    def _rotate(self, obj: dict, body: dict, account: "Account") -> tuple[dict, dict[str, Any]]:
+    def _rotate(self, obj: dict, body: dict, account: Account) -> tuple[dict, dict[str, Any]]:
         known_fields(body, ("keep_old_secret_active_for_24_hours",))
         secret = _secret(account.side_dice(self.name))
         return {"signing_secret_hint": _hint(secret)}, {"signing_secret": secret}

@@ -16,9 +16,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import Engine
