@@ -18,7 +18,7 @@ import re
 import tomllib
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -592,7 +592,7 @@ def _relative_to(config: Config, folder: Path) -> Config:
     An SQLite file goes in systemd's $STATE_DIRECTORY when there is one (the config folder is
     read-only under the unit), else beside the config file; `templates_dir` beside the config file.
     """
-    updates = {}
+    updates: dict[str, Any] = {}
     scheme, backend, database, query = database_parts(config.database.url)
     if backend == "sqlite" and database:
         home = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or folder)
