@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watcher import kinds
-from watcher.history import json_time
-from watcher.store import Delivery, Event, Version
+from watcher.times import json_time
+
+if TYPE_CHECKING:  # the shapes are read from any row with these attributes (the reading commands' plain rows too)
+    from watcher.store import Delivery, Event, Version
 
 # JSON characters of `changes` a drift document carries; past it values are cut (the record has them all).
 CHANGES_BUDGET = 64 * 1024
@@ -48,6 +49,8 @@ def event_severity(row: Event) -> str:
     """The severity recorded with the event; for rows older than the registry, the registry's verdict now."""
     if row.severity:
         return row.severity
+    from watcher import kinds
+
     return kinds.get(row.resource.kind).severity(row.change, row.paths or [])
 
 

@@ -39,15 +39,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from watcher.errors import ConfigError
+from watcher.sql import SCHEMA_HEAD
+from watcher.times import utcnow
 
 log = logging.getLogger("watcher.store")
 from watcher.snapshot import ID_LIMIT, NAME_LIMIT
 
 KIND_LIMIT = 40  # characters of a kind's config name (resources.kind, polls.kind)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -331,10 +329,6 @@ def _sqlite_engine(url) -> Engine:
 
     return engine
 
-
-# The newest migration in watcher/migrations/versions (a test keeps it so): a database already
-# there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0005"
 
 _READ_ONLY = "watcher_read_only"
 

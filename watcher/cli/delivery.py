@@ -1,0 +1,87 @@
+"""The outbox: what is waiting, sent and dead (`outbox`), making it due again (`--retry-now`), and
+`test-email`. Listing reads in plain SQL; the config is read whole only when a pending delivery's
+recipients must be worked out from it, or something is to be sent."""
+
+from __future__ import annotations
+
+import click
+
+from watcher import documents
+from watcher.cli.app import App, main, pass_app
+from watcher.cli.output import echo_table, print_json
+from watcher.display import header_text, printable
+from watcher.times import iso, parse_time
+
+
+@main.command()
+@click.option("--limit", default=50, show_default=True, help="How many recently sent or dead deliveries to show.")
+@click.option("--retry-now", is_flag=True,
+              help="After an outage is fixed: make every pending delivery due now, enable disabled channels "
+                   "again, and deliver.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
+    """Deliveries: pending (with their next attempt), recently sent, and dead, per channel."""
+    from watcher import tallies
+
+    if retry_now:
+        _retry_now(app, err=as_json)
+    with app.database() as db:
+        rows = tallies.outbox_rows(db, limit)
+        held = tallies.held_channels(db)
+    documents_ = [documents.outbox_document(r, **_preview(app, r)) for r in rows]
+    if as_json:
+        print_json(documents_)
+        return
+    if not rows:
+        click.echo("outbox is empty")
+        return
+    table = [[str(d["id"]), _delivery_state(d, held), str(d["attempts"]), d["channel"], _delivery_time(d),
+              ", ".join(d["recipients"]), header_text(d["subject"] or "", 70), header_text(d["last_error"] or "", 60)]
+             for d in documents_]
+    echo_table(["id", "state", "tries", "channel", "when", "to", "subject", "last error"], table)
+
+
+def _preview(app: App, row) -> dict:
+    """What the delivery would carry if sent now (see `watcher.outbox.preview`); the config is read
+    whole only for a delivery not sent yet, whose recipients it decides."""
+    if row.recipients is not None or row.alert is None:
+        return {"subject": row.alert.title if row.alert else None, "recipients": None}
+    from watcher import outbox as box
+
+    return box.preview(row, app.config)
+
+
+def _retry_now(app: App, *, err: bool) -> None:
+    from watcher import outbox as box
+
+    waiting, enabled = box.retry_now(app.engine)
+    for name in enabled:
+        click.echo(f"channel {name} enabled again", err=err)
+    click.echo(f"{waiting} pending {'delivery' if waiting == 1 else 'deliveries'} made due now", err=err)
+    line = box.deliver_pending(app.engine, app.config).summary()
+    if line:
+        click.echo(printable(line), err=err)
+
+
+def _delivery_state(document: dict, held: set[str]) -> str:
+    if document["state"] != "pending":
+        return document["state"]
+    if document["channel"] in held:
+        return "held"  # its channel is disabled (410)
+    return "failing" if document["last_error"] else "pending"
+
+
+def _delivery_time(document: dict) -> str:
+    moment = document["sent_at"] or document["next_attempt_at"]
+    return iso(parse_time(moment)) if moment else ""
+
+
+@main.command("test-email")
+@click.option("--to", "to", metavar="ADDR", help="Recipient (default: the watchlist).")
+@pass_app
+def test_email(app: App, to: str | None) -> None:
+    """Send one message with the configured SMTP settings and report the server's answer."""
+    from watcher.channels.email import send_test_email
+
+    click.echo(send_test_email(app.config, to))
