@@ -115,7 +115,8 @@ class DeliveryRow:
 
 
 _DELIVERY = ("SELECT d.id, d.channel, d.state, d.message_id, d.recipients, d.subject, d.attempts, d.next_attempt_at, "
-             "d.sent_at, d.last_error, d.alert_id, a.title, a.routing FROM outbox d LEFT JOIN alerts a ON a.id = d.alert_id")
+             "d.sent_at, d.last_error, d.alert_id, a.title, a.routing "
+             "FROM outbox d LEFT JOIN alerts a ON a.id = d.alert_id")
 
 
 def outbox_rows(db: Database, limit: int) -> list[DeliveryRow]:
