@@ -151,9 +151,9 @@ def version_at(db: Database, resource: ObjectRow, when: datetime) -> LiveVersion
                       reason="before_first_seen", since=first)
     live = _version(row)
     _refuse_if_deleted(db, resource, when)
-    following = db.first(f"SELECT {_VERSION} WHERE resource_id = ? AND number = ? LIMIT 1", resource.id,
-                         live.number + 1)
-    following = _version(following) if following else None
+    next_row = db.first(f"SELECT {_VERSION} WHERE resource_id = ? AND number = ? LIMIT 1", resource.id,
+                        live.number + 1)
+    following = _version(next_row) if next_row else None
     window = _edit_window_start(db, resource, following) if following else None
     if window is None or window > when:
         return LiveVersion(live)
