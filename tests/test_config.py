@@ -322,3 +322,9 @@ def test_a_relative_secret_file_is_read_beside_the_config_file_not_in_the_curren
 def test_a_watchlist_without_smtp_is_a_config_error_not_silently_dropped_mail():
     message = error_of('[alerts]\nwatchlist = ["ops@example.com"]\n' + MINIMAL)
     assert message.startswith("config.toml: [alerts] watchlist and routes' `to` are email: add an [smtp] section")
+
+
+def test_a_target_name_with_a_space_says_which_characters_a_name_may_use():
+    message = error_of('[[targets]]\nname = "prod east"\n')
+    assert message == ("config.toml: targets[0] (prod east).name: use only letters, digits, '_', '.' and '-' "
+                       "(got 'prod east')")

@@ -22,8 +22,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -34,6 +36,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher.config import Config, HttpConfig, TargetConfig, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.store import MAX_CONCURRENT_POLLS
+
+if TYPE_CHECKING:
+    from watcher.web.app import Web
+    from watcher.web.server import HttpServer
 
 log = logging.getLogger("watcher.daemon")
 
@@ -60,7 +66,7 @@ class SystemdNotifier:
         self._failed_once = False
 
     @classmethod
-    def from_environ(cls, environ: dict | None = None) -> SystemdNotifier:
+    def from_environ(cls, environ: MutableMapping[str, str] | None = None) -> SystemdNotifier:
         """Read and remove NOTIFY_SOCKET and WATCHDOG_* so no child process inherits them."""
         environ = os.environ if environ is None else environ
         values = {key: environ.pop(key, None) for key in _ENV_KEYS}
@@ -357,8 +363,8 @@ class Daemon:
         self._delivery_wanted = False
         self._last_delivery_line: str | None = None
         self._watchdog_problem: str | None = None
-        self.web = None  # the web application and its server, when [http] is set (bind_http)
-        self.http_server = None
+        self.web: Web | None = None  # the web application and its server, when [http] is set (bind_http)
+        self.http_server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=MAX_CONCURRENT_POLLS),  # the store's pool fits these
