@@ -126,3 +126,36 @@ def test_a_reading_command_on_a_new_database_creates_it_at_the_current_schema(tm
     assert json.loads(cli(path, "events", "--json").stdout) == []
     with open_database(sqlite_url) as db:
         assert db.schema() == "0005"
+
+
+@pytest.fixture
+def hook_down(write_config, sandbox, store_url, monkeypatch, cli):
+    """A webhook channel whose receiver is gone, and an edit: its alert waits in the outbox, pending."""
+    monkeypatch.setenv("WATCHER_TEST_HOOK_SECRET", "whsec_" + "QW5vdGhlciBzZWNyZXQga2V5IG9mIDMyIGJ5dGVzISE=")
+    config = write_config(sandbox, store_url, extra='[[channels]]\nname = "siem"\ntype = "webhook"\n'
+                                                    'url = "http://127.0.0.1:9/hook"\nsecret_env = "WATCHER_TEST_HOOK_SECRET"\n')
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], model="gpt-4.1-nano")
+    cli(config, "snapshot")
+    return config
+
+
+def test_outbox_in_plain_sql_matches_the_outbox_with_a_pending_webhook_delivery(hook_down, both, cli_json):
+    from watcher import outbox
+
+    session, _db = both
+    settings = load_config(hook_down)
+    models = [documents.outbox_document(r, **outbox.preview(r, settings)) for r in outbox.rows(session)]
+    plain = cli_json(hook_down, "outbox")
+    assert plain == json.loads(json.dumps(models))
+    assert [(d["state"], d["channel"], d["recipients"]) for d in plain] == [("pending", "siem", [])]
+
+
+def test_outbox_with_a_pending_webhook_delivery_starts_without_the_heavy_libraries(hook_down):
+    probe = ("import sys\nfrom watcher.cli import main\n"
+             f"try:\n    main(['--config', {hook_down!r}, 'outbox'])\nexcept SystemExit as exit:\n"
+             "    assert not exit.code, exit.code\n"
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "siem" in result.stdout and result.stderr.strip().splitlines()[-1] == "[]"

@@ -35,6 +35,7 @@ from watcher.config_file import (  # noqa: F401  (config_path, database_parts, p
     CONFIG_ENV,
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATABASE_URL,
+    WATCHLIST_CHANNEL,
     anchored,
     anchored_database_url,
     check_database_url,
@@ -320,7 +321,6 @@ class Route(_Section):
         return self
 
 
-WATCHLIST_CHANNEL = "watchlist"  # the email channel `[alerts] watchlist` and routes' `to` make
 CHANNEL_TYPES = ("email", "webhook", "slack", "teams")
 _CHANNEL_KEYS = {
     "email": {"to"},

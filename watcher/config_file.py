@@ -27,6 +27,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
 _SECTIONS = {"database", "schedule", "targets", "smtp", "alerts", "channels", "http"}
+WATCHLIST_CHANNEL = "watchlist"  # the email channel `[alerts] watchlist` and routes' `to` make
 _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
 
 
@@ -116,6 +117,23 @@ def configured_kinds(path: Path) -> list[tuple[str, str]]:
         return [(name, kind) for target in targets for name, kinds in [_target_kinds(target)] for kind in kinds]
     except _Unsure:
         return [(t.name, kind) for t in _full(path).targets for kind in t.kinds]
+
+
+def channel_types(path: Path) -> dict[str, str]:
+    """Every channel alerts go to, by name, with its type ("watchlist" is email, when there is an [smtp])."""
+    try:
+        data = _read(path)
+        channels = data.get("channels", [])
+        if not isinstance(channels, list) or not all(isinstance(c, dict) for c in channels):
+            raise _Unsure
+        types = {c.get("name"): c.get("type") for c in channels}
+        if not all(isinstance(name, str) and isinstance(kind, str) for name, kind in types.items()):
+            raise _Unsure
+        return {**({WATCHLIST_CHANNEL: "email"} if "smtp" in data else {}), **types}
+    except _Unsure:
+        config = _full(path)
+        return {**({WATCHLIST_CHANNEL: "email"} if config.smtp is not None else {}),
+                **{c.name: c.type for c in config.channels}}
 
 
 def _target_kinds(target: Any) -> tuple[str, list[str]]:

@@ -115,6 +115,12 @@ class App:
 
         return configured_kinds(config_path(self.config_option))
 
+    def channel_types(self) -> dict[str, str]:
+        """Every configured channel's type by name, without validating the whole config."""
+        from watcher.config_file import channel_types, config_path
+
+        return channel_types(config_path(self.config_option))
+
 
 pass_app = click.make_pass_decorator(App)
 

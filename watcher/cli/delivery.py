@@ -29,7 +29,10 @@ def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
     with app.database() as db:
         rows = tallies.outbox_rows(db, limit)
         held = tallies.held_channels(db)
-    documents_ = [documents.outbox_document(r, **_preview(app, r)) for r in rows]
+    types: dict[str, str] = {}
+    if any(r.recipients is None and r.alert is not None for r in rows):
+        types = app.channel_types()
+    documents_ = [documents.outbox_document(r, **_preview(app, r, types)) for r in rows]
     if as_json:
         print_json(documents_)
         return
@@ -42,11 +45,13 @@ def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
     echo_table(["id", "state", "tries", "channel", "when", "to", "subject", "last error"], table)
 
 
-def _preview(app: App, row) -> dict:
+def _preview(app: App, row, types: dict[str, str]) -> dict:
     """What the delivery would carry if sent now (see `watcher.outbox.preview`); the config is read
-    whole only for a delivery not sent yet, whose recipients it decides."""
+    whole only for an email not sent yet, whose recipients it decides (`types`: channel → type)."""
     if row.recipients is not None or row.alert is None:
         return {"subject": row.alert.title if row.alert else None, "recipients": None}
+    if types.get(row.channel) != "email":
+        return {"subject": row.alert.title, "recipients": []}  # webhooks and chats have no recipients
     from watcher import outbox as box
 
     return box.preview(row, app.config)
