@@ -2,7 +2,8 @@
 
 Builds a small record the way a user gets one (a sandbox with its default seed, a baseline
 `snapshot`, an out-of-band edit of one assistant, a second `snapshot` delivering its alert to a
-local webhook receiver), then times each reading command, text and --json, as a whole
+local webhook receiver, which then goes away, and a third edit and `snapshot` whose alert stays
+pending in the outbox), then times each reading command, text and --json, as a whole
 `python -m watcher` process, beside `sqlite-utils query FILE "select * from events"` on the same
 file (the issue's yardstick). Best of --repeat runs each, interleaved. Target: every command
 <= 1.0x sqlite-utils (PASS/MISS per row).
@@ -67,7 +68,11 @@ def build(folder: Path) -> tuple[Path, Path, str]:
         first = client.beta.assistants.list(order="asc").data[0]
         client.beta.assistants.update(first.id, model="gpt-4.1-nano", instructions=first.instructions + "\nRefund.")
         subprocess.run(snapshot, env=env, check=True, capture_output=True)
-    receiver.shutdown()
+        receiver.shutdown()  # the receiver goes away: the next alert waits in the outbox, pending
+        receiver.server_close()
+        client.beta.assistants.update(first.id, model="gpt-4o")
+        third = subprocess.run(snapshot, env=env, capture_output=True, text=True)
+        assert "1 modified" in third.stdout and "waiting in the outbox" in third.stdout, third.stdout + third.stderr
     return config, database, first.id
 
 
