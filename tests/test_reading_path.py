@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from watcher import documents, history, overview, record, tallies
 from watcher.config import load_config
 from watcher.config_file import configured_kinds, database_url
+from watcher.config_file import email_routing as configured_email_routing
 from watcher.sql import open_database
 from watcher.store import open_engine
 
@@ -89,13 +90,8 @@ def test_reading_commands_start_without_the_heavy_libraries(recorded, config):
     """Their speed is kept: none of SQLAlchemy, Alembic, openai, pydantic, jinja2 or deepdiff is imported."""
     for command in (["events"], ["events", "--json"], ["history", recorded["id"]], ["show", recorded["id"]],
                     ["diff", recorded["id"]], ["status"], ["objects"], ["outbox"]):
-        probe = ("import sys\nfrom watcher.cli import main\n"
-                 f"try:\n    main({['--config', config, *command]!r})\nexcept SystemExit as exit:\n"
-                 "    assert not exit.code, exit.code\n"
-                 f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}), file=sys.stderr)")
-        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        assert result.stderr.strip().splitlines()[-1] == "[]", (command, result.stderr[-300:])
+        _listing, heavy = _heavy_modules_after(config, *command)
+        assert heavy == "[]", command
 
 
 def test_a_config_the_light_reader_cannot_read_gets_the_full_models_error(tmp_path, cli, sqlite_url):
@@ -151,11 +147,62 @@ def test_outbox_in_plain_sql_matches_the_outbox_with_a_pending_webhook_delivery(
     assert [(d["state"], d["channel"], d["recipients"]) for d in plain] == [("pending", "siem", [])]
 
 
-def test_outbox_with_a_pending_webhook_delivery_starts_without_the_heavy_libraries(hook_down):
+def _heavy_modules_after(config, *command):
+    """The heavy libraries a whole process running `command` imported, or its failure."""
     probe = ("import sys\nfrom watcher.cli import main\n"
-             f"try:\n    main(['--config', {hook_down!r}, 'outbox'])\nexcept SystemExit as exit:\n"
+             f"try:\n    main(['--config', {config!r}, *{list(command)!r}])\nexcept SystemExit as exit:\n"
              "    assert not exit.code, exit.code\n"
              f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}), file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "siem" in result.stdout and result.stderr.strip().splitlines()[-1] == "[]"
+    return result.stdout, result.stderr.strip().splitlines()[-1]
+
+
+def test_outbox_with_a_pending_webhook_delivery_starts_without_the_heavy_libraries(hook_down):
+    listing, heavy = _heavy_modules_after(hook_down, "outbox")
+    assert "failing" in listing and heavy == "[]"
+
+
+ROUTED = ('[smtp]\nhost = "127.0.0.1"\nport = 9\nsender = "w@example.com"\ntimeout = "2s"\n\n'
+          '[alerts]\nwatchlist = ["ops@example.com"]\n\n'
+          '[[alerts.routes]]\nmatch = { name = "*", severity = "high" }\nto = ["Lead@example.com", "ops@example.com"]\n\n'
+          '[[alerts.routes]]\nmatch = { kind = "agents" }\nto = ["agents@example.com"]\n\n'
+          '[[channels]]\nname = "audit"\ntype = "email"\nto = ["audit@example.com"]\n')
+
+
+def test_the_light_reader_gives_the_models_email_routing(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(ROUTED)
+    settings = load_config(path)
+    assert configured_email_routing(path) == {
+        "watchlist": settings.alerts.watchlist,
+        "routes": [(r.match.model_dump(), r.to) for r in settings.alerts.routes],
+        "channel_to": {"audit": ["audit@example.com"]},
+    }
+
+
+@pytest.fixture
+def mail_down(write_config, sandbox, store_url, cli):
+    """Email channels whose relay is down, and an edit: its emails wait in the outbox, pending."""
+    config = write_config(sandbox, store_url, extra=ROUTED)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], model="gpt-4.1-nano")
+    cli(config, "snapshot")
+    return config
+
+
+def test_outbox_in_plain_sql_previews_pending_emails_as_the_outbox_does(mail_down, both, cli_json):
+    from watcher import outbox
+
+    session, _db = both
+    settings = load_config(mail_down)
+    models = [documents.outbox_document(r, **outbox.preview(r, settings)) for r in outbox.rows(session)]
+    plain = cli_json(mail_down, "outbox")
+    assert plain == json.loads(json.dumps(models))
+    assert {d["channel"]: d["recipients"] for d in plain} == {
+        "watchlist": ["ops@example.com", "Lead@example.com"], "audit": ["audit@example.com"]}
+
+
+def test_outbox_with_a_pending_email_starts_without_the_heavy_libraries(mail_down):
+    listing, heavy = _heavy_modules_after(mail_down, "outbox")
+    assert "ops@example.com" in listing and heavy == "[]"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-import fnmatch
 import ipaddress
 import json
 import os
@@ -44,6 +43,7 @@ from watcher.config_file import (  # noqa: F401  (config_path, database_parts, p
     parse_duration,
 )
 from watcher.errors import ConfigError
+from watcher.recipients import route_matches
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -300,13 +300,7 @@ class RouteMatch(_Section):
 
     def matches(self, *, name: str, kind: str, target: str, severity: str) -> bool:
         """True when every set field matches (name and target are globs)."""
-        if self.name is not None and not fnmatch.fnmatchcase(name or "", self.name):
-            return False
-        if self.target is not None and not fnmatch.fnmatchcase(target, self.target):
-            return False
-        if self.kind is not None and self.kind != kind:
-            return False
-        return self.severity is None or self.severity == severity
+        return route_matches(self.model_dump(), name=name, kind=kind, target=target, severity=severity)
 
 
 class Route(_Section):

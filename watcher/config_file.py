@@ -17,6 +17,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from watcher.recipients import WATCHLIST_CHANNEL
+
 DEFAULT_CONFIG_PATH = "/etc/assistant-watcher/config.toml"
 CONFIG_ENV = "ASSISTANT_WATCHER_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
@@ -27,7 +29,6 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
 _SECTIONS = {"database", "schedule", "targets", "smtp", "alerts", "channels", "http"}
-WATCHLIST_CHANNEL = "watchlist"  # the email channel `[alerts] watchlist` and routes' `to` make
 _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
 
 
@@ -134,6 +135,50 @@ def channel_types(path: Path) -> dict[str, str]:
         config = _full(path)
         return {**({WATCHLIST_CHANNEL: "email"} if config.smtp is not None else {}),
                 **{c.name: c.type for c in config.channels}}
+
+
+def email_routing(path: Path) -> dict[str, Any]:
+    """The watchlist, the routes as (match, to), and every email channel's `to` by name: what
+    `watcher.recipients.email_recipients` takes, as the model has them."""
+    try:
+        data = _read(path)
+        alerts, channels = data.get("alerts", {}), data.get("channels", [])
+        if not isinstance(alerts, dict) or not isinstance(channels, list):
+            raise _Unsure
+        routes = alerts.get("routes", [])
+        if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
+            raise _Unsure
+        channel_to = {c.get("name"): _strings(c.get("to", [])) for c in _tables(channels) if c.get("type") == "email"}
+        if not all(isinstance(name, str) for name in channel_to):
+            raise _Unsure
+        return {"watchlist": _strings(alerts.get("watchlist", [])),
+                "routes": [(_match(r.get("match")), _strings(r.get("to", []))) for r in routes],
+                "channel_to": channel_to}
+    except _Unsure:
+        config = _full(path)
+        return {"watchlist": list(config.alerts.watchlist),
+                "routes": [(r.match.model_dump(), list(r.to)) for r in config.alerts.routes],
+                "channel_to": {c.name: list(c.to) for c in config.channels if c.type == "email"}}
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Unsure
+    return value
+
+
+def _tables(value: list) -> list[dict]:
+    if not all(isinstance(v, dict) for v in value):
+        raise _Unsure
+    return value
+
+
+def _match(value: Any) -> dict[str, str | None]:
+    if not isinstance(value, dict) or set(value) - {"name", "kind", "target", "severity"}:
+        raise _Unsure
+    if not all(isinstance(v, str) for v in value.values()):
+        raise _Unsure
+    return {key: value.get(key) for key in ("name", "kind", "target", "severity")}
 
 
 def _target_kinds(target: Any) -> tuple[str, list[str]]:

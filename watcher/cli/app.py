@@ -121,6 +121,12 @@ class App:
 
         return channel_types(config_path(self.config_option))
 
+    def email_routing(self) -> dict[str, Any]:
+        """The watchlist, routes and email channels' addresses, without validating the whole config."""
+        from watcher.config_file import config_path, email_routing
+
+        return email_routing(config_path(self.config_option))
+
 
 pass_app = click.make_pass_decorator(App)
 

@@ -1,6 +1,6 @@
 """The outbox: what is waiting, sent and dead (`outbox`), making it due again (`--retry-now`), and
-`test-email`. Listing reads in plain SQL; the config is read whole only when a pending delivery's
-recipients must be worked out from it, or something is to be sent."""
+`test-email`. Listing reads the record in plain SQL and, to preview a pending delivery, the channels
+and email routes from the config file alone; the config is read whole only when something is sent."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
     with app.database() as db:
         rows = tallies.outbox_rows(db, limit)
         held = tallies.held_channels(db)
-    types: dict[str, str] = {}
-    if any(r.recipients is None and r.alert is not None for r in rows):
-        types = app.channel_types()
-    documents_ = [documents.outbox_document(r, **_preview(app, r, types)) for r in rows]
+    unsent = [r.channel for r in rows if r.recipients is None and r.alert is not None]  # what needs a preview
+    types = app.channel_types() if unsent else {}
+    routing = app.email_routing() if any(types.get(channel) == "email" for channel in unsent) else {}
+    documents_ = [documents.outbox_document(r, **_preview(r, types, routing)) for r in rows]
     if as_json:
         print_json(documents_)
         return
@@ -45,16 +45,19 @@ def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
     echo_table(["id", "state", "tries", "channel", "when", "to", "subject", "last error"], table)
 
 
-def _preview(app: App, row, types: dict[str, str]) -> dict:
-    """What the delivery would carry if sent now (see `watcher.outbox.preview`); the config is read
-    whole only for an email not sent yet, whose recipients it decides (`types`: channel → type)."""
+def _preview(row, types: dict[str, str], routing: dict) -> dict:
+    """What the delivery would carry if sent now, as `watcher.outbox.preview` says: its alert's title,
+    and on an email channel the recipients the config gives it today (a sent one shows what it carried).
+
+    `types`: channel → type; `routing`: what `watcher.recipients.email_recipients` takes.
+    """
     if row.recipients is not None or row.alert is None:
         return {"subject": row.alert.title if row.alert else None, "recipients": None}
     if types.get(row.channel) != "email":
         return {"subject": row.alert.title, "recipients": []}  # webhooks and chats have no recipients
-    from watcher import outbox as box
+    from watcher.recipients import email_recipients
 
-    return box.preview(row, app.config)
+    return {"subject": row.alert.title, "recipients": email_recipients(row.channel, row.alert.routing or [], **routing)}
 
 
 def _retry_now(app: App, *, err: bool) -> None:
