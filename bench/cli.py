@@ -3,8 +3,8 @@
 Builds a small record the way a user gets one (a sandbox with its default seed, a baseline
 `snapshot`, an out-of-band edit of one assistant, a second `snapshot` delivering its alert to a
 local webhook receiver, which then goes away, and a third edit and `snapshot` whose alert stays
-pending in the outbox), then times each reading command, text and --json, as a whole
-`python -m watcher` process, beside `sqlite-utils query FILE "select * from events"` on the same
+pending in the outbox; every alert's email waits too, its relay being down), then times each
+reading command, text and --json, as a whole `python -m watcher` process, beside `sqlite-utils query FILE "select * from events"` on the same
 file (the issue's yardstick). Best of --repeat runs each, interleaved. Target: every command
 <= 1.0x sqlite-utils (PASS/MISS per row).
 
@@ -55,6 +55,8 @@ def build(folder: Path) -> tuple[Path, Path, str]:
         config.write_text(
             f'[database]\nurl = "sqlite:///{database}"\n\n'
             f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "BENCH_SANDBOX_KEY"\n\n'
+            '[smtp]\nhost = "127.0.0.1"\nport = 9\nsender = "watcher@example.com"\ntimeout = "2s"\n\n'
+            '[alerts]\nwatchlist = ["ops@example.com"]\n\n'
             f'[[channels]]\nname = "siem"\ntype = "webhook"\n'
             f'url = "http://127.0.0.1:{receiver.server_address[1]}/hook"\nsecret_env = "BENCH_WEBHOOK_SECRET"\n')
         env = {**os.environ, "BENCH_SANDBOX_KEY": sandbox.api_key,
@@ -85,6 +87,18 @@ def wall(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def _holds(database: Path) -> str:
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        objects = connection.execute("SELECT COUNT(*) FROM resources").fetchone()[0]
+        events = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        outbox = connection.execute("SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state "
+                                    "ORDER BY channel, state").fetchall()
+    rows = ", ".join(f"{count} {state} ({channel})" for channel, state, count in outbox)
+    return f"{objects} objects, {events} events, outbox: {rows}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="runs of each command; the best counts")
@@ -107,7 +121,8 @@ def main() -> None:
                 name = " ".join(command)
                 best[name] = min(best[name], wall([*watcher, *command], env))
         base = best["reference"]
-        print(f"small record: {database.stat().st_size // 1024} KiB SQLite, best of {args.repeat} whole processes")
+        print(f"small record: {database.stat().st_size // 1024} KiB SQLite, {_holds(database)}; "
+              f"best of {args.repeat} whole processes")
         print(f"{'command':<58} {'wall s':>7} {'ratio':>6}  target <= {TARGET_RATIO:.1f}x")
         yardstick = 'sqlite-utils query FILE "select * from events"'
         print(f"{yardstick:<58} {base:>7.3f} {1.0:>6.2f}  (reference)")
