@@ -2,6 +2,7 @@
 PostgreSQL, a config read without its schema, and a start that stays free of the heavy libraries."""
 
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,6 +15,7 @@ from watcher import documents, history, overview, record, tallies
 from watcher.config import load_config
 from watcher.config_file import configured_kinds, database_url
 from watcher.config_file import email_routing as configured_email_routing
+from watcher.errors import ConfigError
 from watcher.sql import open_database
 from watcher.store import open_engine
 
@@ -206,3 +208,17 @@ def test_outbox_in_plain_sql_previews_pending_emails_as_the_outbox_does(mail_dow
 def test_outbox_with_a_pending_email_starts_without_the_heavy_libraries(mail_down):
     listing, heavy = _heavy_modules_after(mail_down, "outbox")
     assert "ops@example.com" in listing and heavy == "[]"
+
+
+def test_a_section_about_targets_does_not_slow_finding_the_database_but_kinds_are_left_to_the_model(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[database]\nurl = "sqlite:////srv/w.db"\n\n[target_defaults]\ninterval = "1m"\n\n'
+                    '[[targets]]\nname = "a"\napi_key_env = "K"\n')
+    assert database_url(path) == "sqlite:////srv/w.db"
+    try:  # the model's answer, whether or not it knows [target_defaults] yet
+        expected = [(t.name, k) for t in load_config(path).targets for k in t.kinds]
+    except ConfigError as exc:
+        with pytest.raises(ConfigError, match=re.escape(str(exc))):
+            configured_kinds(path)
+    else:
+        assert configured_kinds(path) == expected

@@ -29,6 +29,9 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
 _SECTIONS = {"database", "schedule", "targets", "smtp", "alerts", "channels", "http"}
+# Sections that say nothing about the database: finding it need not wait for the model to read them.
+# ([target_defaults] gives targets settings; configured_kinds leaves a file with it to the model.)
+_NOT_THE_DATABASE = frozenset({"target_defaults"})
 _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
 
 
@@ -95,7 +98,7 @@ class _Unsure(Exception):
 def database_url(path: Path) -> str:
     """The database URL the config at `path` names, as `load_config(path).database.url` would give it."""
     try:
-        data = _read(path)
+        data = _read(path, also=_NOT_THE_DATABASE)
         section = data.get("database", {})
         if not isinstance(section, dict) or set(section) - {"url"}:
             raise _Unsure
@@ -200,12 +203,12 @@ def _target_kinds(target: Any) -> tuple[str, list[str]]:
     return target["name"], registry.for_target(provider, project_key=project, admin_key=admin)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path, *, also: frozenset[str] = frozenset()) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         raise _Unsure from None
-    if set(data) - _SECTIONS:
+    if set(data) - _SECTIONS - also:
         raise _Unsure
     return data
 
