@@ -8,7 +8,10 @@ reading command, text and --json, as a whole `python -m watcher` process, beside
 file (the issue's yardstick). Best of --repeat runs each, interleaved. Target: every command
 <= 1.0x sqlite-utils (PASS/MISS per row).
 
-Run: .venv/bin/python bench/cli.py [--repeat N]   (needs sqlite-utils in the venv: pip install sqlite-utils)
+With --postgres URL the same record is also built in that PostgreSQL database (wiped first) and
+the same commands are timed there, for information: sqlite-utils has no PostgreSQL to compare with.
+
+Run: .venv/bin/python bench/cli.py [--repeat N] [--postgres URL]   (needs sqlite-utils: pip install sqlite-utils)
 """
 
 from __future__ import annotations
@@ -45,15 +48,14 @@ class _Accept(BaseHTTPRequestHandler):
         pass
 
 
-def build(folder: Path) -> tuple[Path, Path, str]:
-    """The config, the database and the id of the edited assistant."""
+def build(folder: Path, url: str) -> tuple[Path, str]:
+    """The config of a record built at `url`, and the id of the edited assistant."""
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    database = folder / "watcher.db"
-    config = folder / "watcher.toml"
+    config = folder / f"watcher-{url.partition(':')[0].partition('+')[0]}.toml"
     with Sandbox() as sandbox:
         config.write_text(
-            f'[database]\nurl = "sqlite:///{database}"\n\n'
+            f'[database]\nurl = "{url}"\n\n'
             f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "BENCH_SANDBOX_KEY"\n\n'
             '[smtp]\nhost = "127.0.0.1"\nport = 9\nsender = "watcher@example.com"\ntimeout = "2s"\n\n'
             '[alerts]\nwatchlist = ["ops@example.com"]\n\n'
@@ -75,7 +77,7 @@ def build(folder: Path) -> tuple[Path, Path, str]:
         client.beta.assistants.update(first.id, model="gpt-4o")
         third = subprocess.run(snapshot, env=env, capture_output=True, text=True)
         assert "1 modified" in third.stdout and "waiting in the outbox" in third.stdout, third.stdout + third.stderr
-    return config, database, first.id
+    return config, first.id
 
 
 def wall(command: list[str], env: dict[str, str]) -> float:
@@ -99,39 +101,66 @@ def _holds(database: Path) -> str:
     return f"{objects} objects, {events} events, outbox: {rows}"
 
 
+def wipe(url: str) -> None:
+    """Drop every table of the PostgreSQL database at `url` (the bench builds its record there from nothing)."""
+    import psycopg
+
+    scheme, _, rest = url.partition("://")
+    with psycopg.connect(f"{scheme.partition('+')[0]}://{rest}", autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+
+
+def commands_of(edited: str) -> list[list[str]]:
+    commands = [["events"], ["history", edited], ["show", edited], ["diff", edited], ["status"], ["objects"],
+                ["outbox"]]
+    return commands + [[*c, "--json"] for c in commands]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="runs of each command; the best counts")
+    parser.add_argument("--postgres", metavar="URL", help="also time the same record in this PostgreSQL database, "
+                                                         "which the bench wipes (for information: no target)")
     args = parser.parse_args()
     sqlite_utils = shutil.which("sqlite-utils", path=str(Path(sys.executable).parent)) or shutil.which("sqlite-utils")
     if not sqlite_utils:
         raise SystemExit("bench/cli.py compares against sqlite-utils: .venv/bin/pip install sqlite-utils")
     with tempfile.TemporaryDirectory() as tmp:
-        config, database, edited = build(Path(tmp))
-        env = {**os.environ, "ASSISTANT_WATCHER_CONFIG": str(config)}
+        database = Path(tmp) / "watcher.db"
+        config, edited = build(Path(tmp), f"sqlite:///{database}")
+        runs = [(config, edited)]
+        if args.postgres:
+            wipe(args.postgres)
+            postgres_config, postgres_edited = build(Path(tmp), args.postgres)
+            runs.append((postgres_config, postgres_edited))
         reference = [sqlite_utils, "query", str(database), "select * from events"]
-        commands = [["events"], ["history", edited], ["show", edited], ["diff", edited], ["status"], ["objects"],
-                    ["outbox"]]
-        commands += [[*c, "--json"] for c in list(commands)]
         watcher = [sys.executable, "-m", "watcher"]
-        best = {"reference": float("inf")} | {" ".join(c): float("inf") for c in commands}
+        best = {"reference": float("inf")}
         for _ in range(args.repeat):  # interleaved: a busy moment of the machine hits every row alike
-            best["reference"] = min(best["reference"], wall(reference, env))
-            for command in commands:
-                name = " ".join(command)
-                best[name] = min(best[name], wall([*watcher, *command], env))
+            best["reference"] = min(best["reference"], wall(reference, dict(os.environ)))
+            for run, (path, assistant) in enumerate(runs):
+                for command in commands_of(assistant):
+                    key = f"{run} {' '.join(command)}"
+                    best[key] = min(best.get(key, float("inf")), wall([*watcher, "--config", str(path), *command],
+                                                                      dict(os.environ)))
         base = best["reference"]
         print(f"small record: {database.stat().st_size // 1024} KiB SQLite, {_holds(database)}; "
               f"best of {args.repeat} whole processes")
         print(f"{'command':<58} {'wall s':>7} {'ratio':>6}  target <= {TARGET_RATIO:.1f}x")
         yardstick = 'sqlite-utils query FILE "select * from events"'
         print(f"{yardstick:<58} {base:>7.3f} {1.0:>6.2f}  (reference)")
-        for command in commands:
-            name = " ".join(command)
-            shown = name.replace(edited, "ASSISTANT")
-            ratio = best[name] / base
-            verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
-            print(f"{'assistant-watcher ' + shown:<58} {best[name]:>7.3f} {ratio:>6.2f}  {verdict}")
+        for command in commands_of(edited):
+            shown = " ".join(command).replace(edited, "ASSISTANT")
+            figure = best[f"0 {' '.join(command)}"]
+            verdict = "PASS" if figure / base <= TARGET_RATIO else "MISS"
+            print(f"{'assistant-watcher ' + shown:<58} {figure:>7.3f} {figure / base:>6.2f}  {verdict}")
+        if args.postgres:
+            print("the same record in PostgreSQL (for information; ratio to the same sqlite-utils figure):")
+            for command in commands_of(postgres_edited):
+                shown = " ".join(command).replace(postgres_edited, "ASSISTANT")
+                figure = best[f"1 {' '.join(command)}"]
+                print(f"{'assistant-watcher ' + shown:<58} {figure:>7.3f} {figure / base:>6.2f}")
 
 
 if __name__ == "__main__":
