@@ -2,6 +2,7 @@
 
 import random
 
+from watcher import diff
 from watcher.diff import MAX_DEPTH, _mask, compare, tree_digest
 from watcher.snapshot import canonical_json, content_hash
 
@@ -113,3 +114,53 @@ def test_a_string_that_looks_like_a_fingerprint_cannot_hide_a_change():
 def test_the_tree_digest_is_the_hash_of_the_canonical_json():
     value = {"b": [1, 2.5, None, True, {"é": "x\n\"y"}], "a": {}, "c": [], "d": "z"}
     assert tree_digest(value) == content_hash(canonical_json(value))
+
+
+# --- the walk that spares deepdiff's import agrees with deepdiff -----------------------------------
+
+def _random_value(rng, depth):
+    roll = rng.random()
+    if depth < 4 and roll < 0.3:
+        return {rng.choice(["a", "b", "c", "__private", "model", "tools"]): _random_value(rng, depth + 1)
+                for _ in range(rng.randint(0, 4))}
+    if depth < 4 and roll < 0.4:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return rng.choice([0, 1, 1.0, 2.5, True, False, None, "", "x", "gpt-4o", "long\ntext", 7])
+
+
+def _mutated(rng, value):
+    if isinstance(value, dict):
+        copy = {k: _mutated(rng, v) if rng.random() < 0.5 else v for k, v in value.items()}
+        if rng.random() < 0.3:
+            copy[rng.choice(["a", "d", "__private", "e"])] = _random_value(rng, 3)
+        if copy and rng.random() < 0.2:
+            copy.pop(rng.choice(sorted(copy)))
+        return copy
+    if isinstance(value, list) and rng.random() < 0.7:
+        return list(value)  # lists mostly unchanged, so the walk answers most pairs itself
+    return _random_value(rng, 3) if rng.random() < 0.5 else value
+
+
+def _as_set(found):
+    return {(diff.format_path(path), op, repr(old) if op != "added" else None, repr(new) if op != "removed" else None)
+            for path, op, old, new in found}
+
+
+def test_changes_found_without_deepdiff_are_the_ones_deepdiff_finds():
+    rng = random.Random(20261130)
+    answered = 0
+    for _ in range(3000):
+        old = {"model": "gpt-4o", "settings": _random_value(rng, 0)}
+        new = _mutated(rng, old)
+        walked = diff._dict_changes(old, new)
+        if walked is None:
+            continue  # a list differs: deepdiff decides
+        answered += 1
+        assert _as_set(walked) == _as_set(diff._deepdiff_changes(old, new)), (old, new)
+    assert answered > 1000
+
+
+def test_a_differing_list_is_left_to_deepdiff():
+    assert diff._dict_changes({"tools": [1, 2]}, {"tools": [2]}) is None
+    assert diff._dict_changes({"tools": [1]}, {"tools": [1.0]}) is None
+    assert diff.compare({"tools": [1, 2]}, {"tools": [2]}) == [diff.Change("tools[0]", "removed", 1, None)]

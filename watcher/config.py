@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-import fnmatch
 import ipaddress
 import json
 import os
@@ -31,29 +30,26 @@ from pydantic import (
 )
 
 from watcher import kinds as registry
+from watcher.config_file import (  # noqa: F401  (config_path, database_parts, parse_duration: their old home)
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_DATABASE_URL,
+    WATCHLIST_CHANNEL,
+    anchored,
+    anchored_database_url,
+    check_database_url,
+    config_path,
+    database_parts,
+    parse_duration,
+)
 from watcher.errors import ConfigError
+from watcher.recipients import route_matches
 
-DEFAULT_CONFIG_PATH = "/etc/assistant-watcher/config.toml"
-CONFIG_ENV = "ASSISTANT_WATCHER_CONFIG"
-
-_DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # target and channel names: they appear in commands, URLs and metrics
 INTERVAL_FLOOR = 1.0  # seconds: below it a typo ("1ms" for "1m") would hammer the API
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds in a duration such as "30s", "5m", "1h" or "1h30m"."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a duration such as \"30s\", \"5m\" or \"1h\", got {value!r}")
-    text = value.strip().lower()
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(f"{n}{u}" for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(f"bad duration {value!r}: use a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
-    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 def _positive_duration(value: object) -> float:
@@ -153,35 +149,8 @@ def _read_secret(owner: str, env: str | None, file: str | None) -> str:
     raise ConfigError(f"{owner}: no secret configured")
 
 
-# scheme[+driver]://rest, read without SQLAlchemy so that reading commands start fast.
-_URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
-
-
-def database_parts(value: str) -> tuple[str, str, str | None, str]:
-    """(scheme, backend, SQLite file or None, query) of a database URL; ValueError if it is not one."""
-    match = _URL.match(value)
-    if not match:
-        raise ValueError("not a database URL (sqlite:///watcher.db or postgresql+psycopg://user@host/db)")
-    backend, rest = match["backend"].lower(), match["rest"]
-    if backend != "sqlite":
-        return match["scheme"], backend, None, ""
-    path, _, query = rest.partition("?")
-    if path and not path.startswith("/"):
-        raise ValueError("an SQLite URL is sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH")
-    return match["scheme"], backend, path[1:] or None, query
-
-
-def _database_url(value: str) -> str:
-    _scheme, backend, database, _query = database_parts(value)
-    if backend not in ("sqlite", "postgresql"):
-        raise ValueError(f"{backend!r} databases are not supported: use sqlite:///PATH or postgresql+psycopg://…")
-    if backend == "sqlite" and database in (None, "", ":memory:"):
-        raise ValueError("an SQLite URL needs a file (sqlite:///watcher.db): an in-memory database keeps nothing")
-    return value
-
-
 class DatabaseConfig(_Section):
-    url: Annotated[str, AfterValidator(_database_url)] = "sqlite:///watcher.db"
+    url: Annotated[str, AfterValidator(check_database_url)] = DEFAULT_DATABASE_URL
 
 
 class ScheduleConfig(_Section):
@@ -255,9 +224,7 @@ class TargetConfig(_Section):
         return bool(self.admin_key_env or self.admin_key_file)
 
     def _default_kinds(self) -> list[str]:
-        if self.provider == "azure":
-            return [k.name for k in registry.all_kinds() if k.azure]
-        return registry.defaults(project_key=self.has_project_key, admin_key=self.has_admin_key)
+        return registry.for_target(self.provider, project_key=self.has_project_key, admin_key=self.has_admin_key)
 
     def _check_keys_for_kinds(self) -> None:
         for name in self.kinds:
@@ -333,13 +300,7 @@ class RouteMatch(_Section):
 
     def matches(self, *, name: str, kind: str, target: str, severity: str) -> bool:
         """True when every set field matches (name and target are globs)."""
-        if self.name is not None and not fnmatch.fnmatchcase(name or "", self.name):
-            return False
-        if self.target is not None and not fnmatch.fnmatchcase(target, self.target):
-            return False
-        if self.kind is not None and self.kind != kind:
-            return False
-        return self.severity is None or self.severity == severity
+        return route_matches(self.model_dump(), name=name, kind=kind, target=target, severity=severity)
 
 
 class Route(_Section):
@@ -354,7 +315,6 @@ class Route(_Section):
         return self
 
 
-WATCHLIST_CHANNEL = "watchlist"  # the email channel `[alerts] watchlist` and routes' `to` make
 CHANNEL_TYPES = ("email", "webhook", "slack", "teams")
 _CHANNEL_KEYS = {
     "email": {"to"},
@@ -569,11 +529,6 @@ class Config(_Section):
         raise ConfigError(f"no target named {name!r} (configured: {known})")
 
 
-def config_path(explicit: str | None) -> Path:
-    """Where the config is: --config, else $ASSISTANT_WATCHER_CONFIG, else /etc."""
-    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-
-
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate the TOML file at `path`; ConfigError names the key at fault."""
     path = Path(path)
@@ -594,14 +549,12 @@ def _relative_to(config: Config, folder: Path) -> Config:
     read-only under the unit), else beside the config file; `templates_dir` beside the config file.
     """
     updates: dict[str, Any] = {}
-    scheme, backend, database, query = database_parts(config.database.url)
-    if backend == "sqlite" and database:
-        home = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or folder)
-        anchored = _anchored(database, home)
-        updates["database"] = DatabaseConfig(url=f"{scheme}:///{anchored}" + (f"?{query}" if query else ""))
+    url = anchored_database_url(config.database.url, folder)
+    if url != config.database.url:
+        updates["database"] = DatabaseConfig(url=url)
     if config.alerts.templates_dir:
         updates["alerts"] = config.alerts.model_copy(
-            update={"templates_dir": _anchored(config.alerts.templates_dir, folder)})
+            update={"templates_dir": anchored(config.alerts.templates_dir, folder)})
     if not os.environ.get("CREDENTIALS_DIRECTORY"):  # else a bare name is a systemd credential, read there
         updates["targets"] = [_secret_files_beside(t, folder) for t in config.targets]
         updates["channels"] = [_secret_files_beside(c, folder) for c in config.channels]
@@ -613,14 +566,9 @@ def _relative_to(config: Config, folder: Path) -> Config:
 
 def _secret_files_beside(section: BaseModel, folder: Path) -> BaseModel:
     """`section` with each relative `*_file` (a secret's file) taken from the config file's folder."""
-    files = {name: _anchored(value, folder) for name, value in section
+    files = {name: anchored(value, folder) for name, value in section
              if name.endswith("_file") and isinstance(value, str) and value}
     return section.model_copy(update=files) if files else section
-
-
-def _anchored(path: str, folder: Path) -> str:
-    expanded = Path(path).expanduser()
-    return str(expanded if expanded.is_absolute() else folder.resolve() / expanded)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watcher import kinds
-from watcher.history import json_time
-from watcher.store import Delivery, Event, Version
+from watcher.times import json_time
+
+if TYPE_CHECKING:  # the shapes are read from any row with these attributes (the reading commands' plain rows too)
+    from watcher.record import EventRow, VersionRow
+    from watcher.store import Delivery, Event, Version
+    from watcher.tallies import DeliveryRow
 
 # JSON characters of `changes` a drift document carries; past it values are cut (the record has them all).
 CHANGES_BUDGET = 64 * 1024
@@ -21,7 +24,7 @@ _CUT_VALUE = 2000
 _CUT_DIFF_LINES = 200
 
 
-def event_document(row: Event) -> dict[str, Any]:
+def event_document(row: Event | EventRow) -> dict[str, Any]:
     """One drift event, as `events --json` prints it."""
     resource = row.resource
     return {
@@ -44,14 +47,16 @@ def event_document(row: Event) -> dict[str, Any]:
     }
 
 
-def event_severity(row: Event) -> str:
+def event_severity(row: Event | EventRow) -> str:
     """The severity recorded with the event; for rows older than the registry, the registry's verdict now."""
     if row.severity:
         return row.severity
+    from watcher import kinds
+
     return kinds.get(row.resource.kind).severity(row.change, row.paths or [])
 
 
-def version_document(row: Version) -> dict[str, Any]:
+def version_document(row: Version | VersionRow) -> dict[str, Any]:
     """One version, as `history --json` prints it."""
     return {
         "number": row.number,
@@ -63,7 +68,7 @@ def version_document(row: Version) -> dict[str, Any]:
     }
 
 
-def outbox_document(row: Delivery, *, subject: str | None = None,
+def outbox_document(row: Delivery | DeliveryRow, *, subject: str | None = None,
                     recipients: list[str] | None = None) -> dict[str, Any]:
     """One delivery, as `outbox --json` prints it. A pending delivery's subject and recipients are
     what it would carry if sent now (`subject`, `recipients`), as it is rendered when sent."""

@@ -7,50 +7,16 @@ formats them. Lookup failures raise RecordError with a one-line reason.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from watcher.config import parse_duration
 from watcher.errors import NotLive, RecordError
+from watcher.record import LiveVersion, choose_resource
 from watcher.store import Event, Resource, Target, Version, utcnow
-
-
-def parse_time(text: str, *, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (UTC unless it says otherwise), Unix seconds (what OpenAI's `created_at` holds),
-    or a duration ago such as "2h"."""
-    value = text.strip()
-    if value.isdigit():
-        seconds = int(value)
-        return datetime.fromtimestamp(seconds / 1000 if seconds > 100_000_000_000 else seconds, UTC)
-    if re.fullmatch(r"(\d+\s*(ms|s|m|h|d)\s*)+", value.lower()):
-        return (now or utcnow()) - timedelta(seconds=parse_duration(value))
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise RecordError(f"cannot read time {text!r}: use ISO 8601 (2026-11-23T10:00Z), Unix seconds "
-                          "(1796040148) or a duration ago (2h)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, to the second, as people read times (tables, emails, messages)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def json_time(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC to the microsecond, for JSON documents a script may feed back (--at, --since)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+from watcher.times import iso, json_time, parse_time  # noqa: F401  (their old home, where others import them)
 
 
 def find_resource(session: Session, ref: str, *, target: str | None = None) -> Resource:
@@ -59,24 +25,7 @@ def find_resource(session: Session, ref: str, *, target: str | None = None) -> R
     if target:
         query = query.where(Target.name == target)
     matches = list(session.scalars(query))
-    by_id = [r for r in matches if r.remote_id == ref]
-    if len(by_id) == 1:
-        return by_id[0]
-    if not matches:
-        where = f" on target {target}" if target else ""
-        raise RecordError(f"no recorded object has the id or name {ref!r}{where} "
-                          "(`assistant-watcher objects` lists them)")
-    if len(matches) == 1:
-        return matches[0]
-    where = ", ".join(f"{r.target.name}/{r.kind}/{r.remote_id}" for r in matches[:5])
-    more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
-    if by_id and len({r.target.name for r in by_id}) > 1:
-        hint = "add --target NAME"
-    elif by_id:
-        hint = "the id is recorded under several kinds; add --target NAME, or give a name"
-    else:
-        hint = "give the id instead, or add --target NAME"
-    raise RecordError(f"{ref!r} names {len(matches)} objects ({where}{more}): {hint}")
+    return choose_resource(matches, ref, target=target)
 
 
 def versions(session: Session, resource: Resource) -> list[Version]:
@@ -90,19 +39,6 @@ def version(session: Session, resource: Resource, number: int) -> Version:
     if row is None:
         raise RecordError(f"{resource.remote_id} has no version {number} (it has 1..{resource.current_version})")
     return row
-
-
-@dataclass(frozen=True)
-class LiveVersion:
-    """The version live at a moment, and how sure the record is of it.
-
-    When the moment falls in an edit window (the next version was edited in at some time between
-    two polls, `uncertain_since` .. `uncertain_until`), either this version or the next was live.
-    """
-
-    version: Version
-    uncertain_since: datetime | None = None  # set when the moment falls in an edit window
-    uncertain_until: datetime | None = None  # when the next version was seen: the window's end
 
 
 def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVersion:

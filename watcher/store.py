@@ -40,6 +40,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sqlalchemy.sql.dml import Update
 
 from watcher.errors import ConfigError
+from watcher.sql import SCHEMA_HEAD
+from watcher.times import utcnow
 
 log = logging.getLogger("watcher.store")
 from watcher.snapshot import ID_LIMIT, NAME_LIMIT
@@ -54,10 +56,6 @@ def rows_updated(session: Session, statement: Update) -> int:
     """
     result = session.execute(statement.execution_options(synchronize_session=False))
     return cast(CursorResult, result).rowcount
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -341,10 +339,6 @@ def _sqlite_engine(url) -> Engine:
 
     return engine
 
-
-# The newest migration in watcher/migrations/versions (a test keeps it so): a database already
-# there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0005"
 
 _READ_ONLY = "watcher_read_only"
 

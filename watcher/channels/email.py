@@ -28,6 +28,7 @@ from watcher.channels.base import Alert, Channel, Claimed, Payload, Sent
 from watcher.config import WATCHLIST_CHANNEL, Config, SmtpConfig
 from watcher.errors import ConfigError, DeliveryError
 from watcher.history import iso
+from watcher.recipients import email_recipients
 from watcher.store import Delivery, utcnow
 
 log = logging.getLogger("watcher.channels.email")
@@ -92,28 +93,10 @@ def _plain_subject(alert: Alert) -> str:
 
 
 def recipients(config: Config, channel: str, routing: Iterable[dict]) -> list[str]:
-    """Who an alert goes to on an email channel, by the config of now.
-
-    The watchlist channel: the watchlist, then the `to` of every route matching one of the
-    alert's routing facts (one per object it is about). Another email channel: its `to`.
-    """
-    if channel != WATCHLIST_CHANNEL:
-        named = config.channel(channel)
-        return _unique(named.to) if named is not None and named.type == "email" else []
-    routed = [address for facts in routing for route in config.alerts.routes
-              if route.to and route.match.matches(**_facts(facts)) for address in route.to]
-    return _unique([*config.alerts.watchlist, *routed])
-
-
-def _facts(facts: dict) -> dict[str, str]:
-    return {key: facts.get(key) or "" for key in ("name", "kind", "target", "severity")}
-
-
-def _unique(addresses) -> list[str]:
-    seen: dict[str, str] = {}
-    for address in addresses:
-        seen.setdefault(address.strip().lower(), address.strip())
-    return list(seen.values())
+    """Who an alert goes to on an email channel, by the config of now (see `watcher.recipients`)."""
+    return email_recipients(channel, routing, watchlist=config.alerts.watchlist,
+                            routes=[(r.match.model_dump(), r.to) for r in config.alerts.routes],
+                            channel_to={c.name: c.to for c in config.channels if c.type == "email"})
 
 
 def msgid_domain(sender: str) -> str:

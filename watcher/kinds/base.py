@@ -163,6 +163,13 @@ def defaults(*, project_key: bool, admin_key: bool) -> list[str]:
     return [k.name for k in all_kinds() if (k.key == PROJECT and project_key) or (k.key == ADMIN and admin_key)]
 
 
+def for_target(provider: str, *, project_key: bool, admin_key: bool) -> list[str]:
+    """The kinds a target of `provider` watches when its config names none (Azure serves only some)."""
+    if provider == "azure":
+        return [k.name for k in all_kinds() if k.azure]
+    return defaults(project_key=project_key, admin_key=admin_key)
+
+
 def label(name: str) -> str:
     """The singular label of a kind for subjects and titles ("assistant"); the name itself if unknown."""
     kinds = _loaded()

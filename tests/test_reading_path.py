@@ -1,0 +1,224 @@
+"""The reading commands' own path: plain SQL that answers as the SQLAlchemy reads do, on SQLite and
+PostgreSQL, a config read without its schema, and a start that stays free of the heavy libraries."""
+
+import json
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from watcher import documents, history, overview, record, tallies
+from watcher.config import load_config
+from watcher.config_file import configured_kinds, database_url
+from watcher.config_file import email_routing as configured_email_routing
+from watcher.errors import ConfigError
+from watcher.sql import open_database
+from watcher.store import open_engine
+
+HEAVY = ("sqlalchemy", "alembic", "openai", "pydantic", "jinja2", "deepdiff")
+
+
+@pytest.fixture
+def config(write_config, sandbox, store_url):
+    return write_config(sandbox, store_url)
+
+
+@pytest.fixture
+def recorded(config, cli, sandbox):
+    """A baseline, an out-of-band edit of one assistant and a deletion of one agent, then a second snapshot."""
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    victim = sandbox.objects("assistants")[0]
+    sandbox.edit("assistants", victim["id"], model="gpt-4.1-nano", instructions=victim["instructions"] + "\nCite.")
+    sandbox.remove("agents", sandbox.objects("agents")[0]["id"])
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    return victim
+
+
+@pytest.fixture
+def both(store_url):
+    """The record opened both ways: a SQLAlchemy session and a plain-SQL database."""
+    engine = open_engine(store_url)
+    with Session(engine) as session, open_database(store_url) as db:
+        yield session, db
+    engine.dispose()
+
+
+def test_events_read_in_plain_sql_are_the_documents_the_models_give(recorded, both):
+    session, db = both
+    plain = [documents.event_document(e) for e in record.list_events(db)]
+    models = [documents.event_document(e) for e in history.list_events(session)]
+    assert plain == models and {e["change"] for e in plain} == {"modified", "deleted"}
+
+
+def test_events_filters_in_plain_sql_match_the_models(recorded, both):
+    session, db = both
+    since = history.list_events(session)[-1].detected_at
+    for options in ({"open_only": True}, {"since": since}, {"target": "prod"}, {"target": "staging"}):
+        assert ([documents.event_document(e) for e in record.list_events(db, **options)]
+                == [documents.event_document(e) for e in history.list_events(session, **options)]), options
+
+
+def test_versions_and_the_version_live_at_a_time_match_the_models(recorded, both):
+    session, db = both
+    plain, model = record.find_resource(db, recorded["id"]), history.find_resource(session, recorded["id"])
+    assert ([documents.version_document(v) for v in record.versions(db, plain)]
+            == [documents.version_document(v) for v in history.versions(session, model)])
+    second = history.version(session, model, 2)
+    for moment in (second.observed_at, second.observed_at - timedelta(microseconds=1)):
+        assert (documents.live_version_document(record.version_at(db, plain, moment))
+                == documents.live_version_document(history.version_at(session, model, moment)))
+
+
+def test_objects_in_plain_sql_match_the_overview(recorded, both):
+    session, db = both
+    for options in ({}, {"deleted": True}, {"kind": "agents"}, {"target": "staging"}):
+        assert ([documents.object_document(o) for o in record.list_objects(db, **options)]
+                == [documents.object_document(o) for o in overview.list_objects(session, **options)]), options
+
+
+def test_status_in_plain_sql_matches_the_overview(recorded, both, config):
+    session, db = both
+    expected = [*configured_kinds(Path(config)), ("prod", "vaults")]
+    plain = documents.status_document(tallies.kind_statuses(db, expected), tallies.waiting(db))
+    models = documents.status_document(overview.kind_statuses(session, expected), overview.deliveries(session))
+    assert plain == models and plain["open_events"] == 2
+
+
+def test_reading_commands_start_without_the_heavy_libraries(recorded, config):
+    """Their speed is kept: none of SQLAlchemy, Alembic, openai, pydantic, jinja2 or deepdiff is imported."""
+    for command in (["events"], ["events", "--json"], ["history", recorded["id"]], ["show", recorded["id"]],
+                    ["diff", recorded["id"]], ["status"], ["objects"], ["outbox"]):
+        _listing, heavy = _heavy_modules_after(config, *command)
+        assert heavy == "[]", command
+
+
+def test_a_config_the_light_reader_cannot_read_gets_the_full_models_error(tmp_path, cli, sqlite_url):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[database]\nurl = "{sqlite_url}"\nuri = "typo"\n')
+    result = cli(path, "events")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("config error: ") and "uri" in result.stderr
+
+
+def test_the_light_reader_anchors_a_relative_sqlite_file_beside_the_config(tmp_path, monkeypatch):
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    path = tmp_path / "config.toml"
+    path.write_text('[database]\nurl = "sqlite:///w.db"\n')
+    assert database_url(path) == load_config(path).database.url == f"sqlite:///{tmp_path.resolve() / 'w.db'}"
+
+
+def test_the_light_reader_gives_the_models_default_kinds(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[[targets]]\nname = "a"\napi_key_env = "K"\n\n[[targets]]\nname = "b"\nadmin_key_env = "A"\n\n'
+                    '[[targets]]\nname = "c"\nkinds = ["agents"]\n')
+    assert configured_kinds(path) == [(t.name, k) for t in load_config(path).targets for k in t.kinds]
+
+
+def test_a_reading_command_on_a_new_database_creates_it_at_the_current_schema(tmp_path, cli, sqlite_url):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[database]\nurl = "{sqlite_url}"\n')
+    assert json.loads(cli(path, "events", "--json").stdout) == []
+    with open_database(sqlite_url) as db:
+        assert db.schema() == "0005"
+
+
+@pytest.fixture
+def hook_down(write_config, sandbox, store_url, monkeypatch, cli):
+    """A webhook channel whose receiver is gone, and an edit: its alert waits in the outbox, pending."""
+    monkeypatch.setenv("WATCHER_TEST_HOOK_SECRET", "whsec_" + "QW5vdGhlciBzZWNyZXQga2V5IG9mIDMyIGJ5dGVzISE=")
+    config = write_config(sandbox, store_url, extra='[[channels]]\nname = "siem"\ntype = "webhook"\n'
+                                                    'url = "http://127.0.0.1:9/hook"\nsecret_env = "WATCHER_TEST_HOOK_SECRET"\n')
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], model="gpt-4.1-nano")
+    cli(config, "snapshot")
+    return config
+
+
+def test_outbox_in_plain_sql_matches_the_outbox_with_a_pending_webhook_delivery(hook_down, both, cli_json):
+    from watcher import outbox
+
+    session, _db = both
+    settings = load_config(hook_down)
+    models = [documents.outbox_document(r, **outbox.preview(r, settings)) for r in outbox.rows(session)]
+    plain = cli_json(hook_down, "outbox")
+    assert plain == json.loads(json.dumps(models))
+    assert [(d["state"], d["channel"], d["recipients"]) for d in plain] == [("pending", "siem", [])]
+
+
+def _heavy_modules_after(config, *command):
+    """The heavy libraries a whole process running `command` imported, or its failure."""
+    probe = ("import sys\nfrom watcher.cli import main\n"
+             f"try:\n    main(['--config', {config!r}, *{list(command)!r}])\nexcept SystemExit as exit:\n"
+             "    assert not exit.code, exit.code\n"
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, result.stderr.strip().splitlines()[-1]
+
+
+def test_outbox_with_a_pending_webhook_delivery_starts_without_the_heavy_libraries(hook_down):
+    listing, heavy = _heavy_modules_after(hook_down, "outbox")
+    assert "failing" in listing and heavy == "[]"
+
+
+ROUTED = ('[smtp]\nhost = "127.0.0.1"\nport = 9\nsender = "w@example.com"\ntimeout = "2s"\n\n'
+          '[alerts]\nwatchlist = ["ops@example.com"]\n\n'
+          '[[alerts.routes]]\nmatch = { name = "*", severity = "high" }\nto = ["Lead@example.com", "ops@example.com"]\n\n'
+          '[[alerts.routes]]\nmatch = { kind = "agents" }\nto = ["agents@example.com"]\n\n'
+          '[[channels]]\nname = "audit"\ntype = "email"\nto = ["audit@example.com"]\n')
+
+
+def test_the_light_reader_gives_the_models_email_routing(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(ROUTED)
+    settings = load_config(path)
+    assert configured_email_routing(path) == {
+        "watchlist": settings.alerts.watchlist,
+        "routes": [(r.match.model_dump(), r.to) for r in settings.alerts.routes],
+        "channel_to": {"audit": ["audit@example.com"]},
+    }
+
+
+@pytest.fixture
+def mail_down(write_config, sandbox, store_url, cli):
+    """Email channels whose relay is down, and an edit: its emails wait in the outbox, pending."""
+    config = write_config(sandbox, store_url, extra=ROUTED)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], model="gpt-4.1-nano")
+    cli(config, "snapshot")
+    return config
+
+
+def test_outbox_in_plain_sql_previews_pending_emails_as_the_outbox_does(mail_down, both, cli_json):
+    from watcher import outbox
+
+    session, _db = both
+    settings = load_config(mail_down)
+    models = [documents.outbox_document(r, **outbox.preview(r, settings)) for r in outbox.rows(session)]
+    plain = cli_json(mail_down, "outbox")
+    assert plain == json.loads(json.dumps(models))
+    assert {d["channel"]: d["recipients"] for d in plain} == {
+        "watchlist": ["ops@example.com", "Lead@example.com"], "audit": ["audit@example.com"]}
+
+
+def test_outbox_with_a_pending_email_starts_without_the_heavy_libraries(mail_down):
+    listing, heavy = _heavy_modules_after(mail_down, "outbox")
+    assert "ops@example.com" in listing and heavy == "[]"
+
+
+def test_a_section_about_targets_does_not_slow_finding_the_database_but_kinds_are_left_to_the_model(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[database]\nurl = "sqlite:////srv/w.db"\n\n[target_defaults]\ninterval = "1m"\n\n'
+                    '[[targets]]\nname = "a"\napi_key_env = "K"\n')
+    assert database_url(path) == "sqlite:////srv/w.db"
+    try:  # the model's answer, whether or not it knows [target_defaults] yet
+        expected = [(t.name, k) for t in load_config(path).targets for k in t.kinds]
+    except ConfigError as exc:
+        with pytest.raises(ConfigError, match=re.escape(str(exc))):
+            configured_kinds(path)
+    else:
+        assert configured_kinds(path) == expected

@@ -1,0 +1,181 @@
+"""The command group every command hangs on: the shared options, the App they share, logging,
+and the one place where errors become exit codes and one-line messages: ConfigError exits 2,
+every other WatcherError (and a database's own error) exits 1, and nothing prints a traceback
+unless -v is given twice.
+
+Nothing heavy is imported here: each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from watcher.display import printable
+from watcher.errors import ConfigError, WatcherError, one_line
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+    from watcher.config import Config
+    from watcher.sql import Database
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = logging.getLogger("watcher")
+
+
+class WatcherGroup(click.Group):
+    """Turns the watcher's typed errors into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(ctx, f"config error: {exc}", EXIT_CONFIG)
+        except WatcherError as exc:
+            _fail(ctx, f"error: {exc}", EXIT_FAILED)
+        except Exception as exc:
+            if not _is_database_error(exc):
+                raise
+            _fail(ctx, f"database error: {one_line(exc)}", EXIT_FAILED)
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """An error of SQLAlchemy, sqlite3 or psycopg: a library never imported cannot have raised it."""
+    for module, name in (("sqlalchemy.exc", "SQLAlchemyError"), ("sqlite3", "Error"), ("psycopg", "Error")):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    app = ctx.obj
+    if isinstance(app, App) and app.verbose >= 2:
+        raise
+    click.echo(printable(message), err=True)  # messages may quote the server: never let it drive the terminal
+    ctx.exit(code)
+
+
+@dataclass
+class App:
+    """What every command shares: where the config is, how loud to be, the open store.
+
+    Reading commands ask for `database()` (plain SQL, the config's [database] only); commands that
+    poll or change the record ask for `config` (the whole file, validated) and `engine` (SQLAlchemy).
+    """
+
+    config_option: str | None
+    verbose: int
+    _config: Config | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from watcher.config import load_config
+            from watcher.config_file import config_path
+
+            self._config = load_config(config_path(self.config_option))
+            log.debug("config %s: %d targets", self._config.path, len(self._config.targets))
+        return self._config
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from watcher.store import open_engine
+
+            self._engine = open_engine(self.config.database.url)
+        return self._engine
+
+    def session(self) -> Session:
+        from sqlalchemy.orm import Session
+
+        return Session(self.engine, expire_on_commit=False)
+
+    def database(self) -> Database:
+        """The record for reading, in plain SQL: opened from the config's [database] url alone."""
+        from watcher.config_file import config_path, database_url
+        from watcher.sql import open_database
+
+        path = config_path(self.config_option)
+        url = self._config.database.url if self._config is not None else database_url(path)
+        log.debug("config %s: reading the record", path)
+        return open_database(url)
+
+    def configured_kinds(self) -> list[tuple[str, str]]:
+        """(target, kind) of every configured target and kind, without validating the whole config."""
+        from watcher.config_file import config_path, configured_kinds
+
+        return configured_kinds(config_path(self.config_option))
+
+    def channel_types(self) -> dict[str, str]:
+        """Every configured channel's type by name, without validating the whole config."""
+        from watcher.config_file import channel_types, config_path
+
+        return channel_types(config_path(self.config_option))
+
+    def email_routing(self) -> dict[str, Any]:
+        """The watchlist, routes and email channels' addresses, without validating the whole config."""
+        from watcher.config_file import config_path, email_routing
+
+        return email_routing(config_path(self.config_option))
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def _setup_logging(verbose: int) -> None:
+    """Log to stderr, one line per event; with sd-daemon level prefixes when stderr is the journal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JournalFormatter() if _stderr_is_journal() else
+                         logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # -v: the watcher's own debug lines; -vv: tracebacks and the libraries' internals too.
+    logging.basicConfig(level=logging.DEBUG if verbose >= 2 else logging.INFO, handlers=[handler])
+    logging.getLogger("watcher").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("watcher.traceback").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    for noisy in ("openai", "alembic", "mail.log", "apscheduler", "aiosmtplib", "asyncio", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    # Never below WARNING: the HTTP clients log every URL, and a Slack or Teams webhook URL is a secret.
+    for client in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(client).setLevel(logging.WARNING)
+
+
+def _stderr_is_journal() -> bool:
+    """True when systemd connected stderr to the journal ($JOURNAL_STREAM names its device:inode)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        stat = os.fstat(sys.stderr.fileno())
+        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+class _JournalFormatter(logging.Formatter):
+    """`<N>name: message` (sd-daemon priority prefix); a traceback is folded into the same line."""
+
+    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        priority = self._PRIORITY.get(record.levelno, 3 if record.levelno > logging.WARNING else 6)
+        # journald makes one entry per line: a multi-line event must stay one entry.
+        return f"<{priority}>{record.name}: " + " \\ ".join(line for line in text.splitlines() if line.strip())
+
+
+@click.group(cls=WatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_option", metavar="PATH",
+              help="Config file (default: $ASSISTANT_WATCHER_CONFIG, else /etc/assistant-watcher/config.toml).")
+@click.option("-v", "--verbose", count=True, help="The watcher's debug lines; twice for tracebacks and libraries.")
+@click.version_option(package_name="assistant-watcher")
+@click.pass_context
+def main(ctx: click.Context, config_option: str | None, verbose: int) -> None:
+    """Keep a versioned, audited history of every assistant and agent, and email drift."""
+    _setup_logging(verbose)
+    ctx.obj = App(config_option, verbose)

@@ -1,0 +1,109 @@
+"""Changing the record and the objects: ack, prune, apply, restore. Each is recorded with its author."""
+
+from __future__ import annotations
+
+import click
+
+from watcher.cli.app import App, main, pass_app
+from watcher.cli.output import echo_change
+from watcher.display import printable
+from watcher.times import iso
+
+
+@main.command()
+@click.argument("event_id", metavar="EVENT", type=int)
+@click.option("--by", "by", required=True, metavar="WHO", help="Who reviewed the event.")
+@click.option("--note", metavar="TEXT", help="Why it is fine (or what was done).")
+@pass_app
+def ack(app: App, event_id: int, by: str, note: str | None) -> None:
+    """Acknowledge a drift event as reviewed."""
+    from watcher import history
+
+    with app.session() as session, session.begin():
+        row = history.acknowledge(session, event_id, by, note)
+        click.echo(f"event {row.id} acknowledged by {row.acked_by}")
+
+
+@main.command()
+@click.option("--keep-days", type=click.IntRange(1, None), required=True, metavar="N",
+              help="Keep everything of the last N days; older history may go.")
+@click.option("--yes", "confirmed", is_flag=True, help="Delete. Without it, only say what would be deleted.")
+@pass_app
+def prune(app: App, keep_days: int, confirmed: bool) -> None:
+    """Forget history older than N days: never an object's last version, nor an open event.
+
+    A dry run unless --yes is given.
+    """
+    from datetime import timedelta
+
+    from watcher import prune as retention
+    from watcher.times import utcnow
+
+    cutoff = utcnow() - timedelta(days=keep_days)
+    with app.session() as session, session.begin():
+        counted = retention.prune(session, cutoff, dry_run=not confirmed)
+    what = (f"{counted.versions} versions, {counted.events} acknowledged events, {counted.alerts} alerts with "
+            f"{counted.deliveries} finished deliveries, {counted.polls} polls older than {iso(cutoff)}")
+    if not confirmed:
+        click.echo(f"dry run: prune would delete {what}; run again with --yes to delete them")
+        return
+    click.echo(f"deleted {what}")
+    if counted.total and app.engine.dialect.name == "sqlite":
+        click.echo("SQLite keeps the freed pages for new rows; `sqlite3 FILE 'VACUUM'` shrinks the file")
+
+
+@main.command("apply")
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
+@click.option("--note", metavar="TEXT", help="Why.")
+@click.option("--target", metavar="NAME", help="When the id exists on several targets.")
+@click.option("--dry-run", is_flag=True, help="Print the change it would make, and make none.")
+@pass_app
+def apply_command(app: App, file: str, by: str, note: str | None, target: str | None, dry_run: bool) -> None:
+    """Change an object to match FILE (JSON, as `show --json` prints it), recorded with its author.
+
+    Only the fields the kind lets the API change are sent; a file naming an unknown field or
+    changing a read-only one is refused by name.
+    """
+    from watcher.apply import apply_document, load_apply_file
+
+    result = apply_document(app.engine, app.config, load_apply_file(file), by=by, note=note, target=target,
+                            dry_run=dry_run)
+    _report_write(result, "apply", "applied", dry_run)
+
+
+@main.command()
+@click.argument("obj", metavar="OBJECT")
+@click.option("--version", "number", type=int, required=True, metavar="N", help="The recorded version to bring back.")
+@click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
+@click.option("--note", metavar="TEXT", help="Why.")
+@click.option("--target", metavar="NAME", help="When the name or id exists on several targets.")
+@click.option("--dry-run", is_flag=True, help="Print the change it would make, and make none.")
+@pass_app
+def restore(app: App, obj: str, number: int, by: str, note: str | None, target: str | None, dry_run: bool) -> None:
+    """Put OBJECT back to a recorded version, recorded with its author.
+
+    The open drift events it undoes are acknowledged with its author and note.
+    """
+    from watcher.apply import restore_version
+
+    result = restore_version(app.engine, app.config, obj, number, by=by, note=note, target=target, dry_run=dry_run)
+    _report_write(result, "restore", f"restored to version {number}", dry_run)
+
+
+def _report_write(result, action: str, verb: str, dry_run: bool) -> None:
+    label = printable(f'{result.object_id} "{result.name}"' if result.name else result.object_id)
+    if dry_run:
+        click.echo(f"{label}: dry run, nothing sent; {action} would change version {result.previous}:"
+                   if result.changes else f"{label}: dry run: {action} would change nothing")
+        for change in result.changes:
+            echo_change(change)
+        return
+    if result.version is None:
+        click.echo(f"{label}: {verb}; the content was already the same, no new version")
+        return
+    click.echo(f"{label}: {verb}, recorded as version {result.version} (was {result.previous})")
+    if result.answered:
+        ids = ", ".join(str(i) for i in result.answered)
+        click.echo(f"answers open {'event' if len(result.answered) == 1 else 'events'} {ids} "
+                   "(acknowledged with this restore's author and note)")

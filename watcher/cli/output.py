@@ -1,0 +1,59 @@
+"""How commands print: JSON documents, aligned tables, an object's title, one change of a diff.
+
+Remote values (names, ids, text) are shown with control characters escaped, never passed to a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from watcher.display import printable
+from watcher.times import iso
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def printable_json(document: Any) -> str:
+    """Indented JSON for a terminal: still JSON (its own newlines kept), remote text escaped line by line."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True)
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def resource_title(resource) -> str:
+    """`target/kind/id "name"`, and when it was deleted if it was."""
+    name = f' "{resource.name}"' if resource.name else ""
+    gone = f" (deleted {iso(resource.deleted_at)})" if resource.deleted_at else ""
+    return printable(f"{resource.target.name}/{resource.kind}/{resource.remote_id}{name}{gone}")
+
+
+def echo_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Aligned columns; remote values are shown with control characters escaped, one row per line."""
+    rows = [[printable(str(cell)) for cell in row] for row in rows]
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    click.secho("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), bold=True)
+    for row in rows:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def echo_change(change) -> None:
+    """One change of a diff: its path, then its line diff, or its old and new values."""
+    click.secho(printable(f"{change.op} {change.path}"), bold=True)
+    if change.text_diff:
+        for line in change.text_diff:
+            color = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1])
+            click.secho(f"    {printable(line)}", fg=color)
+        return
+    if change.op in ("changed", "removed"):
+        click.secho(f"    - {_short(change.old)}", fg="red")
+    if change.op in ("changed", "added"):
+        click.secho(f"    + {_short(change.new)}", fg="green")
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = printable(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"

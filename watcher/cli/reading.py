@@ -1,0 +1,244 @@
+"""Reading the record: history, show, diff, events, objects, status.
+
+Each opens the record in plain SQL (`App.database`): no SQLAlchemy, Alembic, pydantic or openai,
+so that reading answers as fast as a bare SQLite client; `events --follow` and `diff` import what
+only they need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from watcher import documents, record
+from watcher.cli.app import EXIT_OK, App, main, pass_app
+from watcher.cli.output import echo_change, echo_table, print_json, printable_json, resource_title
+from watcher.display import actor_text, header_text, printable
+from watcher.times import iso, json_time, parse_time
+
+
+@main.command("history")
+@click.argument("obj", metavar="OBJECT")
+@click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def history_command(app: App, obj: str, target: str | None, as_json: bool) -> None:
+    """The versions of OBJECT (a remote id or a unique name), oldest first."""
+    with app.database() as db:
+        resource = record.find_resource(db, obj, target=target)
+        rows = record.versions(db, resource)
+    if as_json:
+        print_json([documents.version_document(r) for r in rows])
+        return
+    click.echo(resource_title(resource))
+    table = [[str(r.number), iso(r.observed_at), r.origin, r.actor or "", r.content_hash[:12], r.note or ""]
+             for r in rows]
+    echo_table(["#", "observed", "origin", "actor", "hash", "note"], table)
+
+
+@main.command()
+@click.argument("obj", metavar="OBJECT")
+@click.option("--version", "number", type=int, metavar="N", help="This version (default: the current one).")
+@click.option("--at", "at", metavar="TIME", help="The version live at TIME (ISO 8601, or 2h for two hours ago).")
+@click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--json", "as_json", is_flag=True, help="Print the canonical body as JSON.")
+@pass_app
+def show(app: App, obj: str, number: int | None, at: str | None, target: str | None, as_json: bool) -> None:
+    """The recorded content of OBJECT: current, --version N or live --at TIME."""
+    if number is not None and at is not None:
+        raise click.UsageError("give --version or --at, not both")
+    note = None
+    with app.database() as db:
+        resource = record.find_resource(db, obj, target=target)
+        if at is not None:
+            live = record.version_at(db, resource, parse_time(at))
+            row = live.version
+            if live.uncertain_since:
+                note = (f"note: version {row.number + 1} was edited in at some time after "
+                        f"{iso(live.uncertain_since)}; {at} falls inside that window")
+        else:
+            row = record.version(db, resource, resource.current_version if number is None else number)
+    body = json.loads(row.body)
+    if as_json:
+        print_json(body)
+    else:
+        click.echo(f"{resource_title(resource)} — version {row.number} (observed {iso(row.observed_at)}, {row.origin})")
+        click.echo(printable_json(body))
+    if note:
+        click.echo(note, err=True)
+
+
+@main.command("diff")
+@click.argument("obj", metavar="OBJECT")
+@click.option("--from", "from_number", type=int, metavar="N", help="Older version (default: the one before --to).")
+@click.option("--to", "to_number", type=int, metavar="M", help="Newer version (default: the current one).")
+@click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def diff_command(app: App, obj: str, from_number: int | None, to_number: int | None, target: str | None,
+                 as_json: bool) -> None:
+    """What changed in OBJECT between two versions."""
+    with app.database() as db:
+        resource = record.find_resource(db, obj, target=target)
+        to_number = resource.current_version if to_number is None else to_number
+        new = json.loads(record.version(db, resource, to_number).body)  # the number the user gave is checked first
+        from_number = from_number if from_number is not None else max(to_number - 1, 1)
+        old = json.loads(record.version(db, resource, from_number).body)
+    from watcher import diff
+
+    changes = diff.compare(old, new)
+    if as_json:
+        print_json({"object_id": resource.remote_id, "from": from_number, "to": to_number,
+                    "changes": [c.as_json() for c in changes]})
+        return
+    click.echo(f"{resource_title(resource)}: version {from_number} → {to_number}")
+    if not changes:
+        click.echo("no changes")
+    for change in changes:
+        echo_change(change)
+
+
+@main.command()
+@click.option("--open", "open_only", is_flag=True, help="Only events nobody acknowledged.")
+@click.option("--since", metavar="TIME", help="Detected at or after TIME (ISO 8601, or 1d for a day ago).")
+@click.option("--target", metavar="NAME", help="Only this target.")
+@click.option("--follow", is_flag=True,
+              help="Print each new event as it is recorded, by any process, until interrupted "
+                   "(with --json: one JSON object per line, the webhook body's shape).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def events(app: App, open_only: bool, since: str | None, target: str | None, follow: bool, as_json: bool) -> None:
+    """Drift events: created, modified, deleted, reappeared."""
+    moment = parse_time(since) if since else None
+    if follow:
+        if open_only:
+            raise click.UsageError("--follow prints new events, which are all open: drop --open")
+        click.get_current_context().exit(_follow(app, target, moment, as_json))
+    with app.database() as db:
+        rows = [documents.event_document(e) for e in record.list_events(db, open_only=open_only, since=moment,
+                                                                        target=target)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no events")
+        return
+    table = [[str(e["id"]), e["detected_at"], f"{e['target']}/{e['kind']}", e["name"] or e["object_id"], e["change"],
+              _versions(e), _paths(e["paths"]), actor_text(e["actor"]), _review(e)] for e in rows]
+    echo_table(["id", "detected", "where", "object", "change", "versions", "paths", "who", "reviewed"], table)
+
+
+def _review(event: dict, limit: int = 60) -> str:
+    """Who acknowledged the event and their note (a restore that undid it says so in its note)."""
+    if not event["acked_by"]:
+        return ""
+    text = f"{event['acked_by']}: {event['note']}" if event["note"] else event["acked_by"]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Stop(Exception):
+    """SIGTERM while following: leave like SIGINT does."""
+
+
+def _follow(app: App, target: str | None, since, as_json: bool) -> int:
+    """`events --follow`: one line per new event on stdout, flushed, until SIGINT, SIGTERM or a closed pipe."""
+    import signal
+
+    from watcher import feed
+
+    def stop(_signum, _frame):
+        raise _Stop
+
+    def trouble(message: str | None) -> None:
+        click.echo(printable(message) if message else "database readable again", err=True)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        # A bad config or an unreachable database at start is an error like any other (WatcherGroup).
+        for drift in feed.follow(app.engine, target=target, since=since, trouble=trouble):
+            sys.stdout.write(_feed_line(drift, as_json) + "\n")
+            sys.stdout.flush()
+    except (KeyboardInterrupt, _Stop):
+        return EXIT_OK
+    except BrokenPipeError:
+        # The reader left (`| head`): nothing more to say, and nothing left to flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return EXIT_OK
+
+
+def _feed_line(drift, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(documents.drift_document(drift), ensure_ascii=False)
+    versions = f"{drift.from_version or ''}→{drift.to_version or ''}"
+    who = "" if drift.actor is None else f" by {actor_text(drift.actor)}"
+    return printable(f"{json_time(drift.detected_at)} {drift.target}/{drift.kind} "
+                     f"{drift.name or drift.object_id} {drift.change} {versions} [{drift.severity}] "
+                     f"{_paths(drift.paths)}{who}".rstrip())
+
+
+def _versions(event: dict) -> str:
+    return f"{event['from_version'] or ''}→{event['to_version'] or ''}"
+
+
+def _paths(paths: list[str], limit: int = 60) -> str:
+    text = ", ".join(paths)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@main.command("objects")
+@click.option("--target", metavar="NAME", help="Only this target.")
+@click.option("--kind", metavar="KIND", help="Only this kind (assistants, agents, skills, ...).")
+@click.option("--deleted", is_flag=True, help="Also objects that are deleted now.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def objects_command(app: App, target: str | None, kind: str | None, deleted: bool, as_json: bool) -> None:
+    """Every tracked object: target, kind, id, name, current version, last change."""
+    if kind is not None:
+        from watcher import kinds
+
+        if kind not in kinds.names():
+            raise click.BadParameter(f"unknown kind {kind!r}; known kinds: {', '.join(kinds.names())}",
+                                     param_hint="--kind")
+    with app.database() as db:
+        rows = record.list_objects(db, target=target, kind=kind, deleted=deleted)
+    if as_json:
+        print_json([documents.object_document(r) for r in rows])
+        return
+    if not rows:
+        click.echo("no objects recorded" + (" (deleted ones are shown with --deleted)" if not deleted else ""))
+        return
+    table = [[f"{r.target}/{r.kind}", r.object_id, r.name or "", str(r.version), iso(r.last_change_at),
+              "deleted" if r.deleted else ""] for r in rows]
+    echo_table(["where", "id", "name", "version", "last change", ""], table)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def status_command(app: App, as_json: bool) -> None:
+    """Per target and kind: last poll, status, objects, open events; deliveries pending and dead."""
+    from watcher import tallies
+
+    expected = app.configured_kinds()
+    with app.database() as db:
+        rows = tallies.kind_statuses(db, expected)
+        waiting = tallies.waiting(db)
+    document = documents.status_document(rows, waiting)
+    if as_json:
+        print_json(document)
+        return
+    if rows:
+        table = [[f"{r.target}/{r.kind}", r.status or "never polled", iso(r.finished_at) or "",
+                  str(r.objects), str(r.open_events), header_text(r.error or "", 80)] for r in rows]
+        echo_table(["where", "last poll", "finished", "objects", "open events", "error"], table)
+    else:
+        click.echo("nothing recorded yet")
+    totals = document["deliveries"]
+    click.echo(f"{document['open_events']} open events; deliveries: {totals['pending']} pending, "
+               f"{totals['dead']} dead")

@@ -1,0 +1,219 @@
+"""The config file read without its schema: what reading commands need, at the cost of a TOML parse.
+
+`load_config` (watcher.config) validates the whole file with pydantic, which a command that only reads
+the record does not need and should not wait for. `database_url` reads `[database] url`, and
+`configured_kinds` the targets' names and kinds, the way the full model would; whenever the file holds
+anything these readers do not know how to read as the model would (a missing or broken file, an
+unknown section, a value of the wrong type), they hand it to `load_config`, whose answer or
+ConfigError is then the one given. So a reading command never reads a config differently from
+`snapshot`; it only skips checking sections it does not use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from watcher.recipients import WATCHLIST_CHANNEL
+
+DEFAULT_CONFIG_PATH = "/etc/assistant-watcher/config.toml"
+CONFIG_ENV = "ASSISTANT_WATCHER_CONFIG"
+DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
+
+_DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# scheme[+driver]://rest, read without SQLAlchemy so that reading commands start fast.
+_URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
+# The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
+_SECTIONS = {"database", "schedule", "targets", "smtp", "alerts", "channels", "http"}
+# Sections that say nothing about the database: finding it need not wait for the model to read them.
+# ([target_defaults] gives targets settings; configured_kinds leaves a file with it to the model.)
+_NOT_THE_DATABASE = frozenset({"target_defaults"})
+_KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
+
+
+def config_path(explicit: str | None) -> Path:
+    """Where the config is: --config, else $ASSISTANT_WATCHER_CONFIG, else /etc."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration such as "30s", "5m", "1h" or "1h30m"."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as \"30s\", \"5m\" or \"1h\", got {value!r}")
+    text = value.strip().lower()
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(f"{n}{u}" for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"bad duration {value!r}: use a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def database_parts(value: str) -> tuple[str, str, str | None, str]:
+    """(scheme, backend, SQLite file or None, query) of a database URL; ValueError if it is not one."""
+    match = _URL.match(value)
+    if not match:
+        raise ValueError("not a database URL (sqlite:///watcher.db or postgresql+psycopg://user@host/db)")
+    backend, rest = match["backend"].lower(), match["rest"]
+    if backend != "sqlite":
+        return match["scheme"], backend, None, ""
+    path, _, query = rest.partition("?")
+    if path and not path.startswith("/"):
+        raise ValueError("an SQLite URL is sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH")
+    return match["scheme"], backend, path[1:] or None, query
+
+
+def check_database_url(value: str) -> str:
+    """`value` if it is a database URL the watcher can use; ValueError saying why not."""
+    _scheme, backend, database, _query = database_parts(value)
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend!r} databases are not supported: use sqlite:///PATH or postgresql+psycopg://…")
+    if backend == "sqlite" and database in (None, "", ":memory:"):
+        raise ValueError("an SQLite URL needs a file (sqlite:///watcher.db): an in-memory database keeps nothing")
+    return value
+
+
+def anchored_database_url(url: str, folder: Path) -> str:
+    """`url` with a relative SQLite file made absolute: in systemd's $STATE_DIRECTORY when there is one
+    (the config folder is read-only under the unit), else in `folder` (the config file's)."""
+    scheme, backend, database, query = database_parts(url)
+    if backend != "sqlite" or not database:
+        return url
+    home = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or folder)
+    return f"{scheme}:///{anchored(database, home)}" + (f"?{query}" if query else "")
+
+
+def anchored(path: str, folder: Path) -> str:
+    """`path` (`~` expanded) if absolute, else under `folder`."""
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else folder.resolve() / expanded)
+
+
+class _Unsure(Exception):
+    """The file holds something only the full model can read or explain."""
+
+
+def database_url(path: Path) -> str:
+    """The database URL the config at `path` names, as `load_config(path).database.url` would give it."""
+    try:
+        data = _read(path, also=_NOT_THE_DATABASE)
+        section = data.get("database", {})
+        if not isinstance(section, dict) or set(section) - {"url"}:
+            raise _Unsure
+        url = section.get("url", DEFAULT_DATABASE_URL)
+        if not isinstance(url, str):
+            raise _Unsure
+        check_database_url(url)
+        return anchored_database_url(url, path.parent)
+    except (_Unsure, ValueError):
+        return _full(path).database.url
+
+
+def configured_kinds(path: Path) -> list[tuple[str, str]]:
+    """(target, kind) for every kind of every configured target, in the config's order, as the model has them."""
+    try:
+        data = _read(path)
+        targets = data.get("targets", [])
+        if not isinstance(targets, list):
+            raise _Unsure
+        return [(name, kind) for target in targets for name, kinds in [_target_kinds(target)] for kind in kinds]
+    except _Unsure:
+        return [(t.name, kind) for t in _full(path).targets for kind in t.kinds]
+
+
+def channel_types(path: Path) -> dict[str, str]:
+    """Every channel alerts go to, by name, with its type ("watchlist" is email, when there is an [smtp])."""
+    try:
+        data = _read(path)
+        channels = data.get("channels", [])
+        if not isinstance(channels, list) or not all(isinstance(c, dict) for c in channels):
+            raise _Unsure
+        types = {c.get("name"): c.get("type") for c in channels}
+        if not all(isinstance(name, str) and isinstance(kind, str) for name, kind in types.items()):
+            raise _Unsure
+        return {**({WATCHLIST_CHANNEL: "email"} if "smtp" in data else {}), **types}
+    except _Unsure:
+        config = _full(path)
+        return {**({WATCHLIST_CHANNEL: "email"} if config.smtp is not None else {}),
+                **{c.name: c.type for c in config.channels}}
+
+
+def email_routing(path: Path) -> dict[str, Any]:
+    """The watchlist, the routes as (match, to), and every email channel's `to` by name: what
+    `watcher.recipients.email_recipients` takes, as the model has them."""
+    try:
+        data = _read(path)
+        alerts, channels = data.get("alerts", {}), data.get("channels", [])
+        if not isinstance(alerts, dict) or not isinstance(channels, list):
+            raise _Unsure
+        routes = alerts.get("routes", [])
+        if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
+            raise _Unsure
+        channel_to = {c.get("name"): _strings(c.get("to", [])) for c in _tables(channels) if c.get("type") == "email"}
+        if not all(isinstance(name, str) for name in channel_to):
+            raise _Unsure
+        return {"watchlist": _strings(alerts.get("watchlist", [])),
+                "routes": [(_match(r.get("match")), _strings(r.get("to", []))) for r in routes],
+                "channel_to": channel_to}
+    except _Unsure:
+        config = _full(path)
+        return {"watchlist": list(config.alerts.watchlist),
+                "routes": [(r.match.model_dump(), list(r.to)) for r in config.alerts.routes],
+                "channel_to": {c.name: list(c.to) for c in config.channels if c.type == "email"}}
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Unsure
+    return value
+
+
+def _tables(value: list) -> list[dict]:
+    if not all(isinstance(v, dict) for v in value):
+        raise _Unsure
+    return value
+
+
+def _match(value: Any) -> dict[str, str | None]:
+    if not isinstance(value, dict) or set(value) - {"name", "kind", "target", "severity"}:
+        raise _Unsure
+    if not all(isinstance(v, str) for v in value.values()):
+        raise _Unsure
+    return {key: value.get(key) for key in ("name", "kind", "target", "severity")}
+
+
+def _target_kinds(target: Any) -> tuple[str, list[str]]:
+    from watcher import kinds as registry
+
+    if not isinstance(target, dict) or not isinstance(target.get("name"), str):
+        raise _Unsure
+    keys = {field: target.get(field) for field in _KEY_FIELDS}
+    provider = target.get("provider", "openai")
+    if provider not in ("openai", "azure") or any(v is not None and not isinstance(v, str) for v in keys.values()):
+        raise _Unsure
+    named = target.get("kinds", [])
+    if not isinstance(named, list) or any(not isinstance(k, str) or k not in registry.names() for k in named):
+        raise _Unsure
+    if named:
+        return target["name"], named
+    admin = bool(keys["admin_key_env"] or keys["admin_key_file"])
+    project = bool(keys["api_key_env"] or keys["api_key_file"] or not admin)
+    return target["name"], registry.for_target(provider, project_key=project, admin_key=admin)
+
+
+def _read(path: Path, *, also: frozenset[str] = frozenset()) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raise _Unsure from None
+    if set(data) - _SECTIONS - also:
+        raise _Unsure
+    return data
+
+
+def _full(path: Path):
+    from watcher.config import load_config
+
+    return load_config(path)
