@@ -200,8 +200,10 @@ def test_show_prints_json_with_real_newlines_and_escaped_remote_text(sandbox, co
 
 def test_events_table_is_readable(edited, config, cli):
     lines = cli(config, "events").stdout.splitlines()
-    assert lines[0].split() == ["id", "detected", "where", "object", "change", "versions", "paths", "who", "reviewed"]
+    assert lines[0].split() == ["id", "detected", "where", "object", "change", "severity", "versions", "paths", "who",
+                                "reviewed"]
     assert "modified" in lines[1] and "1→2" in lines[1] and "instructions, model" in lines[1]
+    assert "modified  high " in lines[1], "a model change is high: the table says so without --json"
     assert "unknown (out of band)" in lines[1], "no source knows who edits an assistant"
 
 
@@ -240,3 +242,34 @@ def test_a_base_url_that_serves_no_kind_fails_the_snapshot_and_says_what_to_chec
     assert f"prod: FAILED: no kind is served at {root}" in result.stderr and "check the target's base_url" in \
         result.stderr
     assert cli(config, "snapshot", "--no-email").exit_code == 1  # and again, while nothing is asked
+
+
+@pytest.fixture
+def skills_config(write_config, sqlite_url):
+    """A recorded account with two skills, whose versions carry their skill's name."""
+    from watcher.sandbox import Sandbox
+
+    with Sandbox(assistants=0, agents=0, skills=2) as sb:
+        yield write_config(sb, sqlite_url, target_extra='kinds = ["skills", "skill_versions"]'), sb
+
+
+def test_a_name_shared_by_a_skill_and_its_versions_asks_for_the_kind(skills_config, cli):
+    config, sb = skills_config
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    name = sb.objects("skills")[0]["name"]
+    ambiguous = cli(config, "history", name)
+    assert ambiguous.exit_code == 1 and ambiguous.stderr.rstrip().endswith("give the id instead, or add --kind KIND")
+    chosen = cli(config, "history", name, "--kind", "skills")
+    assert chosen.exit_code == 0 and chosen.stdout.startswith(f"prod/skills/{sb.objects('skills')[0]['id']} ")
+
+
+def test_a_misspelt_kind_option_gets_a_did_you_mean(config, cli):
+    for args in (["objects"], ["snapshot"], ["history", "anything"]):
+        result = cli(config, *args, "--kind", "agent")
+        assert result.exit_code == 2 and "unknown kind 'agent' (did you mean 'agents'?)" in result.stderr, args
+
+
+def test_diff_of_an_object_with_one_version_says_there_is_nothing_to_compare_yet(config, cli, sandbox):
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    result = cli(config, "diff", sandbox.objects("assistants")[0]["id"])
+    assert result.exit_code == 0 and "only version 1 is recorded, nothing to compare it with yet" in result.stdout

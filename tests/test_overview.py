@@ -1,5 +1,7 @@
 """The `objects` and `status` commands: what is tracked and how each target and kind is doing."""
 
+import json
+
 import pytest
 
 OBJECT_KEYS = ["target", "kind", "object_id", "name", "version", "deleted", "last_change_at"]
@@ -94,3 +96,10 @@ def test_status_prints_one_line_per_target_and_kind_and_a_summary(changed, confi
     lines = cli(config, "status").stdout.splitlines()
     assert lines[1].split()[:2] == ["prod/agents", "complete"]
     assert lines[-1] == "2 open events; deliveries: 0 pending, 0 dead"
+
+
+def test_status_says_one_open_event_in_the_singular(changed, config, cli):
+    first = cli(config, "events", "--json")
+    event_id = json.loads(first.stdout)[0]["id"]
+    assert cli(config, "ack", str(event_id), "--by", "alice").exit_code == 0
+    assert cli(config, "status").stdout.splitlines()[-1] == "1 open event; deliveries: 0 pending, 0 dead"

@@ -89,14 +89,14 @@ def _document_resource(session: Session, object_id: str, target: str | None) -> 
 
 
 def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by: str, note: str | None = None,
-                    target: str | None = None, dry_run: bool = False) -> WriteResult:
+                    target: str | None = None, kind: str | None = None, dry_run: bool = False) -> WriteResult:
     """Make the remote object look like its recorded version `number`, as origin "restore".
 
     Open drift events since that version are acknowledged by `by`: the restore answers them.
     """
     with Session(engine) as session:
-        resource = history.find_resource(session, ref, target=target)
-        kind = _writable_kind(resource)
+        resource = history.find_resource(session, ref, target=target, kind=kind)
+        writable = _writable_kind(resource)
         body = history.body(history.version(session, resource, number))
         if resource.deleted_at is not None:
             raise RecordError(
@@ -107,10 +107,10 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
         current = history.body(history.version(session, resource, resource.current_version))
         where = (resource.target.name, resource.remote_id, resource.current_version, resource.name)
     if dry_run:
-        _require_live_recorded(engine, config.target(where[0]), kind, where[1])
-        return _dry_run(kind, where, current, body)
+        _require_live_recorded(engine, config.target(where[0]), writable, where[1])
+        return _dry_run(writable, where, current, body)
     note = note or f"restored version {number}"
-    result = _write(engine, config.target(where[0]), kind, where[1], body, origin="restore", by=by, note=note)
+    result = _write(engine, config.target(where[0]), writable, where[1], body, origin="restore", by=by, note=note)
     return _answer_open_events(engine, where[0], result, number, by, note)
 
 

@@ -19,13 +19,15 @@ from watcher.store import Event, Resource, Target, Version, utcnow
 from watcher.times import iso, json_time, parse_time  # noqa: F401  (their old home, where others import them)
 
 
-def find_resource(session: Session, ref: str, *, target: str | None = None) -> Resource:
-    """The object whose remote id or name is `ref` (on `target` if given); RecordError if none or several."""
+def find_resource(session: Session, ref: str, *, target: str | None = None, kind: str | None = None) -> Resource:
+    """The object whose remote id or name is `ref` (on `target`, of `kind`, if given); RecordError if none or many."""
     query = select(Resource).join(Target).where(or_(Resource.remote_id == ref, Resource.name == ref))
     if target:
         query = query.where(Target.name == target)
+    if kind:
+        query = query.where(Resource.kind == kind)
     matches = list(session.scalars(query))
-    return choose_resource(matches, ref, target=target)
+    return choose_resource(matches, ref, target=target, kind=kind)
 
 
 def versions(session: Session, resource: Resource) -> list[Version]:

@@ -94,21 +94,23 @@ def _version(row: tuple) -> VersionRow:
     return VersionRow(number, content_hash, body, moment(observed), moment(remote_updated), origin, actor, note)
 
 
-def find_resource(db: Database, ref: str, *, target: str | None = None) -> ObjectRow:
-    """The object whose remote id or name is `ref` (on `target` if given); RecordError if none or several."""
+def find_resource(db: Database, ref: str, *, target: str | None = None, kind: str | None = None) -> ObjectRow:
+    """The object whose remote id or name is `ref` (on `target`, of `kind`, if given); RecordError if none or many."""
     query, params = f"SELECT {_OBJECT} WHERE (r.remote_id = ? OR r.name = ?)", [ref, ref]
     if target:
         query, params = query + " AND t.name = ?", [*params, target]
-    return choose_resource([_object(row) for row in db.rows(query, *params)], ref, target=target)
+    if kind:
+        query, params = query + " AND r.kind = ?", [*params, kind]
+    return choose_resource([_object(row) for row in db.rows(query, *params)], ref, target=target, kind=kind)
 
 
-def choose_resource(matches: list, ref: str, *, target: str | None = None):
+def choose_resource(matches: list, ref: str, *, target: str | None = None, kind: str | None = None):
     """The one of `matches` (objects whose id or name is `ref`) that `ref` names; RecordError if none or several."""
     by_id = [r for r in matches if r.remote_id == ref]
     if len(by_id) == 1:
         return by_id[0]
     if not matches:
-        where = f" on target {target}" if target else ""
+        where = (f" on target {target}" if target else "") + (f" of kind {kind}" if kind else "")
         raise RecordError(f"no recorded object has the id or name {ref!r}{where} "
                           "(`assistant-watcher objects` lists them)")
     if len(matches) == 1:
@@ -117,6 +119,8 @@ def choose_resource(matches: list, ref: str, *, target: str | None = None):
     more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
     if by_id and len({r.target.name for r in by_id}) > 1:
         hint = "add --target NAME"
+    elif not by_id and len({r.kind for r in matches}) > 1:
+        hint = "give the id instead, or add --kind KIND"
     elif by_id:
         hint = "the id is recorded under several kinds; add --target NAME, or give a name"
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from watcher.cli.app import App, main, pass_app
-from watcher.cli.output import echo_change
+from watcher.cli.output import echo_change, known_kinds
 from watcher.display import printable
 from watcher.times import iso
 
@@ -78,16 +78,20 @@ def apply_command(app: App, file: str, by: str, note: str | None, target: str | 
 @click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
 @click.option("--note", metavar="TEXT", help="Why.")
 @click.option("--target", metavar="NAME", help="When the name or id exists on several targets.")
+@click.option("--kind", metavar="KIND", callback=known_kinds,
+              help="When a name exists under several kinds (a skill and its versions).")
 @click.option("--dry-run", is_flag=True, help="Print the change it would make, and make none.")
 @pass_app
-def restore(app: App, obj: str, number: int, by: str, note: str | None, target: str | None, dry_run: bool) -> None:
+def restore(app: App, obj: str, number: int, by: str, note: str | None, target: str | None, kind: str | None,
+            dry_run: bool) -> None:
     """Put OBJECT back to a recorded version, recorded with its author.
 
     The open drift events it undoes are acknowledged with its author and note.
     """
     from watcher.apply import restore_version
 
-    result = restore_version(app.engine, app.config, obj, number, by=by, note=note, target=target, dry_run=dry_run)
+    result = restore_version(app.engine, app.config, obj, number, by=by, note=note, target=target, kind=kind,
+                             dry_run=dry_run)
     _report_write(result, "restore", f"restored to version {number}", dry_run)
 
 

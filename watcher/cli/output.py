@@ -57,3 +57,20 @@ def echo_change(change) -> None:
 def _short(value: Any, limit: int = 300) -> str:
     text = printable(json.dumps(value, ensure_ascii=False, sort_keys=True))
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def known_kinds(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    """Click callback for --kind (one name or several): each is a kind of the registry, or a did-you-mean."""
+    if not value:
+        return value
+    import difflib
+
+    from watcher import kinds
+
+    names = kinds.names()
+    for name in (value,) if isinstance(value, str) else value:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise click.BadParameter(f"unknown kind {name!r}{hint}; known kinds: {', '.join(names)}")
+    return value

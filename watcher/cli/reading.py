@@ -15,7 +15,7 @@ import click
 
 from watcher import documents, record
 from watcher.cli.app import EXIT_OK, App, main, pass_app
-from watcher.cli.output import echo_change, echo_table, print_json, printable_json, resource_title
+from watcher.cli.output import echo_change, echo_table, known_kinds, print_json, printable_json, resource_title
 from watcher.display import actor_text, header_text, printable
 from watcher.times import iso, json_time, parse_time
 
@@ -23,12 +23,14 @@ from watcher.times import iso, json_time, parse_time
 @main.command("history")
 @click.argument("obj", metavar="OBJECT")
 @click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--kind", metavar="KIND", callback=known_kinds,
+              help="When a name exists under several kinds (a skill and its versions).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
-def history_command(app: App, obj: str, target: str | None, as_json: bool) -> None:
+def history_command(app: App, obj: str, target: str | None, kind: str | None, as_json: bool) -> None:
     """The versions of OBJECT (a remote id or a unique name), oldest first."""
     with app.database() as db:
-        resource = record.find_resource(db, obj, target=target)
+        resource = record.find_resource(db, obj, target=target, kind=kind)
         rows = record.versions(db, resource)
     if as_json:
         print_json([documents.version_document(r) for r in rows])
@@ -44,15 +46,18 @@ def history_command(app: App, obj: str, target: str | None, as_json: bool) -> No
 @click.option("--version", "number", type=int, metavar="N", help="This version (default: the current one).")
 @click.option("--at", "at", metavar="TIME", help="The version live at TIME (ISO 8601, or 2h for two hours ago).")
 @click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--kind", metavar="KIND", callback=known_kinds,
+              help="When a name exists under several kinds (a skill and its versions).")
 @click.option("--json", "as_json", is_flag=True, help="Print the canonical body as JSON.")
 @pass_app
-def show(app: App, obj: str, number: int | None, at: str | None, target: str | None, as_json: bool) -> None:
+def show(app: App, obj: str, number: int | None, at: str | None, target: str | None, kind: str | None,
+         as_json: bool) -> None:
     """The recorded content of OBJECT: current, --version N or live --at TIME."""
     if number is not None and at is not None:
         raise click.UsageError("give --version or --at, not both")
     note = None
     with app.database() as db:
-        resource = record.find_resource(db, obj, target=target)
+        resource = record.find_resource(db, obj, target=target, kind=kind)
         if at is not None:
             live = record.version_at(db, resource, parse_time(at))
             row = live.version
@@ -76,13 +81,15 @@ def show(app: App, obj: str, number: int | None, at: str | None, target: str | N
 @click.option("--from", "from_number", type=int, metavar="N", help="Older version (default: the one before --to).")
 @click.option("--to", "to_number", type=int, metavar="M", help="Newer version (default: the current one).")
 @click.option("--target", metavar="NAME", help="When a name exists on several targets.")
+@click.option("--kind", metavar="KIND", callback=known_kinds,
+              help="When a name exists under several kinds (a skill and its versions).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
 def diff_command(app: App, obj: str, from_number: int | None, to_number: int | None, target: str | None,
-                 as_json: bool) -> None:
+                 kind: str | None, as_json: bool) -> None:
     """What changed in OBJECT between two versions."""
     with app.database() as db:
-        resource = record.find_resource(db, obj, target=target)
+        resource = record.find_resource(db, obj, target=target, kind=kind)
         to_number = resource.current_version if to_number is None else to_number
         new = json.loads(record.version(db, resource, to_number).body)  # the number the user gave is checked first
         from_number = from_number if from_number is not None else max(to_number - 1, 1)
@@ -93,6 +100,10 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
     if as_json:
         print_json({"object_id": resource.remote_id, "from": from_number, "to": to_number,
                     "changes": [c.as_json() for c in changes]})
+        return
+    if from_number == to_number == 1 and resource.current_version == 1:
+        click.echo(f"{resource_title(resource)}: only version 1 is recorded, nothing to compare it with yet "
+                   "(a change the watcher records becomes version 2)")
         return
     click.echo(f"{resource_title(resource)}: version {from_number} → {to_number}")
     if not changes:
@@ -127,8 +138,9 @@ def events(app: App, open_only: bool, since: str | None, target: str | None, fol
         click.echo("no events")
         return
     table = [[str(e["id"]), e["detected_at"], f"{e['target']}/{e['kind']}", e["name"] or e["object_id"], e["change"],
-              _versions(e), _paths(e["paths"]), actor_text(e["actor"]), _review(e)] for e in rows]
-    echo_table(["id", "detected", "where", "object", "change", "versions", "paths", "who", "reviewed"], table)
+              e["severity"], _versions(e), _paths(e["paths"]), actor_text(e["actor"]), _review(e)] for e in rows]
+    echo_table(["id", "detected", "where", "object", "change", "severity", "versions", "paths", "who", "reviewed"],
+               table)
 
 
 def _review(event: dict, limit: int = 60) -> str:
@@ -193,18 +205,13 @@ def _paths(paths: list[str], limit: int = 60) -> str:
 
 @main.command("objects")
 @click.option("--target", metavar="NAME", help="Only this target.")
-@click.option("--kind", metavar="KIND", help="Only this kind (assistants, agents, skills, ...).")
+@click.option("--kind", metavar="KIND", callback=known_kinds,
+              help="Only this kind (assistants, agents, skills, ...).")
 @click.option("--deleted", is_flag=True, help="Also objects that are deleted now.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
 def objects_command(app: App, target: str | None, kind: str | None, deleted: bool, as_json: bool) -> None:
     """Every tracked object: target, kind, id, name, current version, last change."""
-    if kind is not None:
-        from watcher import kinds
-
-        if kind not in kinds.names():
-            raise click.BadParameter(f"unknown kind {kind!r}; known kinds: {', '.join(kinds.names())}",
-                                     param_hint="--kind")
     with app.database() as db:
         rows = record.list_objects(db, target=target, kind=kind, deleted=deleted)
     if as_json:
@@ -240,5 +247,6 @@ def status_command(app: App, as_json: bool) -> None:
     else:
         click.echo("nothing recorded yet")
     totals = document["deliveries"]
-    click.echo(f"{document['open_events']} open events; deliveries: {totals['pending']} pending, "
+    open_events = document["open_events"]
+    click.echo(f"{open_events} open event{'' if open_events == 1 else 's'}; deliveries: {totals['pending']} pending, "
                f"{totals['dead']} dead")
