@@ -241,3 +241,37 @@ def test_a_base_url_that_serves_no_kind_fails_the_snapshot_and_says_what_to_chec
     assert f"prod: FAILED: no kind is served at {root}" in result.stderr and "check the target's base_url" in \
         result.stderr
     assert cli(config, "snapshot", "--no-email").exit_code == 1  # and again, while nothing is asked
+
+
+# --- several daemons, many targets (issue 11) ---
+
+
+def test_status_names_the_process_that_did_each_last_poll(sandbox, write_config, sqlite_url, cli, cli_json):
+    from watcher.poll import WORKER
+
+    config = write_config(sandbox, sqlite_url)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    polls = cli_json(config, "status")["polls"]
+    assert [(p["kind"], p["worker"], p["enabled"]) for p in polls] == \
+        [("agents", WORKER, True), ("assistants", WORKER, True)]
+    assert WORKER in cli(config, "status").stdout
+
+
+def test_a_disabled_target_is_not_polled_and_its_history_stays_readable(sandbox, write_config, sqlite_url, cli,
+                                                                         cli_json):
+    config = write_config(sandbox, sqlite_url)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    with open(config, "a") as file:  # the same target, now disabled, beside one that is polled
+        file.write(f'\n[[targets]]\nname = "other"\nbase_url = "{sandbox.url}"\napi_key_env = "WATCHER_TEST_SANDBOX_KEY"'
+                   '\nkinds = ["assistants"]\n')
+    text = open(config).read().replace('kinds = ["assistants", "agents"]\n',
+                                       'kinds = ["assistants", "agents"]\nenabled = false\n', 1)
+    open(config, "w").write(text)
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], model="gpt-4.1-nano")
+    result = cli(config, "snapshot", "--no-email")
+    assert result.exit_code == 0 and "prod/" not in result.stdout and "other/assistants" in result.stdout
+    polls = {(p["target"], p["kind"]): p for p in cli_json(config, "status")["polls"]}
+    assert polls[("prod", "assistants")]["enabled"] is False and polls[("other", "assistants")]["enabled"] is True
+    assert polls[("prod", "assistants")]["objects"] == 5  # its record, still there
+    assert cli_json(config, "events") == []  # prod's drift was not polled, so not recorded
+    assert "(disabled)" in cli(config, "status").stdout

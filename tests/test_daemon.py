@@ -421,6 +421,19 @@ def test_watchdog_stops_while_a_poll_hangs_and_resumes_after(tmp_path, api, smtp
         listener.close()
 
 
+def test_a_target_where_no_kind_is_served_is_warned_about_once(tmp_path, api, smtp, daemons):
+    config = write_daemon_config(tmp_path / "config.toml", api, smtp.port)
+    root = api.url.removesuffix("/v1")  # the usual mistake: the host without /v1
+    config.write_text(config.read_text().replace(f'base_url = "{api.url}"', f'base_url = "{root}"'))
+    daemon = daemons(config)
+    assert daemon.wait_log("no kind is served at"), daemon.log()
+    assert wait_until(lambda: len(daemon.query("SELECT id FROM polls")) >= 2, 30)
+    time.sleep(3 * INTERVAL)  # more polls (each kind now skipped as not served): no second warning
+    assert daemon.log().count("no kind is served at") == 1, daemon.log()
+    assert "check the target's base_url" in daemon.log()
+    assert daemon.stop()[0] == 0
+
+
 # --- start-up errors and logs -----------------------------------------------------------------
 
 

@@ -158,9 +158,11 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
     from watcher import poll
 
     config = app.config
-    targets = [config.target(target_name)] if target_name else list(config.targets)
+    # A disabled target is polled only when named: its record is kept, its polling stopped.
+    targets = [config.target(target_name)] if target_name else list(config.enabled_targets)
     if not targets:
-        raise ConfigError(f"{config.path}: no [[targets]] configured")
+        raise ConfigError(f"{config.path}: " + ("every target has enabled = false" if config.targets
+                                                 else "no [[targets]] configured"))
     for target in targets:
         target.read_keys()  # a missing key is a config error, found before anything is polled
     _check_kinds(targets, kind_names)
@@ -530,16 +532,17 @@ def status_command(app: App, as_json: bool) -> None:
 
     expected = [(t.name, kind) for t in app.config.targets for kind in t.kinds]
     with app.session() as session:
-        rows = overview.kind_statuses(session, expected)
+        rows = overview.kind_statuses(session, expected, disabled={t.name for t in app.config.targets if not t.enabled})
         deliveries = overview.deliveries(session)
     document = documents.status_document(rows, deliveries)
     if as_json:
         _print_json(document)
         return
     if rows:
-        table = [[f"{r.target}/{r.kind}", r.status or "never polled", history.iso(r.finished_at) or "",
-                  str(r.objects), str(r.open_events), header_text(r.error or "", 80)] for r in rows]
-        _echo_table(["where", "last poll", "finished", "objects", "open events", "error"], table)
+        table = [[f"{r.target}/{r.kind}", (r.status or "never polled") + ("" if r.enabled else " (disabled)"),
+                  history.iso(r.finished_at) or "", r.worker or "", str(r.objects), str(r.open_events),
+                  header_text(r.error or "", 80)] for r in rows]
+        _echo_table(["where", "last poll", "finished", "by", "objects", "open events", "error"], table)
     else:
         click.echo("nothing recorded yet")
     waiting = document["deliveries"]

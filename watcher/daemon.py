@@ -527,22 +527,25 @@ class Daemon:
 
     def _claim_loop(self) -> None:
         """Look at the schedule every CLAIM_TICK seconds, or at once when a slot comes free, until stopping."""
+        wait = 0.0
         while not self.activity.stopping:
-            self._claim_wakeup.wait(CLAIM_TICK)
+            self._claim_wakeup.wait(wait)
             self._claim_wakeup.clear()
             if self.activity.stopping:
                 return
             self._claim_started = time.monotonic()
+            wait = CLAIM_TICK
             try:
-                self._claim_round()
+                wait = self._claim_round()
             except Exception as exc:  # the loop must outlive a bug, or nothing is polled again
                 log.error("claiming due polls failed unexpectedly: %s: %s", type(exc).__name__, one_line(exc))
                 logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
             finally:
                 self._claim_started = None
 
-    def _claim_round(self) -> None:
-        """Renew the leases of polls in flight, then lease due targets into the free poll slots."""
+    def _claim_round(self) -> float:
+        """Renew the leases of polls in flight, then lease due targets into the free poll slots; the
+        seconds to wait before the next look (until the soonest due row, at most CLAIM_TICK)."""
         targets, engine = self._targets, self.engine
         intervals = {name: self._interval(name) for name in targets}
         try:
@@ -553,11 +556,11 @@ class Daemon:
             with self._claims_lock:
                 free = self.max_polls - len(self._claims)
                 idle = {name: t.kinds for name, t in targets.items() if name not in self._claims}
-            claims = schedule.claim(engine, self.owner, idle, free,
-                                    {name: schedule.lease_seconds(intervals[name]) for name in idle})
+            claims, soonest = schedule.claim(engine, self.owner, idle, free,
+                                             {name: schedule.lease_seconds(intervals[name]) for name in idle})
         except SQLAlchemyError as exc:
             self._report_schedule_problem(f"cannot read the schedule: {one_line(exc)}")
-            return
+            return CLAIM_TICK
         self._report_schedule_problem(None)
         for claim in claims:
             with self._claims_lock:
@@ -568,6 +571,8 @@ class Daemon:
                 self._polls.submit(self._poll_job, claim)
             except RuntimeError:  # stopping: the pool takes no more work
                 self._give_back(claim, None)
+        until_due = (soonest - _now()).total_seconds() if soonest is not None else CLAIM_TICK
+        return min(max(until_due, 0.0), CLAIM_TICK) if until_due > 0 else CLAIM_TICK
 
     def _interval(self, name: str) -> float:
         return self._timing.get(name, (self.config.schedule.interval, 0.0))[0]

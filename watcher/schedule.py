@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -84,20 +84,22 @@ def _insert_ignoring_duplicates(engine: Engine):
 
 
 def claim(engine: Engine, owner: str, wanted: dict[str, Iterable[str]], slots: int, leases: dict[str, float],
-          now: datetime | None = None) -> list[Claim]:
+          now: datetime | None = None) -> tuple[list[Claim], datetime | None]:
     """Lease to `owner` the due kinds of up to `slots` targets that no live lease holds, most overdue
-    first; `leases` gives each target's lease length in seconds."""
+    first; `leases` gives each target's lease length in seconds. Also returns when the soonest
+    unleased row is due (None: no such row), so the caller can sleep until then."""
     now = now or utcnow()
     pairs = [(target, kind) for target, kinds in wanted.items() for kind in kinds]
-    if slots <= 0 or not pairs:
-        return []
-    due = and_(ScheduleEntry.next_due_at <= now,
-               or_(ScheduleEntry.lease_expires_at.is_(None), ScheduleEntry.lease_expires_at <= now),
-               tuple_(ScheduleEntry.target, ScheduleEntry.kind).in_(pairs))
+    if not pairs:
+        return [], None
+    unleased = and_(or_(ScheduleEntry.lease_expires_at.is_(None), ScheduleEntry.lease_expires_at <= now),
+                    tuple_(ScheduleEntry.target, ScheduleEntry.kind).in_(pairs))
+    with Session(reader(engine)) as session:  # most looks find nothing due: no write lock for them
+        soonest = session.scalar(select(func.min(ScheduleEntry.next_due_at)).where(unleased))
+    if slots <= 0 or soonest is None or soonest > now:
+        return [], soonest
+    due = and_(unleased, ScheduleEntry.next_due_at <= now)
     per_target = max(len(list(kinds)) for kinds in wanted.values()) or 1
-    with Session(reader(engine)) as session:  # most ticks find nothing due: no write lock for them
-        if session.scalar(select(ScheduleEntry.target).where(due).limit(1)) is None:
-            return []
     with Session(engine) as session, session.begin():
         rows = session.execute(select(ScheduleEntry.target, ScheduleEntry.kind, ScheduleEntry.next_due_at)
                                .where(due).order_by(ScheduleEntry.next_due_at, ScheduleEntry.target)
@@ -113,7 +115,7 @@ def claim(engine: Engine, owner: str, wanted: dict[str, Iterable[str]], slots: i
                             .where(ScheduleEntry.target == target, ScheduleEntry.kind.in_(names))
                             .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=leases[target])))
             claims.append(Claim(target, names, min(due_at for _, due_at in kinds), now))
-    return claims
+    return claims, soonest
 
 
 def renew(engine: Engine, owner: str, claim_: Claim, lease: float, now: datetime | None = None) -> bool:
