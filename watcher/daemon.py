@@ -5,27 +5,20 @@ due (target, kind) rows up to the free poll slots and hands each target to a pol
 so daemons sharing one database poll each (target, kind) once per interval between them,
 jittered and coalesced; a poll's lease is renewed while it makes progress. One delivery job
 empties the outbox every 30 s and right after each poll; a watchdog job pings systemd only
-while every poll in flight makes progress. The main thread does nothing but wait for signals: SIGTERM/SIGINT
-stop (in-flight polls finish or never commit), SIGHUP reloads the config (a bad one is
-logged and the running one kept).
-
-systemd integration is the sd_notify datagram protocol spoken with the standard library:
-READY=1, STATUS=, WATCHDOG=1, RELOADING=1 and STOPPING=1 go to $NOTIFY_SOCKET when it is
-set, and nothing happens when it is not.
+while every poll in flight makes progress (watcher.systemd speaks sd_notify). The main
+thread does nothing but wait for signals: SIGTERM/SIGINT stop (in-flight polls finish or
+never commit), SIGHUP reloads the config (a bad one is logged and the running one kept).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import select
 import signal
-import socket
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor as PollPool
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -35,8 +28,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher import schedule
+from watcher.activity import Activity
 from watcher.config import Config, HttpConfig, TargetConfig, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
+from watcher.systemd import SignalInbox, SystemdNotifier
 
 log = logging.getLogger("watcher.daemon")
 
@@ -48,280 +43,6 @@ SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.so
 CLAIM_TICK = 0.5  # seconds between looks for due polls (a finished poll looks at once)
 CLAIM_STALL = 10.0  # seconds a look at the schedule may take before the watchdog calls it hung
 DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
-_ENV_KEYS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-
-
-# --- sd_notify ------------------------------------------------------------------------------
-
-
-class SystemdNotifier:
-    """Sends sd_notify datagrams to $NOTIFY_SOCKET; every method is a no-op when it is unset."""
-
-    def __init__(self, address: str | None = None, watchdog_usec: int | None = None):
-        self.address = _socket_address(address) if address else None
-        self.watchdog_seconds = watchdog_usec / 1_000_000 if watchdog_usec and self.address else None
-        self._socket: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._failed_once = False
-
-    @classmethod
-    def from_environ(cls, environ: dict | None = None) -> SystemdNotifier:
-        """Read and remove NOTIFY_SOCKET and WATCHDOG_* so no child process inherits them."""
-        environ = os.environ if environ is None else environ
-        values = {key: environ.pop(key, None) for key in _ENV_KEYS}
-        return cls(values["NOTIFY_SOCKET"], _watchdog_usec(values["WATCHDOG_USEC"], values["WATCHDOG_PID"]))
-
-    @property
-    def enabled(self) -> bool:
-        return self.address is not None
-
-    @property
-    def watchdog_enabled(self) -> bool:
-        return self.watchdog_seconds is not None
-
-    def send(self, *fields: str) -> bool:
-        """Send `fields` ("READY=1", "STATUS=…") as one datagram; False if it could not be sent."""
-        if self.address is None:
-            return False
-        message = "\n".join(_one_line(f) for f in fields).encode("utf-8")
-        with self._lock:
-            try:
-                if self._socket is None:
-                    self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._socket.sendto(message, self.address)
-                return True
-            except OSError as exc:
-                self._report_failure(exc)
-                return False
-
-    def ready(self, status: str) -> bool:
-        return self.send("READY=1", f"STATUS={status}")
-
-    def status(self, status: str) -> bool:
-        return self.send(f"STATUS={status}")
-
-    def watchdog(self) -> bool:
-        return self.send("WATCHDOG=1")
-
-    def reloading(self) -> bool:
-        # Newer systemd wants the monotonic clock with RELOADING=1; older versions ignore it.
-        return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
-
-    def stopping(self, status: str) -> bool:
-        return self.send("STOPPING=1", f"STATUS={status}")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._socket is not None:
-                self._socket.close()
-                self._socket = None
-
-    def _report_failure(self, exc: OSError) -> None:
-        # Once: a missing socket would otherwise log on every watchdog ping.
-        if not self._failed_once:
-            self._failed_once = True
-            log.warning("cannot notify systemd at %s: %s", self.address_text, exc.strerror or exc)
-
-    @property
-    def address_text(self) -> str:
-        if self.address is None:
-            return "(none)"
-        return "@" + self.address[1:] if self.address.startswith("\0") else self.address
-
-
-def _socket_address(value: str) -> str | None:
-    """The AF_UNIX address of $NOTIFY_SOCKET: a path, or '@name' for an abstract socket."""
-    if value.startswith("@"):
-        return "\0" + value[1:]
-    if value.startswith("/"):
-        return value
-    log.warning("NOTIFY_SOCKET %r is neither a path nor an abstract socket; not notifying systemd", value)
-    return None
-
-
-def _watchdog_usec(usec: str | None, pid: str | None) -> int | None:
-    """$WATCHDOG_USEC when it is meant for this process (WATCHDOG_PID unset or ours)."""
-    if not usec:
-        return None
-    if pid and pid.strip() != str(os.getpid()):
-        return None
-    try:
-        value = int(usec)
-    except ValueError:
-        log.warning("WATCHDOG_USEC=%r is not a number; watchdog disabled", usec)
-        return None
-    return value if value > 0 else None
-
-
-def _one_line(text: str) -> str:
-    # sd_notify fields are newline-separated: a newline in a value would start a bogus field.
-    return " ".join(text.splitlines())
-
-
-# --- signals --------------------------------------------------------------------------------
-
-
-class SignalInbox:
-    """Turns signals into numbers read from a socket, so the main thread can wait with select().
-
-    The C-level handler writes each signal number to the wakeup fd; nothing runs inside a
-    Python signal handler that could deadlock with a lock held by the interrupted code.
-    """
-
-    def __init__(self, signums: tuple[int, ...]):
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
-        self._previous = {signum: signal.signal(signum, _ignore_in_python) for signum in signums}
-
-    def wait(self, timeout: float | None = None) -> list[int]:
-        """Signal numbers received since the last call, waiting up to `timeout` for one."""
-        ready, _, _ = select.select([self._reader], [], [], timeout)
-        if not ready:
-            return []
-        try:
-            return list(self._reader.recv(512))
-        except BlockingIOError:
-            return []
-
-    def close(self) -> None:
-        """Restore the previous handlers and wakeup fd."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        signal.set_wakeup_fd(self._previous_fd)
-        self._reader.close()
-        self._writer.close()
-
-
-def _ignore_in_python(_signum, _frame) -> None:
-    """The work happens in the main loop; this only replaces the default (terminate) action."""
-
-
-# --- what is running now -------------------------------------------------------------------
-
-
-@dataclass
-class _TargetState:
-    """The last result and the poll in flight of one target, for STATUS= and the watchdog."""
-
-    last_line: str | None = None
-    last_at: datetime | None = None
-    running_since: float | None = None
-    last_progress: float | None = None
-    stall_after: float = 0.0
-
-
-@dataclass
-class Activity:
-    """Thread-safe record of polls and deliveries in flight: the stop gate and the watchdog's view."""
-
-    targets: dict[str, _TargetState] = field(default_factory=dict)
-    delivering: bool = False
-    pending_mail: int | None = None
-    stopping: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _idle: threading.Condition | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self._idle = threading.Condition(self._lock)
-
-    def begin_poll(self, name: str, stall_after: float) -> bool:
-        """Mark a poll of `name` in flight; False once stopping (the poll must not start)."""
-        with self._lock:
-            if self.stopping:
-                return False
-            state = self.targets.setdefault(name, _TargetState())
-            state.running_since = state.last_progress = time.monotonic()
-            state.stall_after = stall_after
-            return True
-
-    def progress(self, name: str) -> None:
-        with self._lock:
-            state = self.targets.get(name)
-            if state is not None and state.running_since is not None:
-                state.last_progress = time.monotonic()
-
-    def last_progress(self, name: str) -> float | None:
-        """When (monotonic) the poll of `name` in flight last made progress; None when none is."""
-        with self._lock:
-            state = self.targets.get(name)
-            return state.last_progress if state is not None else None
-
-    def end_poll(self, name: str, line: str) -> None:
-        with self._lock:
-            state = self.targets.setdefault(name, _TargetState())
-            state.running_since = state.last_progress = None
-            state.last_line, state.last_at = line, datetime.now(UTC)
-            self._idle.notify_all()
-
-    def begin_delivery(self) -> bool:
-        with self._lock:
-            if self.stopping:
-                return False
-            self.delivering = True
-            return True
-
-    def end_delivery(self, pending: int | None) -> None:
-        with self._lock:
-            self.delivering = False
-            if pending is not None:
-                self.pending_mail = pending
-            self._idle.notify_all()
-
-    def forget(self, names: set[str]) -> None:
-        """Drop targets no longer configured (unless a poll of theirs is still running)."""
-        with self._lock:
-            for name in names:
-                if self.targets.get(name) and self.targets[name].running_since is None:
-                    del self.targets[name]
-
-    def stop(self) -> None:
-        with self._lock:
-            self.stopping = True
-
-    def busy(self) -> list[str]:
-        """What is in flight: target names, and "delivery"."""
-        with self._lock:
-            return self._busy()
-
-    def _busy(self) -> list[str]:
-        names = [name for name, state in self.targets.items() if state.running_since is not None]
-        return names + (["delivery"] if self.delivering else [])
-
-    def wait_idle(self, timeout: float) -> list[str]:
-        """Wait until nothing is in flight or `timeout` passes; what is still running."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while self._busy():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._idle.wait(left)
-            return self._busy()
-
-    def stalled(self) -> list[tuple[str, float]]:
-        """(target, seconds without progress) for every poll past its stall limit."""
-        now = time.monotonic()
-        with self._lock:
-            return [(name, now - state.last_progress) for name, state in self.targets.items()
-                    if state.last_progress is not None and now - state.last_progress > state.stall_after]
-
-    def status_line(self) -> str:
-        """One human line: the last poll of every target and the mail still pending."""
-        with self._lock:
-            parts = [_target_status(name, state) for name, state in sorted(self.targets.items())]
-            pending = self.pending_mail
-        mail = "mail: not checked yet" if pending is None else f"mail: {pending} pending"
-        return "; ".join(parts + [mail]) if parts else f"no poll yet; {mail}"
-
-
-def _target_status(name: str, state: _TargetState) -> str:
-    if state.running_since is not None and state.last_at is None:
-        return f"{name}: first poll running"
-    when = state.last_at.strftime("%H:%M:%S UTC") if state.last_at else "never"
-    running = ", polling now" if state.running_since is not None else ""
-    return f"{name}: {state.last_line} at {when}{running}"
 
 
 # --- the daemon ------------------------------------------------------------------------------
