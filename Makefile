@@ -12,6 +12,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check watcher tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -m "slow or not slow"
 
 # Rebuilt when pyproject.toml changes (new dependencies); a half-built venv is redone, not trusted.

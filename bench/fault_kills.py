@@ -59,7 +59,13 @@ def whole_run(args, rng: random.Random) -> Row:
                    f"integrity_check ok after {integrity}/{kills} kills; duplicate versions {versions_twice}, "
                    f"duplicate events {events_twice}",
                    _mail_line(mail),
-               ])
+               ] + _unclean(runs))
+
+
+def _unclean(runs: list[Run]) -> list[str]:
+    """One line per run that was not killed and still did not exit 0: its code and first stderr line."""
+    return [f"a run that was not killed on purpose exited {r.exit}: {r.first_error}"
+            for r in runs if r.killed != "kill -9" and r.code != 0]
 
 
 def _after_first_request(api: Sandbox, delay: float):
@@ -175,7 +181,7 @@ def delivery(args, rng: random.Random) -> Row:
     ok = (mail["other"] == mail["lost"] == mail["pending"] == 0 and clean_exits == len(runs)
           and kills == args.delivery_kills)
     return Row(f"kill -9 during delivery ({kills} kills)",
-               f"killed x{kills}; others 0 x{clean_exits}/{len(runs)}", f"{span:.1f}", mib(runs[1]), verdict(ok), [
+               f"killed x{kills}; others 0 x{clean_exits}/{len(runs)}", f"{span:.1f}", mib(runs[1]), verdict(ok), _unclean(runs) + [
                    f"{per_round} e-mails a round, 80 ms each at the sink; kills uniform over the {span:.1f} s "
                    f"from the first to the last of them (the wall time shown); {in_window} kills landed between "
                    f"an acceptance and its row being marked",

@@ -70,7 +70,9 @@ from sqlalchemy import create_engine as _create_engine
 from sqlalchemy import text as _text
 
 PG_URL_ENV = "WATCHER_TEST_DATABASE_URL"
-SANDBOX_KEY_ENV = "WATCHER_TEST_SANDBOX_KEY"
+from config_text import ADMIN_KEY_ENV, KEY_ENV, target_toml
+
+SANDBOX_KEY_ENV = KEY_ENV
 
 
 def _reset_postgres(url: str) -> None:
@@ -114,17 +116,28 @@ def write_config(tmp_path, monkeypatch):
 
     def write(sandbox, url, *, extra: str = "", target_extra: str = "", name: str = "prod") -> str:
         monkeypatch.setenv(SANDBOX_KEY_ENV, sandbox.api_key)
-        if "kinds" not in target_extra:  # the two kinds most tests are about; tests of others name theirs
-            target_extra += '\nkinds = ["assistants", "agents"]\n'
+        # the two kinds most tests are about; tests of others name theirs
+        kinds = None if "kinds" in target_extra else ["assistants", "agents"]
         path = tmp_path / "config.toml"
-        path.write_text(
-            f'[database]\nurl = "{url}"\n\n'
-            f'[[targets]]\nname = "{name}"\nbase_url = "{sandbox.url}"\napi_key_env = "{SANDBOX_KEY_ENV}"\n'
-            f"{target_extra}\n{extra}\n"
-        )
+        block = target_toml(sandbox.url, name=name, kinds=kinds, extra=target_extra)
+        path.write_text(f'[database]\nurl = "{url}"\n\n{block}\n{extra}\n')
         return str(path)
 
     return write
+
+
+@pytest.fixture
+def make_target(monkeypatch):
+    """The configured Target for a server at `url`, its keys set in the environment (see target_toml)."""
+    from watcher.config import parse_config
+
+    def make(url: str, *, key: str = "sk-test", admin_key: str | None = None, **block):
+        monkeypatch.setenv(KEY_ENV, key)
+        if admin_key is not None:
+            monkeypatch.setenv(ADMIN_KEY_ENV, admin_key)
+        return parse_config(target_toml(url, admin_key=admin_key is not None, **block)).targets[0]
+
+    return make
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import openai
 import pytest
+from config_text import ADMIN_KEY_ENV, target_toml
 from conftest import WEBHOOK_SECRET
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from watcher.sandbox import Sandbox
 from watcher.snapshot import as_datetime
 from watcher.store import Event
 
-ADMIN_ENV = "WATCHER_TEST_ADMIN_KEY"
+ADMIN_ENV = ADMIN_KEY_ENV
 PRIYA = {"email": "priya.nair@acme.example", "ip": "198.51.100.23"}
 LI = {"email": "li.wei@acme.example", "ip": "192.0.2.10"}
 RATE_LIMITS = kinds.get("project_rate_limits")
@@ -40,10 +41,10 @@ def org_target(org, monkeypatch):
     monkeypatch.setenv("WATCHER_TEST_PROJECT_KEY", org.api_key)
 
     def target(*names: str, project_key: bool = False):
-        listed = ", ".join(f'"{n}"' for n in names or ("project_rate_limits",))
-        key = 'api_key_env = "WATCHER_TEST_PROJECT_KEY"\n' if project_key else ""
-        return parse_config(f'[[targets]]\nname = "org"\nbase_url = "{org.url}"\nadmin_key_env = "{ADMIN_ENV}"\n'
-                            f'{key}kinds = [{listed}]\n').targets[0]
+        kinds = list(names or ("project_rate_limits",))
+        key = 'api_key_env = "WATCHER_TEST_PROJECT_KEY"' if project_key else ""
+        return parse_config(target_toml(org.url, name="org", api_key=False, admin_key=True, kinds=kinds,
+                                        extra=key)).targets[0]
 
     return target
 
@@ -55,8 +56,8 @@ def org_config(org, tmp_path, monkeypatch, store_url):
 
     def write(*, kinds_toml: str = '["project_rate_limits"]', extra: str = "") -> str:
         path = tmp_path / "config.toml"
-        path.write_text(f'[database]\nurl = "{store_url}"\n\n[[targets]]\nname = "org"\nbase_url = "{org.url}"\n'
-                        f'admin_key_env = "{ADMIN_ENV}"\nkinds = {kinds_toml}\n\n{extra}\n')
+        block = target_toml(org.url, name="org", api_key=False, admin_key=True, extra=f"kinds = {kinds_toml}")
+        path.write_text(f'[database]\nurl = "{store_url}"\n\n{block}\n{extra}\n')
         return str(path)
 
     return write
@@ -397,9 +398,8 @@ def test_an_audit_log_error_that_echoes_the_admin_key_is_logged_without_it(engin
         return 500, json.dumps({"error": {"message": f"audit store down for key {key}"}}).encode()
 
     monkeypatch.setenv(ADMIN_ENV, key)
-    target = parse_config(f'[[targets]]\nname = "org"\nbase_url = "{scripted_api(answer)}"\n'
-                          f'admin_key_env = "{ADMIN_ENV}"\nkinds = ["project_rate_limits"]\ntimeout = "2s"\n'
-                          ).targets[0]
+    target = parse_config(target_toml(scripted_api(answer), name="org", api_key=False, admin_key=True,
+                                      kinds=["project_rate_limits"], extra='timeout = "2s"')).targets[0]
     poll_target(engine, target)
     limits["max_tokens_per_1_minute"] = 50
     with caplog.at_level(logging.DEBUG):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from config_text import KEY_ENV, target_toml
 
 EVENT_KEYS = ["id", "target", "kind", "object_id", "name", "change", "from_version", "to_version", "paths",
               "detected_at", "window_start", "acked_by", "acked_at", "note", "severity", "actor"]
@@ -172,9 +173,8 @@ def test_a_name_on_two_objects_asks_for_the_id(config, cli, sandbox):
 
 def test_an_id_on_two_targets_asks_for_the_target_not_the_id(sandbox, write_config, sqlite_url, cli, tmp_path):
     config = write_config(sandbox, sqlite_url)
-    text = open(config).read()
-    second = text.replace('name = "prod"', 'name = "staging"').split("[[targets]]", 1)[1]
-    open(config, "w").write(text + "\n[[targets]]" + second)
+    with open(config, "a") as file:
+        file.write(target_toml(sandbox.url, name="staging", kinds=["assistants", "agents"]))
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     ref = sandbox.objects("assistants")[0]["id"]
     result = cli(config, "history", ref)
@@ -231,11 +231,10 @@ def test_v_shows_the_watchers_debug_lines_and_vv_the_libraries_too(sandbox, writ
 
 def test_a_base_url_that_serves_no_kind_fails_the_snapshot_and_says_what_to_check(sandbox, tmp_path, cli,
                                                                                   monkeypatch):
-    monkeypatch.setenv("SB_KEY", sandbox.api_key)
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
     root = sandbox.url.removesuffix("/v1")  # the usual mistake: the host without /v1
     config = tmp_path / "wrong.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n\n[[targets]]\nname = "prod"\n'
-                      f'base_url = "{root}"\napi_key_env = "SB_KEY"\n')
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n\n{target_toml(root)}')
     result = cli(config, "snapshot", "--no-email")
     assert result.exit_code == 1
     assert f"prod: FAILED: no kind is served at {root}" in result.stderr and "check the target's base_url" in \

@@ -329,6 +329,12 @@ def test_a_watchlist_without_smtp_is_a_config_error_not_silently_dropped_mail():
     assert message.startswith("config.toml: [alerts] watchlist and routes' `to` are email: add an [smtp] section")
 
 
+def test_a_target_name_with_a_space_says_which_characters_a_name_may_use():
+    message = error_of('[[targets]]\nname = "prod east"\n')
+    assert message == ("config.toml: targets[0] (prod east).name: use only letters, digits, '_', '.' and '-' "
+                       "(got 'prod east')")
+
+
 # --- many targets from one place (issue 11 item 3) ---
 
 DEFAULTS = ('[target_defaults]\nbase_url = "https://llm.example.com/v1"\ninterval = "2m"\n'

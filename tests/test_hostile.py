@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from config_text import KEY_ENV, target_toml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,10 +18,9 @@ from watcher.store import Event, Poll, Resource
 KEY = "acme-live-4c1d9a7e2b6f48e0a3d5c7b9e1f2a4c6d8e0f1a3"
 
 
-def target(url: str, monkeypatch, kinds: str = '["assistants"]', key: str = KEY):
-    monkeypatch.setenv("HOSTILE_KEY", key)
-    text = f'[[targets]]\nname = "prod"\nbase_url = "{url}"\napi_key_env = "HOSTILE_KEY"\nkinds = {kinds}\n'
-    return parse_config(text).targets[0]
+def target(url: str, monkeypatch, kinds: tuple[str, ...] = ("assistants",), key: str = KEY):
+    monkeypatch.setenv(KEY_ENV, key)
+    return parse_config(target_toml(url, kinds=list(kinds))).targets[0]
 
 
 def listing(*objects, has_more=False) -> bytes:
@@ -68,7 +68,7 @@ def test_json_nested_too_deeply_is_a_recorded_failure_and_the_other_kind_is_stil
             return 200, b'{"object": "list", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
         return 200, listing()
 
-    prod = target(scripted_api(answer), monkeypatch, kinds='["assistants", "agents"]')
+    prod = target(scripted_api(answer), monkeypatch, kinds=("assistants", "agents"))
     assistants, agents = poll_target(engine, prod)
     assert (assistants.status, agents.status) == ("failed", "complete")
     assert assistants.error == "prod/assistants: the server sent JSON nested too deeply to read"
@@ -112,7 +112,7 @@ def test_an_object_without_a_usable_id_fails_the_listing(scripted_api, monkeypat
 @pytest.mark.parametrize("name", ["N" * 600, "Bill\x00ing"])
 def test_a_long_or_nul_name_is_recorded_on_every_store(sandbox, monkeypatch, engine, name):
     victim = sandbox.add("assistants", name=name)
-    [outcome, _agents] = poll_target(engine, target(sandbox.url, monkeypatch, '["assistants", "agents"]', sandbox.api_key))
+    [outcome, _agents] = poll_target(engine, target(sandbox.url, monkeypatch, ("assistants", "agents"), sandbox.api_key))
     assert outcome.status == "complete", outcome.error
     with Session(engine) as session:
         label = session.scalar(select(Resource.name).where(Resource.remote_id == victim["id"]))
@@ -136,7 +136,7 @@ def test_the_key_never_reaches_an_error_even_when_the_message_is_cut(monkeypatch
 
     with Sandbox(api_key=KEY) as api:  # a key of no known shape: only the exact key can be scrubbed
         api.fail_next(10, status=401, message="x" * 270 + f" Received: {KEY}")
-        outcomes = poll_target(engine, target(api.url, monkeypatch, kinds='["assistants", "agents"]'))
+        outcomes = poll_target(engine, target(api.url, monkeypatch, kinds=("assistants", "agents")))
     for outcome in outcomes:
         assert outcome.status == "failed" and "authentication failed" in outcome.error
         assert KEY[:12] not in outcome.error and "[redacted]" in outcome.error
@@ -147,8 +147,7 @@ def test_apply_accepts_a_server_that_sends_whole_numbers_for_decimals(sandbox, m
 
     victim = sandbox.add("assistants", temperature=1, top_p=1)
     prod = target(sandbox.url, monkeypatch, key=sandbox.api_key)
-    config = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "HOSTILE_KEY"\n'
-                          f'kinds = ["assistants"]\n')
+    config = parse_config(target_toml(sandbox.url, kinds=["assistants"]))
     poll_target(engine, prod)
     result = apply_document(engine, config, {**victim, "model": "gpt-5"}, by="alice")
     assert result.version == 2

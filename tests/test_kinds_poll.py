@@ -21,10 +21,8 @@ def account():
 
 
 @pytest.fixture
-def every_kind(account, monkeypatch):
-    monkeypatch.setenv("SB_KEY", account.api_key)
-    return parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{account.url}"\napi_key_env = "SB_KEY"\n'
-                        ).targets[0]
+def every_kind(account, make_target):
+    return make_target(account.url, key=account.api_key)
 
 
 def drift(engine) -> list[tuple]:

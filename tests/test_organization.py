@@ -6,6 +6,7 @@ import re
 
 import openai
 import pytest
+from config_text import ADMIN_KEY_ENV, target_toml
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,7 @@ from watcher.snapshot import normalize
 from watcher.store import Event, Resource
 
 ADMIN_KINDS = [k.name for k in kinds.all_kinds() if k.key == kinds.ADMIN]
-ADMIN_ENV = "WATCHER_TEST_ADMIN_KEY"
+ADMIN_ENV = ADMIN_KEY_ENV
 
 
 @pytest.fixture
@@ -31,8 +32,7 @@ def admin_target(org, monkeypatch):
     """A target with only an admin key (and a project key in the environment that it must never use)."""
     monkeypatch.setenv(ADMIN_ENV, org.admin_key)
     monkeypatch.setenv("OPENAI_API_KEY", org.api_key)
-    return parse_config(f'[[targets]]\nname = "org"\nbase_url = "{org.url}"\nadmin_key_env = "{ADMIN_ENV}"\n'
-                        ).targets[0]
+    return parse_config(target_toml(org.url, name="org", api_key=False, admin_key=True)).targets[0]
 
 
 def api(org: Sandbox):
@@ -63,9 +63,7 @@ def test_an_admin_key_alone_watches_every_organization_kind_by_default(admin_tar
 
 
 def test_both_keys_watch_every_kind_by_default(org, monkeypatch):
-    monkeypatch.setenv(ADMIN_ENV, org.admin_key)
-    target = parse_config(f'[[targets]]\nname = "both"\nbase_url = "{org.url}"\napi_key_env = "OPENAI_API_KEY"\n'
-                          f'admin_key_env = "{ADMIN_ENV}"\n').targets[0]
+    target = parse_config(target_toml(org.url, name="both", admin_key=True)).targets[0]
     assert target.kinds == kinds.names()
 
 
@@ -83,12 +81,10 @@ def test_an_admin_key_only_target_sends_no_project_key_and_reads_only_the_organi
     assert all(path.startswith("/v1/organization/") for _method, path in org.requests)
 
 
-def test_lists_longer_than_a_page_are_read_whole_by_their_cursors(engine, monkeypatch):
+def test_lists_longer_than_a_page_are_read_whole_by_their_cursors(engine, make_target):
     counts = {"org_users": 130, "invites": 101, "roles": 120, "groups": 150, "admin_api_keys": 101}
     with Sandbox(assistants=0, agents=0, projects=1, project_users=3, **counts) as sb:
-        monkeypatch.setenv(ADMIN_ENV, sb.admin_key)
-        target = parse_config(f'[[targets]]\nname = "org"\nbase_url = "{sb.url}"\nadmin_key_env = "{ADMIN_ENV}"\n'
-                              f'kinds = {list(counts)!r}\n'.replace("'", '"')).targets[0]
+        target = make_target(sb.url, name="org", api_key=False, admin_key=sb.admin_key, kinds=list(counts))
         outcomes = {o.kind: o for o in poll_target(engine, target)}
     assert {k: (o.status, o.objects, o.pages) for k, o in outcomes.items()} == \
         {k: ("complete", n, 2) for k, n in counts.items()}
@@ -196,7 +192,7 @@ def test_renaming_a_project_is_its_own_drift_not_its_settings(engine, org, admin
 @pytest.mark.parametrize(("kind", "path", "cursor"), [("roles", "/v1/organization/roles", "next"),
                                                       ("invites", "/v1/organization/invites", "last_id")])
 def test_a_list_pages_by_the_cursor_its_answers_give_not_the_last_objects_id(kind, path, cursor, scripted_api, engine,
-                                                                           monkeypatch):
+                                                                           make_target):
     first = [{"id": f"{kind}-{n:03d}", "object": "role", "name": f"r{n}", "permissions": [], "predefined_role": False,
               "resource_type": "api.organization"} for n in range(100)]
     second = [{**first[0], "id": f"{kind}-100", "name": "r100"}]
@@ -213,9 +209,7 @@ def test_a_list_pages_by_the_cursor_its_answers_give_not_the_last_objects_id(kin
             return 200, json.dumps({"object": "list", "data": second, "has_more": False, cursor: None}).encode()
         return 400, b'{"error": {"message": "Invalid after"}}'
 
-    monkeypatch.setenv(ADMIN_ENV, "sk-admin-scripted")
-    target = parse_config(f'[[targets]]\nname = "org"\nbase_url = "{scripted_api(answer)}"\n'
-                          f'admin_key_env = "{ADMIN_ENV}"\nkinds = ["{kind}"]\n').targets[0]
+    target = make_target(scripted_api(answer), name="org", api_key=False, admin_key="sk-admin-scripted", kinds=[kind])
     [outcome] = poll_target(engine, target)
     assert (outcome.status, outcome.objects, outcome.pages) == ("complete", 101, 2), outcome.error
     assert len(asked) == 2

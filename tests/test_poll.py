@@ -7,22 +7,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watcher.config import parse_config
 from watcher.poll import poll_target
 from watcher.sandbox import Sandbox
 from watcher.store import Event, OutboxMessage, Poll, Resource, Version
 
 
 @pytest.fixture
-def target_of(monkeypatch):
-    """The configured target for a sandbox (with optional extra TOML)."""
+def target_of(make_target):
+    """The configured target for a sandbox: its assistants and agents unless `extra` TOML names kinds."""
 
     def make(sandbox, extra: str = ""):
-        monkeypatch.setenv("SB_KEY", sandbox.api_key)
-        if "kinds" not in extra:
-            extra += '\nkinds = ["assistants", "agents"]\n'
-        text = f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n{extra}'
-        return parse_config(text).targets[0]
+        kinds = None if "kinds" in extra else ["assistants", "agents"]
+        return make_target(sandbox.url, key=sandbox.api_key, kinds=kinds, extra=extra)
 
     return make
 
@@ -345,31 +341,26 @@ def _in_threads(work, args_list) -> list:
     return results
 
 
-def test_as_many_targets_as_the_daemon_polls_at_once_fit_the_connection_pool(engine, sandbox, monkeypatch):
+def test_as_many_targets_as_the_daemon_polls_at_once_fit_the_connection_pool(engine, sandbox, make_target):
     from watcher.store import MAX_CONCURRENT_POLLS
 
-    monkeypatch.setenv("SB_KEY", sandbox.api_key)
-    targets = [parse_config(f'[[targets]]\nname = "t{n}"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
-                                f'kinds = ["assistants", "agents"]\n'
-                            ).targets[0] for n in range(MAX_CONCURRENT_POLLS)]
+    targets = [make_target(sandbox.url, key=sandbox.api_key, name=f"t{n}", kinds=["assistants", "agents"])
+               for n in range(MAX_CONCURRENT_POLLS)]
     engine.pool._timeout = 5  # exhaustion shows as a pool timeout; no need to wait the default 30 s
     sandbox.set_latency(0.3)  # every poll holds its lock connection while it lists
     results = _in_threads(lambda t: poll_target(engine, t), [(t,) for t in targets])
     assert sorted(o.status for outcomes in results for o in outcomes) == ["complete"] * 2 * MAX_CONCURRENT_POLLS
 
 
-def test_two_processes_creating_one_new_target_at_once_both_record(store_url, sandbox, monkeypatch):
+def test_two_processes_creating_one_new_target_at_once_both_record(store_url, sandbox, make_target):
     from watcher.store import open_engine
 
-    monkeypatch.setenv("SB_KEY", sandbox.api_key)
     engines = [open_engine(store_url), open_engine(store_url)]  # two pools, as two processes have
     for attempt in range(5):  # the window is small: several new targets make a lost race all but certain
-        text = (f'[[targets]]\nname = "new{attempt}"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
-                'kinds = ["{}"]\n')
         start = threading.Barrier(2)
 
-        def poll_when_both_ready(engine, kind, text=text, start=start):
-            target = parse_config(text.format(kind)).targets[0]
+        def poll_when_both_ready(engine, kind, attempt=attempt, start=start):
+            target = make_target(sandbox.url, key=sandbox.api_key, name=f"new{attempt}", kinds=[kind])
             start.wait(timeout=30)
             return poll_target(engine, target)
 

@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+from config_text import KEY_ENV, target_toml
 
 from watcher import kinds
 from watcher.config import parse_config
@@ -20,11 +21,11 @@ def big_sandbox():
 
 @pytest.fixture(autouse=True)
 def sandbox_key(monkeypatch):
-    monkeypatch.setenv("SB_KEY", "sk-sandbox")
+    monkeypatch.setenv(KEY_ENV, "sk-sandbox")
 
 
 def source_for(url: str, extra: str = "") -> Source:
-    config = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{url}"\napi_key_env = "SB_KEY"\n{extra}')
+    config = parse_config(target_toml(url, extra=extra))
     return Source(config.targets[0])
 
 
@@ -89,7 +90,7 @@ def test_transient_errors_are_retried_by_the_sdk(big_sandbox):
 
 
 def test_bad_key_says_authentication_failed_without_the_key(big_sandbox, monkeypatch):
-    monkeypatch.setenv("SB_KEY", "sk-wrong-key-1234567890")
+    monkeypatch.setenv(KEY_ENV, "sk-wrong-key-1234567890")
     with pytest.raises(SourceError) as caught:
         listed(big_sandbox.url)
     message = str(caught.value)
@@ -180,9 +181,7 @@ def test_an_unreachable_server_costs_one_set_of_connection_attempts_per_poll_not
 
     from watcher.poll import poll_target
 
-    monkeypatch.setenv("SB_KEY", "sk-x")
-    target = parse_config('[[targets]]\nname = "prod"\nbase_url = "http://127.0.0.1:9/v1"\napi_key_env = "SB_KEY"\n'
-                          'timeout = "2s"\n').targets[0]
+    target = parse_config(target_toml("http://127.0.0.1:9/v1", extra='timeout = "2s"')).targets[0]
     began = time.monotonic()
     outcomes = poll_target(engine, target)
     assert all(o.status == "failed" for o in outcomes) and len(outcomes) == 9

@@ -7,7 +7,6 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 
 from watcher import store
-from watcher.config import parse_config
 from watcher.poll import poll_target
 from watcher.store import open_engine
 
@@ -109,10 +108,8 @@ def test_missing_database_directory_is_a_config_error(tmp_path):
         open_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
 
 
-def test_api_key_is_in_no_database_row(engine, sandbox, monkeypatch):
-    monkeypatch.setenv("SB_KEY", sandbox.api_key)
-    target = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
-                          'kinds = ["assistants", "agents"]\n').targets[0]
+def test_api_key_is_in_no_database_row(engine, sandbox, make_target):
+    target = make_target(sandbox.url, key=sandbox.api_key, kinds=["assistants", "agents"])
     poll_target(engine, target)
     sandbox.fail_next(10, status=401)
     poll_target(engine, target)
@@ -122,11 +119,9 @@ def test_api_key_is_in_no_database_row(engine, sandbox, monkeypatch):
                 assert sandbox.api_key not in repr(tuple(row)), table
 
 
-def test_poll_locks_live_in_one_hidden_folder_beside_the_database(tmp_path, sandbox, monkeypatch):
-    monkeypatch.setenv("SB_KEY", sandbox.api_key)
+def test_poll_locks_live_in_one_hidden_folder_beside_the_database(tmp_path, sandbox, make_target):
     engine = open_engine(f"sqlite:///{tmp_path / 'watcher.db'}")
-    target = parse_config(f'[[targets]]\nname = "prod"\nbase_url = "{sandbox.url}"\napi_key_env = "SB_KEY"\n'
-                          'kinds = ["assistants", "agents"]\n').targets[0]
+    target = make_target(sandbox.url, key=sandbox.api_key, kinds=["assistants", "agents"])
     poll_target(engine, target)
     engine.dispose()
     visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))

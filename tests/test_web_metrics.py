@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from config_text import target_toml
 from conftest import HTTP_TOKEN_ENV, SANDBOX_KEY_ENV, http_request
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -129,8 +130,7 @@ def test_healthz_is_200_when_every_target_and_kind_polled_recently(drifted, conf
 
 
 def test_healthz_is_503_naming_a_target_never_polled(drifted, write_config, sandbox, store_url, web_server):
-    config = write_config(sandbox, store_url, extra=f'[[targets]]\nname = "staging"\nbase_url = "{sandbox.url}"\n'
-                                                    f'api_key_env = "{SANDBOX_KEY_ENV}"\nkinds = ["agents"]\n')
+    config = write_config(sandbox, store_url, extra=target_toml(sandbox.url, name="staging", kinds=["agents"]))
     answer = http_request("GET", web_server(config) + "/healthz")
     assert answer.status == 503
     assert answer.json()["error"] == "stale: staging/agents"
@@ -140,8 +140,7 @@ def test_healthz_is_503_naming_a_target_never_polled(drifted, write_config, sand
 
 def test_healthz_is_503_for_a_target_that_serves_no_kind(drifted, write_config, sandbox, store_url, cli, web_server):
     root = sandbox.url.removesuffix("/v1")  # a base_url without /v1: every kind answers 404
-    config = write_config(sandbox, store_url, extra=f'[[targets]]\nname = "typo"\nbase_url = "{root}"\n'
-                                                    f'api_key_env = "{SANDBOX_KEY_ENV}"\nkinds = ["agents"]\n')
+    config = write_config(sandbox, store_url, extra=target_toml(root, name="typo", kinds=["agents"]))
     cli(config, "snapshot", "--no-email", "--target", "typo")
     answer = http_request("GET", web_server(config) + "/healthz")
     assert answer.status == 503

@@ -29,7 +29,7 @@ from watcher.config import Config, TargetConfig
 from watcher.errors import RecordError
 from watcher.kinds import Kind
 from watcher.snapshot import as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize, parse_path
-from watcher.store import Event, Resource, Target, Version, installation_key, poll_lock, utcnow
+from watcher.store import Event, Resource, Target, Version, installation_key, poll_lock, rows_updated, utcnow
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
 
@@ -244,7 +244,9 @@ def _copy_paths(source: Any, dest: Any, parts: tuple) -> None:
     head, rest = parts[0], parts[1:]
     for key in matching_keys(source, head):
         if not rest:
-            if isinstance(dest, dict) or (isinstance(key, int) and key < len(dest)):
+            if isinstance(dest, dict):
+                dest[key] = copy.deepcopy(source[key])
+            elif isinstance(key, int) and key < len(dest):
                 dest[key] = copy.deepcopy(source[key])
             continue
         if isinstance(dest, dict) and key not in dest and isinstance(source[key], dict):
@@ -276,10 +278,9 @@ def _record_write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: s
         if snap.content_hash == resource.current_hash:
             resource.name = snap.name
             return WriteResult(remote_id, snap.name, None, previous)
-        moved = session.execute(  # compare-and-set: a poll that recorded meanwhile must not be overwritten
-            update(Resource).where(Resource.id == resource.id, Resource.current_version == previous)
-            .values(current_version=previous + 1, current_hash=snap.content_hash, name=snap.name)
-            .execution_options(synchronize_session=False)).rowcount
+        moved = rows_updated(session,  # compare-and-set: a poll that recorded meanwhile must not be overwritten
+                             update(Resource).where(Resource.id == resource.id, Resource.current_version == previous)
+                             .values(current_version=previous + 1, current_hash=snap.content_hash, name=snap.name))
         if moved != 1:
             raise RecordError(f"{remote_id} was recorded by another process meanwhile; run snapshot to see it")
         session.add(Version(resource_id=resource.id, number=previous + 1, content_hash=snap.content_hash,

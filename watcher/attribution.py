@@ -40,7 +40,7 @@ from watcher.kinds import Kind
 from watcher.kinds.base import IN_PROJECT, ORGANIZATION_WIDE
 from watcher.kinds.organization import AUDIT_LOG
 from watcher.snapshot import as_datetime
-from watcher.store import Event, Resource, Target, utcnow
+from watcher.store import Event, Resource, Target, rows_updated, utcnow
 
 if TYPE_CHECKING:
     from watcher.source import Source
@@ -149,8 +149,8 @@ def _store(engine: Engine, found: dict[int, dict[str, Any]]) -> dict[int, dict[s
     stored = {}
     with Session(engine) as session, session.begin():
         for event_id, actor in found.items():
-            written = session.execute(update(Event).where(Event.id == event_id, Event.actor.is_(None))
-                                      .values(actor=actor).execution_options(synchronize_session=False)).rowcount
+            written = rows_updated(session, update(Event).where(Event.id == event_id, Event.actor.is_(None))
+                                   .values(actor=actor))
             if written:
                 stored[event_id] = actor
     return stored

@@ -18,7 +18,7 @@ import re
 import tomllib
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -39,6 +39,7 @@ CONFIG_ENV = "ASSISTANT_WATCHER_CONFIG"
 _DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # target and channel names: they appear in commands, URLs and metrics
 INTERVAL_FLOOR = 1.0  # seconds: below it a typo ("1ms" for "1m") would hammer the API
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -198,7 +199,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class TargetConfig(_Section):
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)]
     # Default: every kind its keys can read (see `watcher.kinds`), set after validation.
     kinds: list[KindName] = Field(default_factory=list)
     provider: Literal["openai", "azure"] = "openai"
@@ -373,7 +374,7 @@ _WHSEC = "whsec_"
 class ChannelConfig(_Section):
     """One `[[channels]]` entry: where alerts go besides the watchlist."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN)]
     type: Literal["email", "webhook", "slack", "teams"]
     to: list[Address] = Field(default_factory=list)
     url: str | None = None
@@ -618,7 +619,7 @@ def _relative_to(config: Config, folder: Path) -> Config:
     An SQLite file goes in systemd's $STATE_DIRECTORY when there is one (the config folder is
     read-only under the unit), else beside the config file; `templates_dir` beside the config file.
     """
-    updates = {}
+    updates: dict[str, Any] = {}
     scheme, backend, database, query = database_parts(config.database.url)
     if backend == "sqlite" and database:
         home = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or folder)
@@ -710,6 +711,8 @@ def _first_error(exc: ValidationError, data: dict, inherited: dict[int, set[str]
         return f"{key}: {_EXPECTED[kind]} (got {_toml_value(error['input'])})"
     if kind == "too_short" and isinstance(error.get("input"), list):
         return f"{key}: must not be empty"
+    if kind == "string_pattern_mismatch" and error["ctx"].get("pattern") == NAME_PATTERN:
+        return f"{key}: use only letters, digits, '_', '.' and '-' (got {error['input']!r})"
     if kind.startswith("string_") and "ctx" in error:
         return f"{key}: {message} (got {error['input']!r})"
     return f"{key}: {message}" if key else message

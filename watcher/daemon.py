@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor as PollPool
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -32,6 +33,10 @@ from watcher.activity import Activity
 from watcher.config import Config, HttpConfig, TargetConfig, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.systemd import SignalInbox, SystemdNotifier
+
+if TYPE_CHECKING:
+    from watcher.web.app import Web
+    from watcher.web.server import HttpServer
 
 log = logging.getLogger("watcher.daemon")
 
@@ -100,8 +105,8 @@ class Daemon:
         self._delivery_wanted = False
         self._last_delivery_line: str | None = None
         self._watchdog_problem: str | None = None
-        self.web = None  # the web application and its server, when [http] is set (bind_http)
-        self.http_server = None
+        self.web: Web | None = None  # the web application and its server, when [http] is set (bind_http)
+        self.http_server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=1),
@@ -330,7 +335,7 @@ class Daemon:
             self._give_back(claim, None)
             return
         interval, jitter = self._interval(name), self.config.schedule.jitter
-        started, line, outcomes = _now(), "FAILED", []
+        started, line, outcomes = _now(), "FAILED", list[Any]()
         try:
             every_kind = set(claim.kinds) == set(target.kinds)
             line, outcomes = self._poll(target if every_kind else

@@ -23,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 DEFAULT_HTML_PATH = "assistant-watcher-demo-alert.html"
 DEMO_KEY_ENV = "ASSISTANT_WATCHER_DEMO_API_KEY"
 WATCHLIST = "you@example.com"
-_NEW_TOOL = {
+_NEW_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "approve_refund",
@@ -71,7 +72,7 @@ class SmtpSink:
         self.host = host
         self.messages: list[ReceivedMail] = []
         self._changed = threading.Condition()
-        self._controller = None
+        self._controller: Any = None  # aiosmtpd's Controller, imported when the sink starts
 
     @property
     def port(self) -> int:
@@ -250,7 +251,7 @@ def _edit_out_of_band(steps: _Steps, api_url: str) -> tuple[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the SDK marks the Assistants API deprecated
         first = client.beta.assistants.list(order="asc", limit=1).data[0]
-        tools = [tool.model_dump(mode="json", exclude_unset=True) for tool in first.tools]
+        tools: list[Any] = [tool.model_dump(mode="json", exclude_unset=True) for tool in first.tools]
         client.beta.assistants.update(first.id, instructions=_edited(first.instructions or ""),
                                       tools=tools + [_NEW_TOOL])
     client.close()

@@ -127,7 +127,7 @@ def _mask(value: Any, originals: dict[str, Any]) -> Any:
             parent[key] = copy = dict.fromkeys(item)
             stack.extend((v, copy, k, depth + 1) for k, v in item.items())
         elif isinstance(item, list):
-            parent[key] = copy = [None] * len(item)
+            parent[key] = copy = [None] * len(item)  # type: ignore[assignment]  # a dict or a list, filled alike
             stack.extend((v, copy, n, depth + 1) for n, v in enumerate(item))
         elif is_long_text(item) or (isinstance(item, str) and item.startswith(_FINGERPRINT)):
             parent[key] = _fingerprint(item, hashlib.sha256(item.encode("utf-8")).hexdigest(), originals)
@@ -152,7 +152,7 @@ def _unmask(value: Any, originals: dict[str, Any]) -> Any:
             parent[key] = copy = dict.fromkeys(item)
             stack.extend((v, copy, k) for k, v in item.items())
         elif isinstance(item, list):
-            parent[key] = copy = [None] * len(item)
+            parent[key] = copy = [None] * len(item)  # type: ignore[assignment]  # a dict or a list, filled alike
             stack.extend((v, copy, n) for n, v in enumerate(item))
         elif isinstance(item, str) and item.startswith(_FINGERPRINT):
             parent[key] = originals.get(item, item)

@@ -33,7 +33,7 @@ from watcher.channels.email import recipients as email_recipients
 from watcher.config import Config
 from watcher.errors import ConfigError, DeliveryError, one_line
 from watcher.history import iso
-from watcher.store import Alert, ChannelState, Delivery, installation_key, utcnow
+from watcher.store import Alert, ChannelState, Delivery, installation_key, rows_updated, utcnow
 
 log = logging.getLogger("watcher.outbox")
 
@@ -244,9 +244,8 @@ def _claim_next(engine: Engine, at: datetime, held: set[str], lease: Callable[[s
                                  .with_for_update(skip_locked=True))
             if row is None:
                 return None
-            claimed = session.execute(update(Delivery).where(Delivery.id == row.id, *_due(at))
-                                      .values(claimed_until=at + lease(row.channel))
-                                      .execution_options(synchronize_session=False)).rowcount
+            claimed = rows_updated(session, update(Delivery).where(Delivery.id == row.id, *_due(at))
+                                   .values(claimed_until=at + lease(row.channel)))
             if claimed == 1:
                 return Claimed(row.id, row.channel, row.message_id, row.created_at, row.attempts, row.alert_id,
                                row.purpose, list(row.recipients) if row.recipients is not None else None, row.subject,
@@ -316,8 +315,9 @@ def retry_now(engine: Engine, *, now: datetime | None = None) -> tuple[int, list
     fixed): how many deliveries were waiting, and the channels enabled again."""
     at = now or utcnow()
     with Session(engine) as session, session.begin():
-        waiting = session.execute(update(Delivery).where(Delivery.state == "pending", Delivery.next_attempt_at > at)
-                                  .values(next_attempt_at=at).execution_options(synchronize_session=False)).rowcount
+        waiting = rows_updated(session, update(Delivery)
+                               .where(Delivery.state == "pending", Delivery.next_attempt_at > at)
+                               .values(next_attempt_at=at))
         enabled = list(session.scalars(select(ChannelState.name).order_by(ChannelState.name)))
         session.execute(delete(ChannelState))
     return waiting, enabled

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, literal, select, true, tuple_, union_all
+from sqlalchemy import ColumnElement, and_, func, literal, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, contains_eager, defer
 
 from watcher import kinds
@@ -219,9 +219,9 @@ def list_objects(session: Session, *, target: str | None = None, kind: str | Non
     if not deleted:
         query = query.where(Resource.deleted_at.is_(None))
     if after is not None:
-        last = session.execute(select(Target.name, Resource.kind).join(Target, Resource.target_id == Target.id)
-                               .where(Resource.id == after)).first()
-        last = tuple(last) if last else ("", "")
+        row = session.execute(select(Target.name, Resource.kind).join(Target, Resource.target_id == Target.id)
+                              .where(Resource.id == after)).first()
+        last = tuple(row) if row else ("", "")
         query = query.where(tuple_(Target.name, Resource.kind, Resource.id) > tuple_(*last, after))
     if limit is not None:
         query = query.limit(limit)
@@ -290,7 +290,7 @@ def events_page(session: Session, where: EventFilter = EventFilter(), *, after: 
 
 
 def _event_conditions(where: EventFilter) -> list:
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if where.open_only:
         conditions.append(Event.acked_at.is_(None))
     if where.target:

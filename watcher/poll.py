@@ -14,6 +14,7 @@ A listing that fails changes nothing but the `polls` row that says why.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -160,8 +161,8 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
                               kind.normalization(ignore=target.ignore, redact=target.redact, secret_key=secret_key),
                               settings, compose)
             label = f"{target.name}/{kind.name}"
-            report = (lambda pages, objects, label=label: progress(label, pages, objects)) if progress else None
-            outcome = poll_kind(engine, context, lambda kind=kind: source.pages(kind), progress=report,
+            report = functools.partial(progress, label) if progress else None
+            outcome = poll_kind(engine, context, functools.partial(source.pages, kind), progress=report,
                                 ask_again=only is not None, cancelled=cancelled)
             if outcome.status == "complete":  # after the commit: who made the drift, where an audit log says
                 _attributed(outcome, attribution.attribute(engine, source, target.name, kind))

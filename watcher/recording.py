@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from watcher import diff
 from watcher.snapshot import as_datetime, normalize
-from watcher.store import Event, Poll, Resource, Version, lock_key, utcnow
+from watcher.store import Event, Poll, Resource, Version, lock_key, rows_updated, utcnow
 
 if TYPE_CHECKING:
     from watcher.poll import Context, Counts, Known, LastPoll, PollOutcome
@@ -276,14 +276,11 @@ class _Writer:
 
     def _set_current(self, mine: Known, number: int, listed: _Listed) -> None:
         """Move the resource to `number` only if it is still where this poll found it (compare-and-set)."""
-        moved = self.session.execute(
-            update(Resource)
-            .where(Resource.id == mine.resource_id, Resource.current_version == mine.version,
-                   Resource.current_hash == mine.content_hash)
-            .values(current_version=number, current_hash=listed.content_hash, name=listed.name, deleted_at=None,
-                    raw_hash=listed.raw_hash)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        moved = rows_updated(self.session, update(Resource)
+                             .where(Resource.id == mine.resource_id, Resource.current_version == mine.version,
+                                    Resource.current_hash == mine.content_hash)
+                             .values(current_version=number, current_hash=listed.content_hash, name=listed.name,
+                                     deleted_at=None, raw_hash=listed.raw_hash))
         if moved != 1:
             raise AlreadyRecorded(f"already recorded by another process ({listed.object_id} moved past "
                                   f"version {mine.version} while this poll listed)")
@@ -291,10 +288,10 @@ class _Writer:
     def write_deleted(self, mine: Known, old_body: dict[str, Any]) -> None:
         """An object recorded as present that a complete listing no longer has."""
         resource = self.session.get(Resource, mine.resource_id)
-        moved = self.session.execute(
-            update(Resource).where(Resource.id == mine.resource_id, Resource.current_version == mine.version,
-                                   Resource.deleted_at.is_(None))
-            .values(deleted_at=self.now).execution_options(synchronize_session=False)).rowcount
+        moved = rows_updated(self.session, update(Resource)
+                             .where(Resource.id == mine.resource_id, Resource.current_version == mine.version,
+                                    Resource.deleted_at.is_(None))
+                             .values(deleted_at=self.now))
         if moved != 1:
             raise AlreadyRecorded(f"already recorded by another process ({resource.remote_id} changed while this "
                                   "poll listed)")
@@ -305,6 +302,7 @@ class _Writer:
         """New raw fingerprints of objects whose content did not change (one statement for all)."""
         if moved:
             table = Resource.__table__  # Core executemany: one statement, many rows
+            assert isinstance(table, Table)
             self.session.execute(update(table).where(table.c.id == bindparam("rid")).values(raw_hash=bindparam("raw")),
                                  [{"rid": rid, "raw": raw} for rid, raw in moved])
 

@@ -14,7 +14,7 @@ IMMEDIATE), which serializes claims just as well for the processes of one host.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher.store import ScheduleEntry, reader, utcnow
+from watcher.store import ScheduleEntry, reader, rows_updated, utcnow
 
 LEASE_FLOOR = 3.0  # seconds: a lease shorter than this would expire under a healthy poll's first request
 
@@ -54,7 +54,7 @@ def next_due(started: datetime, interval: float, jitter: float, now: datetime | 
     return base + timedelta(seconds=random.uniform(0, jitter) if jitter else 0)
 
 
-def sync(engine: Engine, wanted: dict[str, Iterable[str]], intervals: dict[str, float],
+def sync(engine: Engine, wanted: Mapping[str, Iterable[str]], intervals: Mapping[str, float],
          now: datetime | None = None) -> None:
     """A row for every wanted (target, kind), due now when new; a row due further away than one
     interval (its interval was shortened) is brought back within it."""
@@ -77,13 +77,15 @@ def sync(engine: Engine, wanted: dict[str, Iterable[str]], intervals: dict[str, 
 
 def _insert_ignoring_duplicates(engine: Engine):
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(ScheduleEntry).on_conflict_do_nothing(index_elements=["target", "kind"])
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(ScheduleEntry).on_conflict_do_nothing(index_elements=["target", "kind"])
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(ScheduleEntry).on_conflict_do_nothing(index_elements=["target", "kind"])
 
 
-def claim(engine: Engine, owner: str, wanted: dict[str, Iterable[str]], slots: int, leases: dict[str, float],
+def claim(engine: Engine, owner: str, wanted: Mapping[str, Iterable[str]], slots: int, leases: Mapping[str, float],
           now: datetime | None = None) -> tuple[list[Claim], datetime | None]:
     """Lease to `owner` the due kinds of up to `slots` targets that no live lease holds, most overdue
     first; `leases` gives each target's lease length in seconds. Also returns when the soonest
@@ -122,15 +124,13 @@ def renew(engine: Engine, owner: str, claim_: Claim, lease: float, now: datetime
     """Push the lease's expiry to `lease` seconds from now; False if `owner` no longer holds it."""
     now = now or utcnow()
     with Session(engine) as session, session.begin():
-        result = session.execute(update(ScheduleEntry)
-                                 .where(*_held_by(owner, claim_))
-                                 .values(lease_expires_at=now + timedelta(seconds=lease)))
-        return result.rowcount > 0
+        return rows_updated(session, update(ScheduleEntry).where(*_held_by(owner, claim_))
+                            .values(lease_expires_at=now + timedelta(seconds=lease))) > 0
 
 
 def release(engine: Engine, owner: str, claim_: Claim, due: datetime | None) -> None:
     """Clear the lease and set the next due time (None: leave it, the poll never ran)."""
-    values = {"lease_owner": None, "lease_expires_at": None}
+    values: dict[str, datetime | None] = {"lease_owner": None, "lease_expires_at": None}
     if due is not None:
         values["next_due_at"] = due
     with Session(engine) as session, session.begin():

@@ -251,7 +251,7 @@ def _merged_changes(opcodes, tokens: list[str]) -> list[tuple[int, int, int, int
         else:
             spans.append([i1, i2, j1, j2])
         gap = None
-    return [tuple(span) for span in spans]
+    return [(i1, i2, j1, j2) for i1, i2, j1, j2 in spans]
 
 
 def _segments(sign: str, tokens: list[str], changed: list[tuple[int, int]]) -> tuple[tuple[str, bool], ...]:

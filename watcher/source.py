@@ -235,7 +235,7 @@ class Source:
                                                    options=self._options(kind, params)), number,
                           not_served=not_served)
 
-    def _options(self, kind: Kind, params: dict[str, Any]) -> dict[str, Any]:
+    def _options(self, kind: Kind, params: dict[str, Any]) -> Any:  # the SDK's RequestOptions
         headers = dict(_STREAM)
         if kind.beta:
             headers["OpenAI-Beta"] = kind.beta
@@ -316,7 +316,7 @@ def make_client(target: TargetConfig) -> openai.OpenAI:
     """An SDK client for `target`'s project key (Azure: its `api-key`); its key is read now."""
     import openai
 
-    common = {"timeout": target.timeout, "max_retries": 2}
+    common: dict[str, Any] = {"timeout": target.timeout, "max_retries": 2}
     if target.provider == "azure":
         return openai.AzureOpenAI(api_key=target.api_key(), azure_endpoint=target.azure_endpoint,
                                   api_version=target.api_version, **common)

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -34,9 +34,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.sql.dml import Update
 
 from watcher.errors import ConfigError
 
@@ -44,6 +45,15 @@ log = logging.getLogger("watcher.store")
 from watcher.snapshot import ID_LIMIT, NAME_LIMIT
 
 KIND_LIMIT = 40  # characters of a kind's config name (resources.kind, polls.kind)
+
+
+def rows_updated(session: Session, statement: Update) -> int:
+    """Run an UPDATE without touching the session's loaded objects; how many rows it changed.
+
+    The count is what compare-and-set and claims decide on: 0 means another process got there first.
+    """
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return cast(CursorResult, result).rowcount
 
 
 def utcnow() -> datetime:

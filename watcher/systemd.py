@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import MutableMapping
 
 log = logging.getLogger("watcher.daemon")  # the daemon's logger: these lines are the daemon's
 
@@ -33,7 +34,7 @@ class SystemdNotifier:
         self._failed_once = False
 
     @classmethod
-    def from_environ(cls, environ: dict | None = None) -> SystemdNotifier:
+    def from_environ(cls, environ: MutableMapping[str, str] | None = None) -> SystemdNotifier:
         """Read and remove NOTIFY_SOCKET and WATCHDOG_* so no child process inherits them."""
         environ = os.environ if environ is None else environ
         values = {key: environ.pop(key, None) for key in _ENV_KEYS}

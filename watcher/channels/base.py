@@ -121,8 +121,8 @@ class Sweep:
 
     def __init__(self, config: Config):
         self.config = config
-        self.smtp = None  # watcher.channels.email.Connection, opened on first use
-        self.http = None  # httpx2.AsyncClient, created on first use
+        self.smtp: Any = None  # watcher.channels.email.Connection, opened on first use
+        self.http: Any = None  # httpx2.AsyncClient, created on first use
         self.channels: dict[str, Channel] = {}
         self.templates: templating.Templates | None = None  # the email templates, loaded on first use
         self.broken: dict[str, str] = {}  # channel → why every send to it fails for the rest of this sweep

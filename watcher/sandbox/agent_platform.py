@@ -8,7 +8,7 @@ answer, and no Python control, can return it, as on the platform.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from watcher.sandbox.assistants import agent_tools
 from watcher.sandbox.dice import Dice
@@ -157,7 +157,7 @@ def _message(text: str) -> dict:
     return {"content": [{"text": text, "type": "input_text"}], "role": "user", "type": "message"}
 
 
-def _target(target: object) -> dict:
+def _target(target: Any) -> dict:
     """A create/update target, filled as the API stores it."""
     require(isinstance(target, dict) and target.get("type") in ("new_session", "existing_session"),
             "Invalid 'target.type': expected 'new_session' or 'existing_session'.", "target.type")
@@ -251,7 +251,7 @@ class VaultCredentials(Family):
         return fields
 
 
-def _stored_auth(auth: object) -> dict:
+def _stored_auth(auth: Any) -> dict:
     """A credential's auth as stored and served: every secret value dropped."""
     require(isinstance(auth, dict) and auth.get("type") in ("mcp_oauth", "static_bearer", "environment_variable"),
             "Invalid 'auth.type'.", "auth.type")

@@ -26,7 +26,7 @@ _ASSISTANT_FUNCTIONS = tuple({"type": "function", "function": {**f, "strict": Fa
 _AGENT_FUNCTIONS = tuple(
     ({"type": "function", **f, "defer_loading": False}, {"type": "function", **f, "defer_loading": True})
     for f in FUNCTIONS)
-_FILE_SEARCH = {"type": "file_search", "file_search": {
+_FILE_SEARCH: dict[str, Any] = {"type": "file_search", "file_search": {
     "max_num_results": 20, "ranking_options": {"ranker": "auto", "score_threshold": 0.0}}}
 _CODE_INTERPRETER = {"type": "code_interpreter"}
 _JSON_SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {

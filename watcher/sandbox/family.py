@@ -77,8 +77,8 @@ class Family:
         """Whether a list request's filters (beyond paging) keep this object."""
         return True
 
-    def actions(self) -> dict[str, Callable[[dict, dict, Account], dict]]:
-        """POST {item}/{verb} handlers: (object, body, account) -> changed fields."""
+    def actions(self) -> dict[str, Callable[[dict, dict, Account], tuple[dict, dict]]]:
+        """POST {item}/{verb} handlers: (object, body, account) -> (changed fields, extra fields of the answer)."""
         return {}
 
     def fresh(self, parent: dict) -> dict | None:

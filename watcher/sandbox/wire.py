@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import gc
 import json
 from email import policy
@@ -100,8 +101,9 @@ def parse_body(body: bytes, content_type: str) -> dict:
         raise ApiError(400, "The multipart body of your request could not be parsed.")
     form: dict[str, Any] = {}
     for part in message.iter_parts():
-        name = (part.get_param("name", header="content-disposition") or "").removesuffix("[]")
-        payload = part.get_payload(decode=True) or b""
+        name = _param(part.get_param("name", header="content-disposition")).removesuffix("[]")
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
         if part.get_filename() is not None:
             form.setdefault(name, []).append((part.get_filename(), payload))
         else:
@@ -180,3 +182,10 @@ def known_fields(body: dict, allowed: tuple[str, ...]) -> None:
     """Refuse request arguments the endpoint does not take, as the API does."""
     for key in body:
         require(key in allowed, f"Unrecognized request argument supplied: {key}", key, "unknown_parameter")
+
+
+def _param(value: str | tuple | None) -> str:
+    """A header parameter as text: RFC 2231 encoded ones (name*=utf-8''…) arrive as a tuple."""
+    if isinstance(value, tuple):
+        return email.utils.collapse_rfc2231_value(value)
+    return value or ""
