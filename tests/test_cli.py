@@ -261,8 +261,7 @@ def test_a_disabled_target_is_not_polled_and_its_history_stays_readable(sandbox,
     config = write_config(sandbox, sqlite_url)
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     with open(config, "a") as file:  # the same target, now disabled, beside one that is polled
-        file.write(f'\n[[targets]]\nname = "other"\nbase_url = "{sandbox.url}"\napi_key_env = "WATCHER_TEST_SANDBOX_KEY"'
-                   '\nkinds = ["assistants"]\n')
+        file.write("\n" + target_toml(sandbox.url, name="other", kinds=["assistants"]))
     text = open(config).read().replace('kinds = ["assistants", "agents"]\n',
                                        'kinds = ["assistants", "agents"]\nenabled = false\n', 1)
     open(config, "w").write(text)
