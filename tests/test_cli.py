@@ -168,7 +168,7 @@ def test_a_name_on_two_objects_asks_for_the_id(config, cli, sandbox):
     cli(config, "snapshot", "--no-email")
     result = cli(config, "history", first["name"])
     assert result.exit_code == 1
-    assert "names 2 objects" in result.stderr and "give the id instead, or add --target NAME" in result.stderr
+    assert "names 2 objects" in result.stderr and "give the id instead, or add --kind KIND" in result.stderr
 
 
 def test_an_id_on_two_targets_asks_for_the_target_not_the_id(sandbox, write_config, sqlite_url, cli, tmp_path):
@@ -273,3 +273,36 @@ def test_diff_of_an_object_with_one_version_says_there_is_nothing_to_compare_yet
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     result = cli(config, "diff", sandbox.objects("assistants")[0]["id"])
     assert result.exit_code == 0 and "only version 1 is recorded, nothing to compare it with yet" in result.stdout
+
+
+# --- several daemons, many targets (issue 11) ---
+
+
+def test_status_names_the_process_that_did_each_last_poll(sandbox, write_config, sqlite_url, cli, cli_json):
+    from watcher.poll import WORKER
+
+    config = write_config(sandbox, sqlite_url)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    polls = cli_json(config, "status")["polls"]
+    assert [(p["kind"], p["worker"], p["enabled"]) for p in polls] == \
+        [("agents", WORKER, True), ("assistants", WORKER, True)]
+    assert WORKER in cli(config, "status").stdout
+
+
+def test_a_disabled_target_is_not_polled_and_its_history_stays_readable(sandbox, write_config, sqlite_url, cli,
+                                                                         cli_json):
+    config = write_config(sandbox, sqlite_url)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    with open(config, "a") as file:  # the same target, now disabled, beside one that is polled
+        file.write("\n" + target_toml(sandbox.url, name="other", kinds=["assistants"]))
+    text = open(config).read().replace('kinds = ["assistants", "agents"]\n',
+                                       'kinds = ["assistants", "agents"]\nenabled = false\n', 1)
+    open(config, "w").write(text)
+    sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], model="gpt-4.1-nano")
+    result = cli(config, "snapshot", "--no-email")
+    assert result.exit_code == 0 and "prod/" not in result.stdout and "other/assistants" in result.stdout
+    polls = {(p["target"], p["kind"]): p for p in cli_json(config, "status")["polls"]}
+    assert polls[("prod", "assistants")]["enabled"] is False and polls[("other", "assistants")]["enabled"] is True
+    assert polls[("prod", "assistants")]["objects"] == 5  # its record, still there
+    assert cli_json(config, "events") == []  # prod's drift was not polled, so not recorded
+    assert "(disabled)" in cli(config, "status").stdout

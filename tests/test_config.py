@@ -66,8 +66,13 @@ def test_example_config_documents_every_key_of_the_schema():
     assert not missing, f"config.example.toml does not document: {sorted(missing)}"
 
 
+def _as_target_keys(keys: set[str]) -> set[str]:
+    """[target_defaults] takes the keys of [[targets]]."""
+    return {re.sub(r"^target_defaults\.", "targets.", key) for key in keys if key != "target_defaults"}
+
+
 def test_example_config_documents_no_key_the_schema_lacks():
-    unknown = _documented_keys(EXAMPLE.read_text()) - _schema_keys(Config)
+    unknown = _as_target_keys(_documented_keys(EXAMPLE.read_text())) - _schema_keys(Config)
     assert not unknown, f"config.example.toml documents keys the schema lacks: {sorted(unknown)}"
 
 
@@ -328,3 +333,54 @@ def test_a_target_name_with_a_space_says_which_characters_a_name_may_use():
     message = error_of('[[targets]]\nname = "prod east"\n')
     assert message == ("config.toml: targets[0] (prod east).name: use only letters, digits, '_', '.' and '-' "
                        "(got 'prod east')")
+
+
+# --- many targets from one place (issue 11 item 3) ---
+
+DEFAULTS = ('[target_defaults]\nbase_url = "https://llm.example.com/v1"\ninterval = "2m"\n'
+            'organization = "org-shared"\n\n')
+
+
+def test_every_target_inherits_the_target_defaults():
+    config = parse_config(DEFAULTS + '[[targets]]\nname = "a"\nproject = "proj_a"\n\n'
+                                     '[[targets]]\nname = "b"\nproject = "proj_b"\n')
+    assert [(t.base_url, t.interval, t.organization) for t in config.targets] == \
+        [("https://llm.example.com/v1", 120.0, "org-shared")] * 2
+    assert [t.project for t in config.targets] == ["proj_a", "proj_b"]
+
+
+def test_a_target_key_wins_over_the_target_defaults():
+    config = parse_config(DEFAULTS + '[[targets]]\nname = "a"\ninterval = "10m"\n')
+    assert config.targets[0].interval == 600.0
+    assert config.targets[0].organization == "org-shared"
+
+
+def test_a_bad_value_in_target_defaults_is_named_there():
+    assert error_of('[target_defaults]\ninterval = "10ms"\n\n[[targets]]\nname = "a"\n') == \
+        "config.toml: target_defaults.interval: interval '10ms' is below the floor of 1s (did you mean '10m'?)"
+
+
+def test_an_unknown_key_in_target_defaults_is_named_there():
+    assert error_of('[target_defaults]\nintervl = "1m"\n\n[[targets]]\nname = "a"\n') == \
+        "config.toml: target_defaults.intervl: unknown key (did you mean 'interval'?)"
+
+
+def test_target_defaults_cannot_name_a_target():
+    assert error_of('[target_defaults]\nname = "x"\n\n[[targets]]\nname = "a"\n') == \
+        "config.toml: target_defaults.name: every target names itself"
+
+
+def test_a_disabled_target_is_configured_but_not_enabled():
+    config = parse_config('[[targets]]\nname = "a"\nenabled = false\n\n[[targets]]\nname = "b"\n')
+    assert [t.name for t in config.targets] == ["a", "b"]
+    assert [t.name for t in config.enabled_targets] == ["b"]
+
+
+def test_too_few_database_connections_for_the_concurrent_polls_is_named():
+    text = '[database]\nmax_connections = 6\n\n[schedule]\nmax_concurrent_polls = 4\n\n' + MINIMAL
+    assert error_of(text) == ("config.toml: database.max_connections: 6 is too few for schedule.max_concurrent_polls"
+                              " = 4 (each poll holds two): at least 10")
+
+
+def test_database_connections_default_to_two_per_concurrent_poll_plus_four():
+    assert parse_config('[schedule]\nmax_concurrent_polls = 3\n\n' + MINIMAL).max_connections == 10

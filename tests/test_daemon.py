@@ -398,14 +398,15 @@ def test_watchdog_stops_while_a_poll_hangs_and_resumes_after(tmp_path, api, smtp
         daemon.wait_baseline()
         assert wait_until(lambda: listener.fields("WATCHDOG"), 30)
         blocker = sqlite3.connect(daemon.db_path, timeout=30, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")  # the next poll blocks on the database: no progress
+        blocker.execute("BEGIN IMMEDIATE")  # the next claim (or poll) blocks on the database: no progress
 
         def pings_stopped():
             pings = listener.fields("WATCHDOG")
             return pings and time.monotonic() - pings[-1][0] > 3.0  # six ping intervals without one
 
         assert wait_until(pings_stopped, 40), daemon.log()
-        assert "watchdog: poll of prod" in daemon.log() and "is hung" in daemon.log()
+        hung = [line for line in daemon.log().splitlines() if "watchdog: " in line and "is hung" in line]
+        assert hung and ("poll of prod" in hung[0] or "the look for due polls" in hung[0]), daemon.log()
         stopped_count = len(listener.fields("WATCHDOG"))
         blocker.rollback()
         blocker.close()
@@ -418,6 +419,19 @@ def test_watchdog_stops_while_a_poll_hangs_and_resumes_after(tmp_path, api, smtp
             blocker.rollback()
             blocker.close()
         listener.close()
+
+
+def test_a_target_where_no_kind_is_served_is_warned_about_once(tmp_path, api, smtp, daemons):
+    config = write_daemon_config(tmp_path / "config.toml", api, smtp.port)
+    root = api.url.removesuffix("/v1")  # the usual mistake: the host without /v1
+    config.write_text(config.read_text().replace(f'base_url = "{api.url}"', f'base_url = "{root}"'))
+    daemon = daemons(config)
+    assert daemon.wait_log("no kind is served at"), daemon.log()
+    assert wait_until(lambda: len(daemon.query("SELECT id FROM polls")) >= 2, 30)
+    time.sleep(3 * INTERVAL)  # more polls (each kind now skipped as not served): no second warning
+    assert daemon.log().count("no kind is served at") == 1, daemon.log()
+    assert "check the target's base_url" in daemon.log()
+    assert daemon.stop()[0] == 0
 
 
 # --- start-up errors and logs -----------------------------------------------------------------

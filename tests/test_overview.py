@@ -5,7 +5,7 @@ import json
 import pytest
 
 OBJECT_KEYS = ["target", "kind", "object_id", "name", "version", "deleted", "last_change_at"]
-POLL_KEYS = ["target", "kind", "status", "finished_at", "objects", "error", "open_events"]
+POLL_KEYS = ["target", "kind", "status", "finished_at", "objects", "error", "open_events", "worker", "enabled"]
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_status_lists_a_configured_target_before_its_first_poll(write_config, sa
     config = write_config(sandbox, store_url, target_extra='kinds = ["agents"]')
     assert cli_json(config, "status")["polls"] == [
         {"target": "prod", "kind": "agents", "status": None, "finished_at": None, "objects": 0, "error": None,
-         "open_events": 0}]
+         "open_events": 0, "worker": None, "enabled": True}]
 
 
 def test_status_counts_pending_deliveries(changed, config, cli_json, engine, queue_mail):

@@ -16,7 +16,7 @@ from watcher.config import load_config
 from watcher.config_file import configured_kinds, database_url
 from watcher.config_file import email_routing as configured_email_routing
 from watcher.errors import ConfigError
-from watcher.sql import open_database
+from watcher.sql import SCHEMA_HEAD, open_database
 from watcher.store import open_engine
 
 HEAVY = ("sqlalchemy", "alembic", "openai", "pydantic", "jinja2", "deepdiff")
@@ -123,7 +123,7 @@ def test_a_reading_command_on_a_new_database_creates_it_at_the_current_schema(tm
     path.write_text(f'[database]\nurl = "{sqlite_url}"\n')
     assert json.loads(cli(path, "events", "--json").stdout) == []
     with open_database(sqlite_url) as db:
-        assert db.schema() == "0005"
+        assert db.schema() == SCHEMA_HEAD
 
 
 @pytest.fixture

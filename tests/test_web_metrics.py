@@ -220,3 +220,12 @@ def test_serve_on_a_public_address_without_a_token_exits_2(drifted, config, sand
     process, line = start_serve(config, sandbox, "--listen", "0.0.0.0:0")
     assert process.wait(30) == 2
     assert line.startswith("config error: --listen: listen '0.0.0.0:0' is reachable from other machines")
+
+
+def test_metrics_name_the_process_that_did_each_last_poll(drifted, config, web_server):
+    from watcher.poll import WORKER
+
+    samples = scrape(web_server(config))
+    for kind in ("assistants", "agents"):
+        assert samples[("assistant_watcher_last_poll_worker", labels(target="prod", kind=kind, worker=WORKER))] == 1
+    assert samples[("assistant_watcher_target_enabled", labels(target="prod"))] == 1

@@ -151,6 +151,8 @@ def _read_secret(owner: str, env: str | None, file: str | None) -> str:
 
 class DatabaseConfig(_Section):
     url: Annotated[str, AfterValidator(check_database_url)] = DEFAULT_DATABASE_URL
+    # PostgreSQL connections one process may open; default: two per concurrent poll, plus four.
+    max_connections: Annotated[int, Field(ge=4, le=1000)] | None = None
 
 
 class ScheduleConfig(_Section):
@@ -158,6 +160,8 @@ class ScheduleConfig(_Section):
     jitter: Duration = Field(default=30.0)
     # A whole poll's deadline: past it the poll fails, is recorded and counts toward failure_after.
     poll_timeout: PositiveDuration = Field(default=600.0)
+    # Polls one daemon runs at once; due polls beyond it wait for a free slot (or another daemon).
+    max_concurrent_polls: Annotated[int, Field(ge=1, le=64)] = 8
 
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -182,6 +186,8 @@ class TargetConfig(_Section):
     interval: Interval | None = None
     timeout: PositiveDuration = Field(default=60.0)
     max_answer_size: Size = Field(default=64 * 1000**2)
+    # false: not polled, its record kept and readable.
+    enabled: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> TargetConfig:
@@ -488,6 +494,26 @@ class Config(_Section):
     http: HttpConfig | None = None
     path: str | None = Field(default=None, exclude=True)
 
+    @property
+    def enabled_targets(self) -> list[TargetConfig]:
+        """The targets to poll (`enabled = false` ones are only read)."""
+        return [t for t in self.targets if t.enabled]
+
+    @property
+    def max_connections(self) -> int:
+        """PostgreSQL connections this process may hold: `database.max_connections` or its default."""
+        return self.database.max_connections or 2 * self.schedule.max_concurrent_polls + 4
+
+    @model_validator(mode="after")
+    def _connections_fit_the_polls(self) -> Config:
+        # Each poll holds two connections (its lock and its transaction); deliveries and the web need theirs.
+        needed = 2 * self.schedule.max_concurrent_polls + 2
+        if self.database.max_connections is not None and self.database.max_connections < needed:
+            raise ValueError(f"database.max_connections: {self.database.max_connections} is too few for "
+                             f"schedule.max_concurrent_polls = {self.schedule.max_concurrent_polls} (each poll "
+                             f"holds two): at least {needed}")
+        return self
+
     @model_validator(mode="after")
     def _unique_target_names(self) -> Config:
         names = [t.name for t in self.targets]
@@ -577,11 +603,33 @@ def parse_config(text: str, *, source: str = "config") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    data, inherited = _with_target_defaults(data, source)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_first_error(exc, data)}") from None
+        raise ConfigError(f"{source}: {_first_error(exc, data, inherited)}") from None
     return config.model_copy(update={"path": source})
+
+
+def _with_target_defaults(data: dict, source: str) -> tuple[dict, dict[int, set[str]]]:
+    """`data` with `[target_defaults]` merged under every `[[targets]]` (a target's own keys win),
+    and which keys each target inherited (an error in one names `target_defaults.KEY`)."""
+    defaults = data.pop("target_defaults", None)
+    if defaults is None:
+        return data, {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{source}: target_defaults: expected a table (got {_toml_value(defaults)})")
+    for key in defaults:
+        if key == "name":
+            raise ConfigError(f"{source}: target_defaults.name: every target names itself")
+        if key not in TargetConfig.model_fields:
+            raise ConfigError(f"{source}: target_defaults.{key}: unknown key{_did_you_mean(('targets', 0, key))}")
+    targets = data.get("targets")
+    if not isinstance(targets, list):
+        return data, {}
+    inherited = {i: set(defaults) - set(t) for i, t in enumerate(targets) if isinstance(t, dict)}
+    merged = [{**defaults, **t} if isinstance(t, dict) else t for t in targets]
+    return {**data, "targets": merged}, inherited
 
 
 # pydantic's words for a wrong type, in the words of a TOML file.
@@ -596,9 +644,9 @@ _EXPECTED = {
 }
 
 
-def _first_error(exc: ValidationError, data: dict) -> str:
+def _first_error(exc: ValidationError, data: dict, inherited: dict[int, set[str]] | None = None) -> str:
     error = exc.errors()[0]
-    key = _key_name(error["loc"], data)
+    key = _inherited_key(error["loc"], inherited or {}) or _key_name(error["loc"], data)
     message = error["msg"].removeprefix("Value error, ")
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -616,6 +664,14 @@ def _first_error(exc: ValidationError, data: dict) -> str:
     if kind.startswith("string_") and "ctx" in error:
         return f"{key}: {message} (got {error['input']!r})"
     return f"{key}: {message}" if key else message
+
+
+def _inherited_key(loc: tuple, inherited: dict[int, set[str]]) -> str | None:
+    """`target_defaults.interval` when the value at fault came from there, not from the target."""
+    if len(loc) >= 3 and loc[0] == "targets" and isinstance(loc[1], int) and loc[2] in inherited.get(loc[1], ()):
+        return "target_defaults." + str(loc[2]) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                                                          for p in loc[3:] if not str(p).startswith("function-"))
+    return None
 
 
 def _did_you_mean(loc: tuple) -> str:

@@ -123,6 +123,20 @@ def configured_kinds(path: Path) -> list[tuple[str, str]]:
         return [(t.name, kind) for t in _full(path).targets for kind in t.kinds]
 
 
+def disabled_targets(path: Path) -> set[str]:
+    """The names of the targets configured with `enabled = false`, as the model has them."""
+    try:
+        targets = _read(path).get("targets", [])
+        if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+            raise _Unsure
+        flags = {t.get("name"): t.get("enabled", True) for t in targets}
+        if not all(isinstance(name, str) and isinstance(flag, bool) for name, flag in flags.items()):
+            raise _Unsure
+        return {name for name, flag in flags.items() if not flag}
+    except _Unsure:
+        return {t.name for t in _full(path).targets if not t.enabled}
+
+
 def channel_types(path: Path) -> dict[str, str]:
     """Every channel alerts go to, by name, with its type ("watchlist" is email, when there is an [smtp])."""
     try:

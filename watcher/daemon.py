@@ -1,31 +1,26 @@
 """The daemon behind `assistant-watcher run`: polls on schedule, delivers alerts, talks to systemd.
 
-One APScheduler job per target polls it (its own interval or the default, with jitter,
-first at start, coalesced, never two at once); one delivery job empties the outbox every
-30 s and right after each poll; a watchdog job pings systemd only while every poll in
-flight makes progress. The main thread does nothing but wait for signals: SIGTERM/SIGINT
-stop (in-flight polls finish or never commit), SIGHUP reloads the config (a bad one is
-logged and the running one kept).
-
-systemd integration is the sd_notify datagram protocol spoken with the standard library:
-READY=1, STATUS=, WATCHDOG=1, RELOADING=1 and STOPPING=1 go to $NOTIFY_SOCKET when it is
-set, and nothing happens when it is not.
+Polls follow the shared schedule in the database (watcher.schedule): a claim job leases
+due (target, kind) rows up to the free poll slots and hands each target to a poll thread,
+so daemons sharing one database poll each (target, kind) once per interval between them,
+jittered and coalesced; a poll's lease is renewed while it makes progress. One delivery job
+empties the outbox every 30 s and right after each poll; a watchdog job pings systemd only
+while every poll in flight makes progress (watcher.systemd speaks sd_notify). The main
+thread does nothing but wait for signals: SIGTERM/SIGINT stop (in-flight polls finish or
+never commit), SIGHUP reloads the config (a bad one is logged and the running one kept).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import select
 import signal
-import socket
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor as PollPool
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,9 +28,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from watcher import schedule
+from watcher.activity import Activity
 from watcher.config import Config, HttpConfig, TargetConfig, config_path, load_config
 from watcher.errors import ConfigError, WatcherError, one_line
-from watcher.store import MAX_CONCURRENT_POLLS
+from watcher.systemd import SignalInbox, SystemdNotifier
 
 if TYPE_CHECKING:
     from watcher.web.app import Web
@@ -48,275 +45,9 @@ DELIVERY_INTERVAL = 30.0  # seconds between outbox sweeps when no poll asks for 
 STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
 HTTP_STOP_GRACE = 1.0  # seconds a web request in flight may take to finish after SIGTERM (within the 10 s too)
 SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.make_client)
+CLAIM_TICK = 0.5  # seconds between looks for due polls (a finished poll looks at once)
+CLAIM_STALL = 10.0  # seconds a look at the schedule may take before the watchdog calls it hung
 DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
-_ENV_KEYS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-
-
-# --- sd_notify ------------------------------------------------------------------------------
-
-
-class SystemdNotifier:
-    """Sends sd_notify datagrams to $NOTIFY_SOCKET; every method is a no-op when it is unset."""
-
-    def __init__(self, address: str | None = None, watchdog_usec: int | None = None):
-        self.address = _socket_address(address) if address else None
-        self.watchdog_seconds = watchdog_usec / 1_000_000 if watchdog_usec and self.address else None
-        self._socket: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._failed_once = False
-
-    @classmethod
-    def from_environ(cls, environ: MutableMapping[str, str] | None = None) -> SystemdNotifier:
-        """Read and remove NOTIFY_SOCKET and WATCHDOG_* so no child process inherits them."""
-        environ = os.environ if environ is None else environ
-        values = {key: environ.pop(key, None) for key in _ENV_KEYS}
-        return cls(values["NOTIFY_SOCKET"], _watchdog_usec(values["WATCHDOG_USEC"], values["WATCHDOG_PID"]))
-
-    @property
-    def enabled(self) -> bool:
-        return self.address is not None
-
-    @property
-    def watchdog_enabled(self) -> bool:
-        return self.watchdog_seconds is not None
-
-    def send(self, *fields: str) -> bool:
-        """Send `fields` ("READY=1", "STATUS=…") as one datagram; False if it could not be sent."""
-        if self.address is None:
-            return False
-        message = "\n".join(_one_line(f) for f in fields).encode("utf-8")
-        with self._lock:
-            try:
-                if self._socket is None:
-                    self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._socket.sendto(message, self.address)
-                return True
-            except OSError as exc:
-                self._report_failure(exc)
-                return False
-
-    def ready(self, status: str) -> bool:
-        return self.send("READY=1", f"STATUS={status}")
-
-    def status(self, status: str) -> bool:
-        return self.send(f"STATUS={status}")
-
-    def watchdog(self) -> bool:
-        return self.send("WATCHDOG=1")
-
-    def reloading(self) -> bool:
-        # Newer systemd wants the monotonic clock with RELOADING=1; older versions ignore it.
-        return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
-
-    def stopping(self, status: str) -> bool:
-        return self.send("STOPPING=1", f"STATUS={status}")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._socket is not None:
-                self._socket.close()
-                self._socket = None
-
-    def _report_failure(self, exc: OSError) -> None:
-        # Once: a missing socket would otherwise log on every watchdog ping.
-        if not self._failed_once:
-            self._failed_once = True
-            log.warning("cannot notify systemd at %s: %s", self.address_text, exc.strerror or exc)
-
-    @property
-    def address_text(self) -> str:
-        if self.address is None:
-            return "(none)"
-        return "@" + self.address[1:] if self.address.startswith("\0") else self.address
-
-
-def _socket_address(value: str) -> str | None:
-    """The AF_UNIX address of $NOTIFY_SOCKET: a path, or '@name' for an abstract socket."""
-    if value.startswith("@"):
-        return "\0" + value[1:]
-    if value.startswith("/"):
-        return value
-    log.warning("NOTIFY_SOCKET %r is neither a path nor an abstract socket; not notifying systemd", value)
-    return None
-
-
-def _watchdog_usec(usec: str | None, pid: str | None) -> int | None:
-    """$WATCHDOG_USEC when it is meant for this process (WATCHDOG_PID unset or ours)."""
-    if not usec:
-        return None
-    if pid and pid.strip() != str(os.getpid()):
-        return None
-    try:
-        value = int(usec)
-    except ValueError:
-        log.warning("WATCHDOG_USEC=%r is not a number; watchdog disabled", usec)
-        return None
-    return value if value > 0 else None
-
-
-def _one_line(text: str) -> str:
-    # sd_notify fields are newline-separated: a newline in a value would start a bogus field.
-    return " ".join(text.splitlines())
-
-
-# --- signals --------------------------------------------------------------------------------
-
-
-class SignalInbox:
-    """Turns signals into numbers read from a socket, so the main thread can wait with select().
-
-    The C-level handler writes each signal number to the wakeup fd; nothing runs inside a
-    Python signal handler that could deadlock with a lock held by the interrupted code.
-    """
-
-    def __init__(self, signums: tuple[int, ...]):
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
-        self._previous = {signum: signal.signal(signum, _ignore_in_python) for signum in signums}
-
-    def wait(self, timeout: float | None = None) -> list[int]:
-        """Signal numbers received since the last call, waiting up to `timeout` for one."""
-        ready, _, _ = select.select([self._reader], [], [], timeout)
-        if not ready:
-            return []
-        try:
-            return list(self._reader.recv(512))
-        except BlockingIOError:
-            return []
-
-    def close(self) -> None:
-        """Restore the previous handlers and wakeup fd."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        signal.set_wakeup_fd(self._previous_fd)
-        self._reader.close()
-        self._writer.close()
-
-
-def _ignore_in_python(_signum, _frame) -> None:
-    """The work happens in the main loop; this only replaces the default (terminate) action."""
-
-
-# --- what is running now -------------------------------------------------------------------
-
-
-@dataclass
-class _TargetState:
-    """The last result and the poll in flight of one target, for STATUS= and the watchdog."""
-
-    last_line: str | None = None
-    last_at: datetime | None = None
-    running_since: float | None = None
-    last_progress: float | None = None
-    stall_after: float = 0.0
-
-
-@dataclass
-class Activity:
-    """Thread-safe record of polls and deliveries in flight: the stop gate and the watchdog's view."""
-
-    targets: dict[str, _TargetState] = field(default_factory=dict)
-    delivering: bool = False
-    pending_mail: int | None = None
-    stopping: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _idle: threading.Condition | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self._idle = threading.Condition(self._lock)
-
-    def begin_poll(self, name: str, stall_after: float) -> bool:
-        """Mark a poll of `name` in flight; False once stopping (the poll must not start)."""
-        with self._lock:
-            if self.stopping:
-                return False
-            state = self.targets.setdefault(name, _TargetState())
-            state.running_since = state.last_progress = time.monotonic()
-            state.stall_after = stall_after
-            return True
-
-    def progress(self, name: str) -> None:
-        with self._lock:
-            state = self.targets.get(name)
-            if state is not None and state.running_since is not None:
-                state.last_progress = time.monotonic()
-
-    def end_poll(self, name: str, line: str) -> None:
-        with self._lock:
-            state = self.targets.setdefault(name, _TargetState())
-            state.running_since = state.last_progress = None
-            state.last_line, state.last_at = line, datetime.now(UTC)
-            self._idle.notify_all()
-
-    def begin_delivery(self) -> bool:
-        with self._lock:
-            if self.stopping:
-                return False
-            self.delivering = True
-            return True
-
-    def end_delivery(self, pending: int | None) -> None:
-        with self._lock:
-            self.delivering = False
-            if pending is not None:
-                self.pending_mail = pending
-            self._idle.notify_all()
-
-    def forget(self, names: set[str]) -> None:
-        """Drop targets no longer configured (unless a poll of theirs is still running)."""
-        with self._lock:
-            for name in names:
-                if self.targets.get(name) and self.targets[name].running_since is None:
-                    del self.targets[name]
-
-    def stop(self) -> None:
-        with self._lock:
-            self.stopping = True
-
-    def busy(self) -> list[str]:
-        """What is in flight: target names, and "delivery"."""
-        with self._lock:
-            return self._busy()
-
-    def _busy(self) -> list[str]:
-        names = [name for name, state in self.targets.items() if state.running_since is not None]
-        return names + (["delivery"] if self.delivering else [])
-
-    def wait_idle(self, timeout: float) -> list[str]:
-        """Wait until nothing is in flight or `timeout` passes; what is still running."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while self._busy():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._idle.wait(left)
-            return self._busy()
-
-    def stalled(self) -> list[tuple[str, float]]:
-        """(target, seconds without progress) for every poll past its stall limit."""
-        now = time.monotonic()
-        with self._lock:
-            return [(name, now - state.last_progress) for name, state in self.targets.items()
-                    if state.last_progress is not None and now - state.last_progress > state.stall_after]
-
-    def status_line(self) -> str:
-        """One human line: the last poll of every target and the mail still pending."""
-        with self._lock:
-            parts = [_target_status(name, state) for name, state in sorted(self.targets.items())]
-            pending = self.pending_mail
-        mail = "mail: not checked yet" if pending is None else f"mail: {pending} pending"
-        return "; ".join(parts + [mail]) if parts else f"no poll yet; {mail}"
-
-
-def _target_status(name: str, state: _TargetState) -> str:
-    if state.running_since is not None and state.last_at is None:
-        return f"{name}: first poll running"
-    when = state.last_at.strftime("%H:%M:%S UTC") if state.last_at else "never"
-    running = ", polling now" if state.running_since is not None else ""
-    return f"{name}: {state.last_line} at {when}{running}"
 
 
 # --- the daemon ------------------------------------------------------------------------------
@@ -334,7 +65,7 @@ def check_secrets(config: Config) -> None:
     """Read every configured secret once so a missing one is a config error at start, not at 3 a.m."""
     if not config.targets:
         raise ConfigError(f"{config.path}: no [[targets]] configured")
-    for target in config.targets:
+    for target in config.enabled_targets:  # a disabled target's key may be gone: it is not polled
         target.read_keys()
     if config.smtp is not None:
         config.smtp.password()
@@ -356,8 +87,19 @@ class Daemon:
         self.compose = alerts.composer(config)
         self.stop_grace = stop_grace
         self.activity = Activity()
+        self.owner = _worker_id()
+        self.max_polls = config.schedule.max_concurrent_polls
         self._targets: dict[str, TargetConfig] = {}
         self._timing: dict[str, tuple[float, float]] = {}
+        self._claims: dict[str, schedule.Claim] = {}  # target → its lease, while polled here
+        self._renewed: dict[str, float] = {}  # target → when (monotonic) its lease was last renewed
+        self._claims_lock = threading.Lock()
+        self._needs_sync = True  # the schedule's rows must match the config (at start, after a reload)
+        self._schedule_problem: str | None = None
+        self._nothing_served: set[str] = set()  # targets already warned about
+        self._polls = PollPool(max_workers=self.max_polls, thread_name_prefix="poll")
+        self._claim_wakeup = threading.Event()
+        self._claim_started: float | None = None  # when (monotonic) the look at the schedule in flight began
         self._delivery_lock = threading.Lock()
         self._delivery_running = False
         self._delivery_wanted = False
@@ -367,7 +109,7 @@ class Daemon:
         self.http_server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=MAX_CONCURRENT_POLLS),  # the store's pool fits these
+            executors={"default": ThreadPoolExecutor(max_workers=1),
                        DELIVER_JOB: ThreadPoolExecutor(max_workers=2),
                        # Its own thread: polls filling the pool must not starve the watchdog.
                        WATCHDOG_JOB: ThreadPoolExecutor(max_workers=1)},
@@ -395,7 +137,8 @@ class Daemon:
             self.http_server.start()
             log.info("serving the web UI, API and metrics on %s", self.http_server.url)
         self.notifier.ready(self.activity.status_line())
-        log.info("running: %s; %s", _targets_text(self.config), self._watchdog_text())
+        log.info("running as %s (up to %d polls at once): %s; %s", self.owner, self.max_polls,
+                 _targets_text(self.config), self._watchdog_text())
         while True:
             for signum in inbox.wait(None):
                 if signum == signal.SIGHUP:
@@ -409,7 +152,9 @@ class Daemon:
         log.info("%s: stopping%s", reason, f"; waiting for {', '.join(busy)}" if busy else "")
         self.notifier.stopping(f"stopping ({reason})")
         self.activity.stop()
+        self._claim_wakeup.set()
         self.scheduler.shutdown(wait=False)
+        self._polls.shutdown(wait=False, cancel_futures=True)
         if self.http_server is not None:
             self.http_server.stop(timeout=HTTP_STOP_GRACE)
         still = self.activity.wait_idle(self.stop_grace)
@@ -418,6 +163,8 @@ class Daemon:
             log.warning("still running after %.0f s: %s; exiting now, without committing it", self.stop_grace,
                         ", ".join(still))
             _exit_now(EXIT_OK)
+        for claim in list(self._claims.values()):  # claimed, never started: due again at once, for another
+            self._give_back(claim, None)
         self.engine.dispose()
         self.notifier.close()
         log.info("stopped")
@@ -436,6 +183,9 @@ class Daemon:
             return
         from watcher import alerts
 
+        if config.schedule.max_concurrent_polls != self.max_polls:
+            log.warning("schedule.max_concurrent_polls changed; restart the service to apply it (up to %d "
+                        "polls at once as before)", self.max_polls)
         old_engine, old_http = self.engine, self.config.http
         self.config, self.engine, self.compose = config, engine, alerts.composer(config)
         changed = self._schedule_targets(config)
@@ -468,38 +218,28 @@ class Daemon:
             return self.engine
         from watcher.store import open_engine
 
-        return open_engine(config.database.url)
+        return open_engine(config.database.url, max_connections=config.max_connections)
 
     # -- scheduling --------------------------------------------------------------------------
 
     def _schedule_targets(self, config: Config) -> list[str]:
-        """Add, replace or remove poll jobs to match `config`; the names whose job changed."""
-        wanted = {t.name: t for t in config.targets}
-        changed = []
-        for name in set(self._targets) - set(wanted):
-            self.scheduler.remove_job(_poll_job_id(name))
-            changed.append(f"{name} (removed)")
+        """Poll the enabled targets of `config` from now on; the names whose schedule changed."""
+        wanted = {t.name: t for t in config.enabled_targets}
+        changed = [f"{name} (removed)" for name in set(self._targets) - set(wanted)]
         for name, target in wanted.items():
-            timing = _timing(target, config)
-            if self._targets.get(name) == target and self._timing.get(name) == timing:
-                continue
-            self._add_poll_job(target, timing)
-            changed.append(name)
+            if self._targets.get(name) != target or self._timing.get(name) != _timing(target, config):
+                changed.append(name)
+                self._nothing_served.discard(name)
         self.activity.forget(set(self._targets) - set(wanted))
+        self._timing = {name: _timing(t, config) for name, t in wanted.items()}  # before the targets that use it
         self._targets = wanted
-        self._timing = {name: _timing(t, config) for name, t in wanted.items()}
+        self._needs_sync = True
         return changed
 
-    def _add_poll_job(self, target: TargetConfig, timing: tuple[float, float]) -> None:
-        interval, jitter = timing
-        # Same id on replace: APScheduler counts running instances per id, so never two at once.
-        self.scheduler.add_job(
-            self._poll_job, IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC),
-            args=[target.name], id=_poll_job_id(target.name), name=f"poll {target.name}",
-            next_run_time=_now(), replace_existing=True,
-        )
-
     def _schedule_service_jobs(self) -> None:
+        # Its own thread, not a job: it runs every half second, and a job's overlap warnings would fill the log.
+        self._claim_wakeup.set()
+        threading.Thread(target=self._claim_loop, name="claim", daemon=True).start()
         # Two instances allowed: a second one only flags the first to sweep again (see _deliver_job).
         self.scheduler.add_job(self._deliver_job, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC),
                                id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2,
@@ -511,21 +251,130 @@ class Daemon:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def _poll_job(self, name: str) -> None:
-        """Poll one target (every kind), log one line per kind, then ask for a delivery."""
+    def _claim_loop(self) -> None:
+        """Look at the schedule every CLAIM_TICK seconds, or at once when a slot comes free, until stopping."""
+        wait = 0.0
+        while not self.activity.stopping:
+            self._claim_wakeup.wait(wait)
+            self._claim_wakeup.clear()
+            if self.activity.stopping:
+                return
+            self._claim_started = time.monotonic()
+            wait = CLAIM_TICK
+            try:
+                wait = self._claim_round()
+            except Exception as exc:  # the loop must outlive a bug, or nothing is polled again
+                log.error("claiming due polls failed unexpectedly: %s: %s", type(exc).__name__, one_line(exc))
+                logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
+            finally:
+                self._claim_started = None
+
+    def _claim_round(self) -> float:
+        """Renew the leases of polls in flight, then lease due targets into the free poll slots; the
+        seconds to wait before the next look (until the soonest due row, at most CLAIM_TICK)."""
+        targets, engine = self._targets, self.engine
+        intervals = {name: self._interval(name) for name in targets}
+        try:
+            if self._needs_sync:
+                schedule.sync(engine, {n: t.kinds for n, t in targets.items()}, intervals)
+                self._needs_sync = False
+            self._renew_leases(engine)
+            with self._claims_lock:
+                free = self.max_polls - len(self._claims)
+                idle = {name: t.kinds for name, t in targets.items() if name not in self._claims}
+            claims, soonest = schedule.claim(engine, self.owner, idle, free,
+                                             {name: schedule.lease_seconds(intervals[name]) for name in idle})
+        except SQLAlchemyError as exc:
+            self._report_schedule_problem(f"cannot read the schedule: {one_line(exc)}")
+            return CLAIM_TICK
+        self._report_schedule_problem(None)
+        for claim in claims:
+            with self._claims_lock:
+                self._claims[claim.target] = claim
+                self._renewed[claim.target] = time.monotonic()
+            log.debug("%s: polling %s, due %.3f s ago", claim.target, ", ".join(claim.kinds), claim.lag)
+            try:
+                self._polls.submit(self._poll_job, claim)
+            except RuntimeError:  # stopping: the pool takes no more work
+                self._give_back(claim, None)
+        until_due = (soonest - _now()).total_seconds() if soonest is not None else CLAIM_TICK
+        return min(max(until_due, 0.0), CLAIM_TICK) if until_due > 0 else CLAIM_TICK
+
+    def _interval(self, name: str) -> float:
+        return self._timing.get(name, (self.config.schedule.interval, 0.0))[0]
+
+    def _renew_leases(self, engine: Engine) -> None:
+        """A poll that made progress since its lease was last renewed keeps it for another interval."""
+        with self._claims_lock:
+            claims = list(self._claims.values())
+        now = time.monotonic()
+        for claim in claims:
+            lease = schedule.lease_seconds(self._interval(claim.target))
+            renewed = self._renewed.get(claim.target, now)
+            progress = self.activity.last_progress(claim.target)
+            if now - renewed < lease / 3 or progress is None or progress <= renewed:
+                continue
+            self._renewed[claim.target] = now
+            if not schedule.renew(engine, self.owner, claim, lease):
+                log.debug("%s: lease expired before it was renewed; the recording refuses a stale write",
+                          claim.target)
+
+    def _report_schedule_problem(self, problem: str | None) -> None:
+        # Once per change: an unreachable database would otherwise log twice a second.
+        if problem and problem != self._schedule_problem:
+            log.error("%s", problem)
+        elif problem is None and self._schedule_problem:
+            log.info("the schedule is readable again")
+        self._schedule_problem = problem
+
+    def _poll_job(self, claim: schedule.Claim) -> None:
+        """Poll the leased kinds of one target, log one line per kind, hand the lease back, deliver."""
+        name = claim.target
         target = self._targets.get(name)
         if target is None or not self.activity.begin_poll(name, stall_limit(target)):
+            self._give_back(claim, None)
             return
-        line = "FAILED"
+        interval, jitter = self._interval(name), self.config.schedule.jitter
+        started, line, outcomes = _now(), "FAILED", list[Any]()
         try:
-            line = self._poll(target)
+            every_kind = set(claim.kinds) == set(target.kinds)
+            line, outcomes = self._poll(target if every_kind else
+                                        target.model_copy(update={"kinds": list(claim.kinds)}))
+            if every_kind:
+                self._warn_if_nothing_served(target, outcomes)
         finally:
+            self._give_back(claim, schedule.next_due(started, interval, jitter))
             self.activity.end_poll(name, line)
             self.notifier.status(self.activity.status_line())
         self.request_delivery()
+        self._claim_soon()
 
-    def _poll(self, target: TargetConfig) -> str:
-        """The poll itself; never raises. Returns the short result for STATUS=."""
+    def _give_back(self, claim: schedule.Claim, due: datetime | None) -> None:
+        try:
+            schedule.release(self.engine, self.owner, claim, due)
+        except SQLAlchemyError as exc:
+            log.warning("%s: lease not released (it expires by itself): %s", claim.target, one_line(exc))
+        finally:
+            with self._claims_lock:
+                self._claims.pop(claim.target, None)
+                self._renewed.pop(claim.target, None)
+
+    def _claim_soon(self) -> None:
+        """Look for due polls now: a slot just came free."""
+        self._claim_wakeup.set()
+
+    def _warn_if_nothing_served(self, target: TargetConfig, outcomes) -> None:
+        """Once per target: every kind answering 404 means a wrong base_url, not kinds retired."""
+        from watcher.poll import nothing_served, nothing_served_line
+
+        if not nothing_served(outcomes):
+            self._nothing_served.discard(target.name)
+        elif target.name not in self._nothing_served:
+            self._nothing_served.add(target.name)
+            log.warning("%s", nothing_served_line(target))
+
+    def _poll(self, target: TargetConfig) -> tuple[str, list]:
+        """The poll itself; never raises. Returns the short result for STATUS= and the outcomes."""
         from watcher.poll import poll_target
 
         def progress(_label, _pages, _objects, done=False):
@@ -536,14 +385,14 @@ class Daemon:
                                    poll_timeout=self.config.schedule.poll_timeout)
         except (WatcherError, SQLAlchemyError) as exc:
             log.error("%s: poll failed: %s", target.name, one_line(exc))
-            return "FAILED"
+            return "FAILED", []
         except Exception as exc:  # a bug must not kill the job thread silently, nor print a traceback
             log.error("%s: poll failed unexpectedly: %s: %s", target.name, type(exc).__name__, one_line(exc))
             logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
-            return "FAILED"
+            return "FAILED", []
         for outcome in outcomes:
             _log_outcome(outcome)
-        return _result_word(outcomes)
+        return _result_word(outcomes), outcomes
 
     def request_delivery(self) -> None:
         """Run the delivery job now (or make the running one sweep once more)."""
@@ -612,8 +461,11 @@ class Daemon:
             log.log(level, "%s", line)
 
     def _watchdog_job(self) -> None:
-        """Ping systemd, unless a poll stopped making progress (then let systemd restart us)."""
-        stalled = self.activity.stalled()
+        """Ping systemd, unless a poll or the schedule stopped making progress (then let systemd restart us)."""
+        stalled = [(f"poll of {name}", seconds) for name, seconds in self.activity.stalled()]
+        claiming = self._claim_started
+        if claiming is not None and time.monotonic() - claiming > CLAIM_STALL:
+            stalled.append(("the look for due polls", time.monotonic() - claiming))
         if not stalled:
             if self._watchdog_problem:
                 log.info("watchdog: polls make progress again; pinging systemd again")
@@ -623,8 +475,7 @@ class Daemon:
         names = ", ".join(name for name, _seconds in stalled)
         if names != self._watchdog_problem:  # once per change, not on every tick
             detail = ", ".join(f"{name} (no progress for {seconds:.0f} s)" for name, seconds in stalled)
-            log.error("watchdog: poll of %s is hung; no more watchdog pings, systemd will restart the service",
-                      detail)
+            log.error("watchdog: %s is hung; no more watchdog pings, systemd will restart the service", detail)
         self._watchdog_problem = names
 
     def _watchdog_text(self) -> str:
@@ -642,8 +493,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _poll_job_id(name: str) -> str:
-    return f"poll:{name}"
+def _worker_id() -> str:
+    from watcher.poll import WORKER
+
+    return WORKER
 
 
 def _timing(target: TargetConfig, config: Config) -> tuple[float, float]:
@@ -651,9 +504,12 @@ def _timing(target: TargetConfig, config: Config) -> tuple[float, float]:
 
 
 def _targets_text(config: Config) -> str:
-    parts = [f"{t.name} every {_seconds_text(t.interval or config.schedule.interval)}" for t in config.targets]
+    parts = [f"{t.name} every {_seconds_text(t.interval or config.schedule.interval)}"
+             for t in config.enabled_targets]
     jitter = f" (+ up to {_seconds_text(config.schedule.jitter)} jitter)" if config.schedule.jitter else ""
-    return ", ".join(parts) + jitter
+    disabled = [t.name for t in config.targets if not t.enabled]
+    return (", ".join(parts) or "no target enabled") + jitter + \
+        (f"; disabled: {', '.join(disabled)}" if disabled else "")
 
 
 def _seconds_text(seconds: float) -> str:
@@ -697,7 +553,7 @@ def _open(config_option: str | None) -> tuple[Config, Engine]:
 
     config = load_config(config_path(config_option))
     check_secrets(config)
-    return config, open_engine(config.database.url)
+    return config, open_engine(config.database.url, max_connections=config.max_connections)
 
 
 def run(config_option: str | None, *, verbose: int = 0) -> int:

@@ -216,6 +216,8 @@ def status_document(statuses, deliveries) -> dict[str, Any]:
             "objects": row.objects,
             "error": row.error,
             "open_events": row.open_events,
+            "worker": row.worker,
+            "enabled": row.enabled,
         } for row in statuses],
         "open_events": sum(row.open_events for row in statuses),
         "deliveries": {"pending": sum(d.pending for d in deliveries), "dead": sum(d.dead for d in deliveries)},

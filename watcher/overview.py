@@ -39,6 +39,8 @@ class KindStatus:
     objects: int | None  # tracked and not deleted (None: not counted)
     open_events: int | None  # None: not counted
     last_complete_at: datetime | None
+    worker: str | None = None  # the process (host:pid:random) that did the last poll
+    enabled: bool = True  # False: configured with enabled = false, not polled
 
     @property
     def duration(self) -> float | None:
@@ -49,14 +51,15 @@ class KindStatus:
 
 
 def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = (), *, count_objects: bool = True,
-                  count_open: bool = True) -> list[KindStatus]:
+                  count_open: bool = True, disabled: Iterable[str] = ()) -> list[KindStatus]:
     """Every (target, kind) that was polled or has objects, plus the `expected` ones (configured, maybe
     never polled yet), sorted by target then kind.
 
     The last poll of each pair is found by an index probe per pair, not by scanning every poll;
     the two counts (objects, open events) cost a pass each and may be left out (then None).
+    Rows of the `disabled` targets say so.
     """
-    expected = list(expected)
+    expected, disabled = list(expected), set(disabled)
     names = list(dict.fromkeys([*kinds.names(), *(kind for _target, kind in expected)]))
     latest = _latest_polls(session, names)
     objects = _object_counts(session) if count_objects else {}
@@ -73,6 +76,7 @@ def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = (), *,
             started_at=last.started_at if last else None, finished_at=last.finished_at if last else None,
             error=last.error if last else None, objects=objects.get(key, 0) if count_objects else None,
             open_events=open_events.get(key, 0) if count_open else None, last_complete_at=complete,
+            worker=last.worker if last else None, enabled=target not in disabled,
         ))
     return rows
 

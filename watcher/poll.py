@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not b
 log = logging.getLogger("watcher.poll")
 tracebacks = logging.getLogger("watcher.traceback")  # shown only at -vv
 
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
+# This process (host:pid:random, unique even when a pid is reused): who polled, who holds a lease.
+WORKER = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
 @dataclass

@@ -119,12 +119,12 @@ def choose_resource(matches: list, ref: str, *, target: str | None = None, kind:
     more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
     if by_id and len({r.target.name for r in by_id}) > 1:
         hint = "add --target NAME"
-    elif not by_id and len({r.kind for r in matches}) > 1:
-        hint = "give the id instead, or add --kind KIND"
     elif by_id:
         hint = "the id is recorded under several kinds; add --target NAME, or give a name"
     else:
-        hint = "give the id instead, or add --target NAME"
+        options = [option for option, values in (("--target NAME", {r.target.name for r in matches}),
+                                                 ("--kind KIND", {r.kind for r in matches})) if len(values) > 1]
+        hint = f"give the id instead, or add {' and '.join(options) or '--target NAME'}"
     raise RecordError(f"{ref!r} names {len(matches)} objects ({where}{more}): {hint}")
 
 

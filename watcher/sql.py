@@ -21,7 +21,7 @@ log = logging.getLogger("watcher.store")
 
 # The newest migration in watcher/migrations/versions (a test keeps it so): a database already
 # there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 # How SQLAlchemy's SQLite dialect stores a DateTime (the models store naive UTC): text that sorts as time.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"

@@ -266,6 +266,20 @@ class ChannelState(Base):
     destination: Mapped[str] = mapped_column(String(64))
 
 
+class ScheduleEntry(Base):
+    """When (target, kind) is next due, and which process holds it while polling (see watcher.schedule)."""
+
+    __tablename__ = "schedule"
+    __table_args__ = (Index("ix_schedule_due", "next_due_at"),)
+
+    target: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(KIND_LIMIT), primary_key=True)
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # host:pid:random of the process polling it; NULL when nobody is.
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Meta(Base):
     """Installation-wide values (the key that fingerprints redacted secrets)."""
 
@@ -277,14 +291,19 @@ class Meta(Base):
 
 # --- opening the store ----------------------------------------------------------------
 
-# How many polls the daemon runs at once. On PostgreSQL each holds two connections (its advisory
-# lock, and the transaction that records it), and deliveries need theirs: the pool is sized to fit.
+# How many polls the daemon runs at once by default ([schedule] max_concurrent_polls). On PostgreSQL
+# each holds two connections (its advisory lock, and the transaction that records it), and
+# deliveries need theirs: the pool is sized to fit ([database] max_connections).
 MAX_CONCURRENT_POLLS = 8
 POOL_SIZE = 2 * MAX_CONCURRENT_POLLS + 4
 
 
-def open_engine(url: str) -> Engine:
-    """An engine on `url`, the database created (SQLite: 0600, WAL) and migrated to head."""
+def open_engine(url: str, *, max_connections: int | None = None) -> Engine:
+    """An engine on `url`, the database created (SQLite: 0600, WAL) and migrated to head.
+
+    On PostgreSQL the engine never holds more than `max_connections` (default: a pool of
+    POOL_SIZE that may overflow by five).
+    """
     try:
         parsed = make_url(url)
     except Exception:
@@ -293,7 +312,9 @@ def open_engine(url: str) -> Engine:
         engine = _sqlite_engine(parsed)
     else:
         try:
-            engine = create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=5)
+            sizes = {"pool_size": max_connections, "max_overflow": 0} if max_connections else \
+                {"pool_size": POOL_SIZE, "max_overflow": 5}
+            engine = create_engine(parsed, pool_pre_ping=True, **sizes)
         except Exception as exc:
             raise ConfigError(f"database.url: {type(exc).__name__}: {exc}") from None
     migrate(engine)

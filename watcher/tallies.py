@@ -25,6 +25,8 @@ class KindStatus:
     error: str | None
     objects: int
     open_events: int
+    worker: str | None = None  # the process (host:pid:random) that did the last poll
+    enabled: bool = True  # False: configured with enabled = false, not polled
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,10 @@ class Waiting:
     dead: int
 
 
-def kind_statuses(db: Database, expected: list[tuple[str, str]]) -> list[KindStatus]:
+def kind_statuses(db: Database, expected: list[tuple[str, str]], disabled: set[str] | frozenset[str] = frozenset(),
+                  ) -> list[KindStatus]:
     """Every (target, kind) that was polled or has objects, plus the `expected` ones (configured, maybe
-    never polled yet), sorted by target then kind."""
+    never polled yet), sorted by target then kind; rows of the `disabled` targets say so."""
     from watcher import kinds
 
     names = list(dict.fromkeys([*kinds.names(), *(kind for _target, kind in expected)]))
@@ -54,13 +57,15 @@ def kind_statuses(db: Database, expected: list[tuple[str, str]]) -> list[KindSta
     rows = []
     for target, kind in sorted(pairs):
         key = (ids.get(target), kind)
-        status, finished, error = latest.get(key, (None, None, None))
-        rows.append(KindStatus(target, kind, status, finished, error, objects.get(key, 0), open_events.get(key, 0)))
+        status, finished, error, worker = latest.get(key, (None, None, None, None))
+        rows.append(KindStatus(target, kind, status, finished, error, objects.get(key, 0), open_events.get(key, 0),
+                               worker, target not in disabled))
     return rows
 
 
-def _latest_polls(db: Database, names: list[str]) -> dict[tuple[int, str], tuple[str, datetime | None, str | None]]:
-    """(target id, kind) → (status, finished_at, error) of its last poll, by one index probe per pair."""
+def _latest_polls(db: Database, names: list[str],
+                  ) -> dict[tuple[int, str], tuple[str, datetime | None, str | None, str | None]]:
+    """(target id, kind) → (status, finished_at, error, worker) of its last poll, by one index probe per pair."""
     if not names:
         return {}
     # A one-value range and ORDER BY kind, id keep PostgreSQL on the (target, kind, id) index
@@ -73,8 +78,9 @@ def _latest_polls(db: Database, names: list[str]) -> dict[tuple[int, str], tuple
     if not wanted:
         return {}
     marks = ", ".join("?" for _ in wanted)
-    return {(target_id, kind): (status, moment(finished), error) for target_id, kind, status, finished, error
-            in db.rows(f"SELECT target_id, kind, status, finished_at, error FROM polls WHERE id IN ({marks})",
+    return {(target_id, kind): (status, moment(finished), error, worker)
+            for target_id, kind, status, finished, error, worker
+            in db.rows(f"SELECT target_id, kind, status, finished_at, error, worker FROM polls WHERE id IN ({marks})",
                        *wanted)}
 
 

@@ -115,6 +115,12 @@ class App:
 
         return configured_kinds(config_path(self.config_option))
 
+    def disabled_targets(self) -> set[str]:
+        """The names of targets configured with `enabled = false`, without validating the whole config."""
+        from watcher.config_file import config_path, disabled_targets
+
+        return disabled_targets(config_path(self.config_option))
+
     def channel_types(self) -> dict[str, str]:
         """Every configured channel's type by name, without validating the whole config."""
         from watcher.config_file import channel_types, config_path

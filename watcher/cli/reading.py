@@ -234,16 +234,17 @@ def status_command(app: App, as_json: bool) -> None:
 
     expected = app.configured_kinds()
     with app.database() as db:
-        rows = tallies.kind_statuses(db, expected)
+        rows = tallies.kind_statuses(db, expected, app.disabled_targets())
         waiting = tallies.waiting(db)
     document = documents.status_document(rows, waiting)
     if as_json:
         print_json(document)
         return
     if rows:
-        table = [[f"{r.target}/{r.kind}", r.status or "never polled", iso(r.finished_at) or "",
-                  str(r.objects), str(r.open_events), header_text(r.error or "", 80)] for r in rows]
-        echo_table(["where", "last poll", "finished", "objects", "open events", "error"], table)
+        table = [[f"{r.target}/{r.kind}", (r.status or "never polled") + ("" if r.enabled else " (disabled)"),
+                  iso(r.finished_at) or "", r.worker or "", str(r.objects), str(r.open_events),
+                  header_text(r.error or "", 80)] for r in rows]
+        echo_table(["where", "last poll", "finished", "by", "objects", "open events", "error"], table)
     else:
         click.echo("nothing recorded yet")
     totals = document["deliveries"]

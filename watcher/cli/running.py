@@ -29,9 +29,11 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
     from watcher import poll
 
     config = app.config
-    targets = [config.target(target_name)] if target_name else list(config.targets)
+    # A disabled target is polled only when named: its record is kept, its polling stopped.
+    targets = [config.target(target_name)] if target_name else list(config.enabled_targets)
     if not targets:
-        raise ConfigError(f"{config.path}: no [[targets]] configured")
+        raise ConfigError(f"{config.path}: " + ("every target has enabled = false" if config.targets
+                                                 else "no [[targets]] configured"))
     for target in targets:
         target.read_keys()  # a missing key is a config error, found before anything is polled
     _check_kinds(targets, kind_names)

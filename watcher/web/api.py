@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from watcher import diff, documents, history, kinds, overview
 from watcher.errors import NotLive, RecordError
 from watcher.store import Event
-from watcher.web.app import Call, Refused, configured_pairs, presented_token
+from watcher.web.app import Call, Refused, configured_pairs, disabled_targets, presented_token
 
 SEVERITIES = ("high", "low")
 _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")
@@ -28,7 +28,7 @@ _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")
 def status(call: Call) -> Response:
     """`GET /api/v1/status`: as `status --json`."""
     with call.reading() as session:
-        rows = overview.kind_statuses(session, configured_pairs(call.config))
+        rows = overview.kind_statuses(session, configured_pairs(call.config), disabled=disabled_targets(call.config))
         document = documents.status_document(rows, overview.deliveries(session))
     return call.json(document)
 

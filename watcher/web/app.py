@@ -185,8 +185,13 @@ def configured_pairs(config: Config) -> list[tuple[str, str]]:
 
 
 def poll_intervals(config: Config) -> dict[str, float]:
-    """Seconds between two polls of each configured target."""
-    return {target.name: target.interval or config.schedule.interval for target in config.targets}
+    """Seconds between two polls of each enabled target (a disabled one is never stale)."""
+    return {target.name: target.interval or config.schedule.interval for target in config.enabled_targets}
+
+
+def disabled_targets(config: Config) -> set[str]:
+    """The targets configured with enabled = false: shown, not polled."""
+    return {target.name for target in config.targets if not target.enabled}
 
 
 def _hostname(host: str) -> str:

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from watcher import overview
 from watcher.history import json_time
 from watcher.store import reader, utcnow
-from watcher.web.app import Call, configured_pairs, poll_intervals
+from watcher.web.app import Call, configured_pairs, disabled_targets, poll_intervals
 
 PREFIX = "assistant_watcher_"
 STALE_AFTER = 3  # intervals without a complete poll before /healthz calls a target and kind stale
@@ -38,13 +38,19 @@ class RecordCollector:
 
     def collect(self) -> Iterator[Metric]:
         with Session(reader(self.web.engine)) as session:
-            statuses = overview.kind_statuses(session, configured_pairs(self.web.config), count_open=False)
+            statuses = overview.kind_statuses(session, configured_pairs(self.web.config), count_open=False,
+                                              disabled=disabled_targets(self.web.config))
             polls = overview.poll_counts(session)
             drift = overview.drift_counts(session)
             deliveries = overview.deliveries(session)
         yield _counter("polls", "Polls recorded, by outcome.", ["target", "kind", "status"], polls)
         yield _gauge("poll_duration_seconds", "Seconds the last poll of this target and kind took.",
                      ["target", "kind"], [(s.target, s.kind, s.duration) for s in statuses if s.duration is not None])
+        yield _gauge("last_poll_worker", "1 for the process (host:pid:random) that did the last poll of this target "
+                     "and kind.", ["target", "kind", "worker"],
+                     [(s.target, s.kind, s.worker, 1) for s in statuses if s.worker is not None])
+        yield _gauge("target_enabled", "1 for a target that is polled, 0 for one configured with enabled = false.",
+                     ["target"], sorted({(s.target, int(s.enabled)) for s in statuses}))
         yield _gauge("objects", "Objects tracked (listed and not deleted).", ["target", "kind"],
                      [(s.target, s.kind, s.objects) for s in statuses])
         yield _counter("drift_events", "Drift events recorded.", ["target", "kind", "change", "severity"], drift)
