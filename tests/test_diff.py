@@ -164,3 +164,10 @@ def test_a_differing_list_is_left_to_deepdiff():
     assert diff._dict_changes({"tools": [1, 2]}, {"tools": [2]}) is None
     assert diff._dict_changes({"tools": [1]}, {"tools": [1.0]}) is None
     assert diff.compare({"tools": [1, 2]}, {"tools": [2]}) == [diff.Change("tools[0]", "removed", 1, None)]
+
+
+def test_a_key_that_starts_with_two_underscores_is_compared_like_any_other():
+    [change] = compare({"metadata": {"__owner": "alice"}}, {"metadata": {"__owner": "mallory"}})
+    assert (change.path, change.op, change.old, change.new) == ("metadata.__owner", "changed", "alice", "mallory")
+    with_a_list = compare({"metadata": {"__owner": "alice"}, "tools": [1]}, {"metadata": {"__owner": "bob"}, "tools": [2]})
+    assert sorted(c.path for c in with_a_list) == ["metadata.__owner", "tools[0]"]  # deepdiff's path, too

@@ -73,7 +73,8 @@ def _deepdiff_changes(old: Any, new: Any) -> list[tuple[list, str, Any, Any]]:
     """(path, op, old, new) of every change, as deepdiff finds them."""
     from deepdiff import DeepDiff
 
-    tree = DeepDiff(old, new, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
+    # ignore_private_variables=False: a remote key named "__x" is content like any other (deepdiff skips it by default).
+    tree = DeepDiff(old, new, view="tree", verbose_level=2, threshold_to_diff_deeper=0, ignore_private_variables=False)
     return [(level.path(output_format="list"), _OPS[report_type], level.t1, level.t2)
             for report_type, levels in tree.items() if report_type in _OPS for level in levels]
 
@@ -103,8 +104,7 @@ def _dict_changes(old: Any, new: Any) -> list[tuple[list, str, Any, Any]] | None
 
 
 def _compared_keys(value: dict) -> dict:
-    # deepdiff skips keys that start with "__" (its ignore_private_variables): the same keys, the same answer.
-    return {key: None for key in value if not (isinstance(key, str) and key.startswith("__"))}
+    return dict.fromkeys(value)
 
 
 def _same(old: Any, new: Any) -> bool:
