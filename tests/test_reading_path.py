@@ -2,7 +2,6 @@
 PostgreSQL, a config read without its schema, and a start that stays free of the heavy libraries."""
 
 import json
-import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -11,11 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from watcher import documents, history, overview, record, tallies
+from watcher import config_file, documents, history, overview, record, tallies
 from watcher.config import load_config
-from watcher.config_file import configured_kinds, database_url
+from watcher.config_file import configured_kinds, database_url, disabled_targets
 from watcher.config_file import email_routing as configured_email_routing
-from watcher.errors import ConfigError
 from watcher.sql import SCHEMA_HEAD, open_database
 from watcher.store import open_engine
 
@@ -210,15 +208,13 @@ def test_outbox_with_a_pending_email_starts_without_the_heavy_libraries(mail_dow
     assert "ops@example.com" in listing and heavy == "[]"
 
 
-def test_a_section_about_targets_does_not_slow_finding_the_database_but_kinds_are_left_to_the_model(tmp_path):
+def test_target_defaults_are_merged_by_the_light_reader_as_the_model_merges_them(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('[database]\nurl = "sqlite:////srv/w.db"\n\n[target_defaults]\ninterval = "1m"\n\n'
-                    '[[targets]]\nname = "a"\napi_key_env = "K"\n')
+    path.write_text('[database]\nurl = "sqlite:////srv/w.db"\n\n[target_defaults]\nadmin_key_env = "A"\nenabled = false\n\n'
+                    '[[targets]]\nname = "a"\napi_key_env = "K"\n\n[[targets]]\nname = "b"\napi_key_env = "K"\nenabled = true\n'
+                    'kinds = ["agents"]\n')
     assert database_url(path) == "sqlite:////srv/w.db"
-    try:  # the model's answer, whether or not it knows [target_defaults] yet
-        expected = [(t.name, k) for t in load_config(path).targets for k in t.kinds]
-    except ConfigError as exc:
-        with pytest.raises(ConfigError, match=re.escape(str(exc))):
-            configured_kinds(path)
-    else:
-        assert configured_kinds(path) == expected
+    assert [t["name"] for t in config_file._targets(path)] == ["a", "b"]  # read here, not left to the model
+    model = load_config(path)
+    assert configured_kinds(path) == [(t.name, k) for t in model.targets for k in t.kinds]
+    assert disabled_targets(path) == {t.name for t in model.targets if not t.enabled} == {"a"}

@@ -30,7 +30,7 @@ _URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
 _SECTIONS = {"database", "schedule", "targets", "smtp", "alerts", "channels", "http"}
 # Sections that say nothing about the database: finding it need not wait for the model to read them.
-# ([target_defaults] gives targets settings; configured_kinds leaves a file with it to the model.)
+# ([target_defaults] gives targets settings: _targets merges it as the model does.)
 _NOT_THE_DATABASE = frozenset({"target_defaults"})
 _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
 
@@ -114,10 +114,7 @@ def database_url(path: Path) -> str:
 def configured_kinds(path: Path) -> list[tuple[str, str]]:
     """(target, kind) for every kind of every configured target, in the config's order, as the model has them."""
     try:
-        data = _read(path)
-        targets = data.get("targets", [])
-        if not isinstance(targets, list):
-            raise _Unsure
+        targets = _targets(path)
         return [(name, kind) for target in targets for name, kinds in [_target_kinds(target)] for kind in kinds]
     except _Unsure:
         return [(t.name, kind) for t in _full(path).targets for kind in t.kinds]
@@ -126,15 +123,23 @@ def configured_kinds(path: Path) -> list[tuple[str, str]]:
 def disabled_targets(path: Path) -> set[str]:
     """The names of the targets configured with `enabled = false`, as the model has them."""
     try:
-        targets = _read(path).get("targets", [])
-        if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
-            raise _Unsure
-        flags = {t.get("name"): t.get("enabled", True) for t in targets}
+        flags = {t.get("name"): t.get("enabled", True) for t in _targets(path)}
         if not all(isinstance(name, str) and isinstance(flag, bool) for name, flag in flags.items()):
             raise _Unsure
         return {name for name, flag in flags.items() if not flag}
     except _Unsure:
         return {t.name for t in _full(path).targets if not t.enabled}
+
+
+def _targets(path: Path) -> list[dict[str, Any]]:
+    """The [[targets]] tables, each with [target_defaults] under it (its own keys win), as the model merges them."""
+    data = _read(path, also=_NOT_THE_DATABASE)
+    targets, defaults = data.get("targets", []), data.get("target_defaults", {})
+    if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+        raise _Unsure
+    if not isinstance(defaults, dict) or "name" in defaults:
+        raise _Unsure  # the model's to explain
+    return [{**defaults, **target} for target in targets]
 
 
 def channel_types(path: Path) -> dict[str, str]:
