@@ -30,7 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher import schedule
 from watcher.activity import Activity
-from watcher.config import Config, HttpConfig, TargetConfig, config_path, load_config
+from watcher.config import Config, HttpConfig, config_path, load_config
+from watcher.config_targets import TargetConfig
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.systemd import SignalInbox, SystemdNotifier
 
