@@ -25,7 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from watcher import diff, history, kinds
-from watcher.config import Config, TargetConfig
+from watcher.config import Config
+from watcher.config_targets import TargetConfig
 from watcher.errors import RecordError
 from watcher.kinds import Kind
 from watcher.snapshot import as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize, parse_path

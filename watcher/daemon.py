@@ -1,13 +1,14 @@
 """The daemon behind `assistant-watcher run`: polls on schedule, delivers alerts, talks to systemd.
 
-Polls follow the shared schedule in the database (watcher.schedule): a claim job leases
-due (target, kind) rows up to the free poll slots and hands each target to a poll thread,
-so daemons sharing one database poll each (target, kind) once per interval between them,
-jittered and coalesced; a poll's lease is renewed while it makes progress. One delivery job
-empties the outbox every 30 s and right after each poll; a watchdog job pings systemd only
-while every poll in flight makes progress (watcher.systemd speaks sd_notify). The main
-thread does nothing but wait for signals: SIGTERM/SIGINT stop (in-flight polls finish or
-never commit), SIGHUP reloads the config (a bad one is logged and the running one kept).
+Polls follow the shared schedule in the database (watcher.schedule): the claim loop
+(watcher.claim_loop) leases due (target, kind) rows up to the free poll slots and hands each
+target to a poll thread, so daemons sharing one database poll each (target, kind) once per
+interval between them, jittered and coalesced; a poll's lease is renewed while it makes
+progress. One delivery job empties the outbox every 30 s and right after each poll; a
+watchdog job pings systemd only while every poll in flight, and the claim loop, makes progress
+(watcher.systemd speaks sd_notify). The main thread does nothing but wait for signals:
+SIGTERM/SIGINT stop (in-flight polls finish or never commit), SIGHUP reloads the config (a
+bad one is logged and the running one kept).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor as PollPool
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher import schedule
 from watcher.activity import Activity
-from watcher.config import Config, HttpConfig, TargetConfig, config_path, load_config
+from watcher.claim_loop import ClaimLoop, Wanted
+from watcher.config import Config, HttpConfig, config_path, load_config
+from watcher.config_targets import TargetConfig
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.systemd import SignalInbox, SystemdNotifier
 
@@ -45,8 +47,6 @@ DELIVERY_INTERVAL = 30.0  # seconds between outbox sweeps when no poll asks for 
 STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
 HTTP_STOP_GRACE = 1.0  # seconds a web request in flight may take to finish after SIGTERM (within the 10 s too)
 SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.make_client)
-CLAIM_TICK = 0.5  # seconds between looks for due polls (a finished poll looks at once)
-CLAIM_STALL = 10.0  # seconds a look at the schedule may take before the watchdog calls it hung
 DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
 
 
@@ -91,15 +91,9 @@ class Daemon:
         self.max_polls = config.schedule.max_concurrent_polls
         self._targets: dict[str, TargetConfig] = {}
         self._timing: dict[str, tuple[float, float]] = {}
-        self._claims: dict[str, schedule.Claim] = {}  # target → its lease, while polled here
-        self._renewed: dict[str, float] = {}  # target → when (monotonic) its lease was last renewed
-        self._claims_lock = threading.Lock()
-        self._needs_sync = True  # the schedule's rows must match the config (at start, after a reload)
-        self._schedule_problem: str | None = None
         self._nothing_served: set[str] = set()  # targets already warned about
         self._polls = PollPool(max_workers=self.max_polls, thread_name_prefix="poll")
-        self._claim_wakeup = threading.Event()
-        self._claim_started: float | None = None  # when (monotonic) the look at the schedule in flight began
+        self.claims = ClaimLoop(self.owner, self.max_polls, self.activity, Wanted(engine), self._start_poll)
         self._delivery_lock = threading.Lock()
         self._delivery_running = False
         self._delivery_wanted = False
@@ -152,7 +146,7 @@ class Daemon:
         log.info("%s: stopping%s", reason, f"; waiting for {', '.join(busy)}" if busy else "")
         self.notifier.stopping(f"stopping ({reason})")
         self.activity.stop()
-        self._claim_wakeup.set()
+        self.claims.wake()
         self.scheduler.shutdown(wait=False)
         self._polls.shutdown(wait=False, cancel_futures=True)
         if self.http_server is not None:
@@ -163,8 +157,7 @@ class Daemon:
             log.warning("still running after %.0f s: %s; exiting now, without committing it", self.stop_grace,
                         ", ".join(still))
             _exit_now(EXIT_OK)
-        for claim in list(self._claims.values()):  # claimed, never started: due again at once, for another
-            self._give_back(claim, None)
+        self.claims.give_back_all()
         self.engine.dispose()
         self.notifier.close()
         log.info("stopped")
@@ -231,15 +224,14 @@ class Daemon:
                 changed.append(name)
                 self._nothing_served.discard(name)
         self.activity.forget(set(self._targets) - set(wanted))
-        self._timing = {name: _timing(t, config) for name, t in wanted.items()}  # before the targets that use it
+        self._timing = {name: _timing(t, config) for name, t in wanted.items()}
         self._targets = wanted
-        self._needs_sync = True
+        self.claims.retarget(Wanted(self.engine, {n: t.kinds for n, t in wanted.items()},
+                                    {n: timing[0] for n, timing in self._timing.items()}, config.schedule.interval))
         return changed
 
     def _schedule_service_jobs(self) -> None:
-        # Its own thread, not a job: it runs every half second, and a job's overlap warnings would fill the log.
-        self._claim_wakeup.set()
-        threading.Thread(target=self._claim_loop, name="claim", daemon=True).start()
+        self.claims.start()
         # Two instances allowed: a second one only flags the first to sweep again (see _deliver_job).
         self.scheduler.add_job(self._deliver_job, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC),
                                id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2,
@@ -251,90 +243,18 @@ class Daemon:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def _claim_loop(self) -> None:
-        """Look at the schedule every CLAIM_TICK seconds, or at once when a slot comes free, until stopping."""
-        wait = 0.0
-        while not self.activity.stopping:
-            self._claim_wakeup.wait(wait)
-            self._claim_wakeup.clear()
-            if self.activity.stopping:
-                return
-            self._claim_started = time.monotonic()
-            wait = CLAIM_TICK
-            try:
-                wait = self._claim_round()
-            except Exception as exc:  # the loop must outlive a bug, or nothing is polled again
-                log.error("claiming due polls failed unexpectedly: %s: %s", type(exc).__name__, one_line(exc))
-                logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
-            finally:
-                self._claim_started = None
-
-    def _claim_round(self) -> float:
-        """Renew the leases of polls in flight, then lease due targets into the free poll slots; the
-        seconds to wait before the next look (until the soonest due row, at most CLAIM_TICK)."""
-        targets, engine = self._targets, self.engine
-        intervals = {name: self._interval(name) for name in targets}
-        try:
-            if self._needs_sync:
-                schedule.sync(engine, {n: t.kinds for n, t in targets.items()}, intervals)
-                self._needs_sync = False
-            self._renew_leases(engine)
-            with self._claims_lock:
-                free = self.max_polls - len(self._claims)
-                idle = {name: t.kinds for name, t in targets.items() if name not in self._claims}
-            claims, soonest = schedule.claim(engine, self.owner, idle, free,
-                                             {name: schedule.lease_seconds(intervals[name]) for name in idle})
-        except SQLAlchemyError as exc:
-            self._report_schedule_problem(f"cannot read the schedule: {one_line(exc)}")
-            return CLAIM_TICK
-        self._report_schedule_problem(None)
-        for claim in claims:
-            with self._claims_lock:
-                self._claims[claim.target] = claim
-                self._renewed[claim.target] = time.monotonic()
-            log.debug("%s: polling %s, due %.3f s ago", claim.target, ", ".join(claim.kinds), claim.lag)
-            try:
-                self._polls.submit(self._poll_job, claim)
-            except RuntimeError:  # stopping: the pool takes no more work
-                self._give_back(claim, None)
-        until_due = (soonest - _now()).total_seconds() if soonest is not None else CLAIM_TICK
-        return min(max(until_due, 0.0), CLAIM_TICK) if until_due > 0 else CLAIM_TICK
-
-    def _interval(self, name: str) -> float:
-        return self._timing.get(name, (self.config.schedule.interval, 0.0))[0]
-
-    def _renew_leases(self, engine: Engine) -> None:
-        """A poll that made progress since its lease was last renewed keeps it for another interval."""
-        with self._claims_lock:
-            claims = list(self._claims.values())
-        now = time.monotonic()
-        for claim in claims:
-            lease = schedule.lease_seconds(self._interval(claim.target))
-            renewed = self._renewed.get(claim.target, now)
-            progress = self.activity.last_progress(claim.target)
-            if now - renewed < lease / 3 or progress is None or progress <= renewed:
-                continue
-            self._renewed[claim.target] = now
-            if not schedule.renew(engine, self.owner, claim, lease):
-                log.debug("%s: lease expired before it was renewed; the recording refuses a stale write",
-                          claim.target)
-
-    def _report_schedule_problem(self, problem: str | None) -> None:
-        # Once per change: an unreachable database would otherwise log twice a second.
-        if problem and problem != self._schedule_problem:
-            log.error("%s", problem)
-        elif problem is None and self._schedule_problem:
-            log.info("the schedule is readable again")
-        self._schedule_problem = problem
+    def _start_poll(self, claim: schedule.Claim) -> None:
+        """Poll `claim` on a free poll thread; RuntimeError once stopping (the pool takes no more work)."""
+        self._polls.submit(self._poll_job, claim)
 
     def _poll_job(self, claim: schedule.Claim) -> None:
         """Poll the leased kinds of one target, log one line per kind, hand the lease back, deliver."""
         name = claim.target
         target = self._targets.get(name)
         if target is None or not self.activity.begin_poll(name, stall_limit(target)):
-            self._give_back(claim, None)
+            self.claims.give_back(claim, None)
             return
-        interval, jitter = self._interval(name), self.config.schedule.jitter
+        interval, jitter = self.claims.interval(name), self.config.schedule.jitter
         started, line, outcomes = _now(), "FAILED", list[Any]()
         try:
             every_kind = set(claim.kinds) == set(target.kinds)
@@ -343,25 +263,11 @@ class Daemon:
             if every_kind:
                 self._warn_if_nothing_served(target, outcomes)
         finally:
-            self._give_back(claim, schedule.next_due(started, interval, jitter))
+            self.claims.give_back(claim, schedule.next_due(started, interval, jitter))
             self.activity.end_poll(name, line)
             self.notifier.status(self.activity.status_line())
         self.request_delivery()
-        self._claim_soon()
-
-    def _give_back(self, claim: schedule.Claim, due: datetime | None) -> None:
-        try:
-            schedule.release(self.engine, self.owner, claim, due)
-        except SQLAlchemyError as exc:
-            log.warning("%s: lease not released (it expires by itself): %s", claim.target, one_line(exc))
-        finally:
-            with self._claims_lock:
-                self._claims.pop(claim.target, None)
-                self._renewed.pop(claim.target, None)
-
-    def _claim_soon(self) -> None:
-        """Look for due polls now: a slot just came free."""
-        self._claim_wakeup.set()
+        self.claims.wake()  # a slot just came free
 
     def _warn_if_nothing_served(self, target: TargetConfig, outcomes) -> None:
         """Once per target: every kind answering 404 means a wrong base_url, not kinds retired."""
@@ -463,9 +369,9 @@ class Daemon:
     def _watchdog_job(self) -> None:
         """Ping systemd, unless a poll or the schedule stopped making progress (then let systemd restart us)."""
         stalled = [(f"poll of {name}", seconds) for name, seconds in self.activity.stalled()]
-        claiming = self._claim_started
-        if claiming is not None and time.monotonic() - claiming > CLAIM_STALL:
-            stalled.append(("the look for due polls", time.monotonic() - claiming))
+        claiming = self.claims.hung_for()
+        if claiming is not None:
+            stalled.append(("the look for due polls", claiming))
         if not stalled:
             if self._watchdog_problem:
                 log.info("watchdog: polls make progress again; pinging systemd again")

@@ -35,7 +35,7 @@ from watcher.snapshot import ID_LIMIT
 if TYPE_CHECKING:
     import openai
 
-    from watcher.config import TargetConfig
+    from watcher.config_targets import TargetConfig
 
 log = logging.getLogger("watcher.source")
 

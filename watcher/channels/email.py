@@ -25,7 +25,8 @@ import aiosmtplib
 
 from watcher import display, render, templating
 from watcher.channels.base import Alert, Channel, Claimed, Payload, Sent
-from watcher.config import WATCHLIST_CHANNEL, Config, SmtpConfig
+from watcher.config import WATCHLIST_CHANNEL, Config
+from watcher.config_alerts import SmtpConfig
 from watcher.errors import ConfigError, DeliveryError
 from watcher.history import iso
 from watcher.recipients import email_recipients
