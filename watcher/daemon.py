@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor as PollPool
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from watcher.activity import Activity
 from watcher.claim_loop import ClaimLoop, Wanted
 from watcher.config import Config, HttpConfig, config_path, load_config
 from watcher.config_targets import TargetConfig
+from watcher.delivery_job import DELIVERY_INTERVAL, DeliveryJob
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.systemd import SignalInbox, SystemdNotifier
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("watcher.daemon")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-DELIVERY_INTERVAL = 30.0  # seconds between outbox sweeps when no poll asks for one sooner
 STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
 HTTP_STOP_GRACE = 1.0  # seconds a web request in flight may take to finish after SIGTERM (within the 10 s too)
 SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.make_client)
@@ -94,10 +93,9 @@ class Daemon:
         self._nothing_served: set[str] = set()  # targets already warned about
         self._polls = PollPool(max_workers=self.max_polls, thread_name_prefix="poll")
         self.claims = ClaimLoop(self.owner, self.max_polls, self.activity, Wanted(engine), self._start_poll)
-        self._delivery_lock = threading.Lock()
-        self._delivery_running = False
-        self._delivery_wanted = False
-        self._last_delivery_line: str | None = None
+        self.delivery = DeliveryJob(lambda: (self.engine, self.config), self.activity,
+                                    lambda: self.scheduler.modify_job(DELIVER_JOB, next_run_time=_now()),
+                                    lambda: self.notifier.status(self.activity.status_line()))
         self._watchdog_problem: str | None = None
         self.web: Web | None = None  # the web application and its server, when [http] is set (bind_http)
         self.http_server: HttpServer | None = None
@@ -232,8 +230,8 @@ class Daemon:
 
     def _schedule_service_jobs(self) -> None:
         self.claims.start()
-        # Two instances allowed: a second one only flags the first to sweep again (see _deliver_job).
-        self.scheduler.add_job(self._deliver_job, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC),
+        # Two instances allowed: a second one only flags the first to sweep again (see DeliveryJob.run).
+        self.scheduler.add_job(self.delivery.run, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC),
                                id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2,
                                executor=DELIVER_JOB)
         if self.notifier.watchdog_enabled:
@@ -266,7 +264,7 @@ class Daemon:
             self.claims.give_back(claim, schedule.next_due(started, interval, jitter))
             self.activity.end_poll(name, line)
             self.notifier.status(self.activity.status_line())
-        self.request_delivery()
+        self.delivery.request()
         self.claims.wake()  # a slot just came free
 
     def _warn_if_nothing_served(self, target: TargetConfig, outcomes) -> None:
@@ -299,72 +297,6 @@ class Daemon:
         for outcome in outcomes:
             _log_outcome(outcome)
         return _result_word(outcomes), outcomes
-
-    def request_delivery(self) -> None:
-        """Run the delivery job now (or make the running one sweep once more)."""
-        with self._delivery_lock:
-            self._delivery_wanted = True
-            if self._delivery_running or self.activity.stopping:
-                return
-        try:
-            self.scheduler.modify_job(DELIVER_JOB, next_run_time=_now())
-        except Exception as exc:  # the scheduler is shutting down: the outbox keeps the mail
-            log.debug("delivery not rescheduled: %s", exc)
-
-    def _deliver_job(self) -> None:
-        """Deliver the outbox until no poll asked for another sweep meanwhile."""
-        with self._delivery_lock:
-            self._delivery_wanted = True
-            if self._delivery_running:
-                return
-            self._delivery_running = True
-        try:
-            while self._take_delivery_request():
-                if not self.activity.begin_delivery():
-                    return
-                pending = None
-                try:
-                    pending = self._deliver()
-                finally:
-                    self.activity.end_delivery(pending)
-                self.notifier.status(self.activity.status_line())
-        finally:
-            with self._delivery_lock:
-                self._delivery_running = False
-
-    def _take_delivery_request(self) -> bool:
-        with self._delivery_lock:
-            wanted, self._delivery_wanted = self._delivery_wanted, False
-            return wanted
-
-    def _deliver(self) -> int | None:
-        """One sweep of the outbox; never raises. Returns how many messages are still pending."""
-        from watcher import outbox
-
-        try:
-            report = outbox.deliver_pending(self.engine, self.config)
-        except (WatcherError, SQLAlchemyError) as exc:
-            self._log_delivery(logging.WARNING, f"delivery failed: {one_line(exc)}")
-            return None
-        except Exception as exc:
-            self._log_delivery(logging.ERROR, f"delivery failed unexpectedly: {type(exc).__name__}: "
-                                              f"{one_line(exc)}")
-            logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
-            return None
-        summary = report.summary()
-        if report.failed:
-            self._log_delivery(logging.WARNING, summary)
-        elif report.sent:
-            self._log_delivery(logging.INFO, summary, repeat=True)
-        return report.pending
-
-    def _log_delivery(self, level: int, line: str, repeat: bool = False) -> None:
-        # The same failure every 30 s is one warning, then debug lines until it changes.
-        if not repeat and line == self._last_delivery_line:
-            level = logging.DEBUG
-        self._last_delivery_line = line
-        if line:
-            log.log(level, "%s", line)
 
     def _watchdog_job(self) -> None:
         """Ping systemd, unless a poll or the schedule stopped making progress (then let systemd restart us)."""
