@@ -80,13 +80,14 @@ def _document_resource(session: Session, object_id: str, target: str | None) -> 
     try:
         return history.find_resource(session, object_id, target=target)
     except RecordError:
-        query = select(Resource).join(Target).where(Resource.remote_id.like(f"%/{object_id}"))
+        # autoescape: an id's "_" is a character, not LIKE's wildcard
+        query = select(Resource).join(Target).where(Resource.remote_id.endswith(f"/{object_id}", autoescape=True))
         if target:
             query = query.where(Target.name == target)
-        matches = session.scalars(query).all()
-        if len(matches) == 1:
-            return matches[0]
-        raise
+        matches = list(session.scalars(query))
+        if not matches:
+            raise
+        return history.choose_resource(matches, object_id, target=target)
 
 
 def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by: str, note: str | None = None,

@@ -151,7 +151,7 @@ class ClaimLoop:
             except RuntimeError:  # stopping: the pool takes no more work
                 self.give_back(claim, None)
         until_due = (soonest - datetime.now(UTC)).total_seconds() if soonest is not None else CLAIM_TICK
-        return min(max(until_due, 0.0), CLAIM_TICK) if until_due > 0 else CLAIM_TICK
+        return min(until_due, CLAIM_TICK) if until_due > 0 else CLAIM_TICK
 
     def _renew_leases(self, engine: Engine) -> None:
         """A poll that made progress since its lease was last renewed keeps it for another interval."""

@@ -28,10 +28,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # scheme[+driver]://rest, read without SQLAlchemy so that reading commands start fast.
 _URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
-_SECTIONS = {"database", "schedule", "targets", "smtp", "alerts", "channels", "http"}
-# Sections that say nothing about the database: finding it need not wait for the model to read them.
-# ([target_defaults] gives targets settings: _targets merges it as the model does.)
-_NOT_THE_DATABASE = frozenset({"target_defaults"})
+_SECTIONS = {"database", "schedule", "target_defaults", "targets", "smtp", "alerts", "channels", "http"}
 _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
 
 
@@ -98,9 +95,9 @@ class _Unsure(Exception):
 def database_url(path: Path) -> str:
     """The database URL the config at `path` names, as `load_config(path).database.url` would give it."""
     try:
-        data = _read(path, also=_NOT_THE_DATABASE)
+        data = _read(path)
         section = data.get("database", {})
-        if not isinstance(section, dict) or set(section) - {"url"}:
+        if not isinstance(section, dict) or set(section) - {"url", "max_connections"}:
             raise _Unsure
         url = section.get("url", DEFAULT_DATABASE_URL)
         if not isinstance(url, str):
@@ -133,7 +130,7 @@ def disabled_targets(path: Path) -> set[str]:
 
 def _targets(path: Path) -> list[dict[str, Any]]:
     """The [[targets]] tables, each with [target_defaults] under it (its own keys win), as the model merges them."""
-    data = _read(path, also=_NOT_THE_DATABASE)
+    data = _read(path)
     targets, defaults = data.get("targets", []), data.get("target_defaults", {})
     if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
         raise _Unsure
@@ -222,12 +219,12 @@ def _target_kinds(target: Any) -> tuple[str, list[str]]:
     return target["name"], registry.for_target(provider, project_key=project, admin_key=admin)
 
 
-def _read(path: Path, *, also: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _read(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         raise _Unsure from None
-    if set(data) - _SECTIONS - also:
+    if set(data) - _SECTIONS:
         raise _Unsure
     return data
 

@@ -91,20 +91,15 @@ def _dict_changes(old: Any, new: Any) -> list[tuple[list, str, Any, Any]] | None
         if type(before) is not type(after):
             found.append((path, "changed", before, after))  # deepdiff's type_changes: 1 → 1.0, None → "x"
         elif isinstance(before, dict):
-            old_keys, new_keys = _compared_keys(before), _compared_keys(after)
-            found += [([*path, key], "removed", before[key], None) for key in old_keys if key not in new_keys]
-            found += [([*path, key], "added", None, after[key]) for key in new_keys if key not in old_keys]
-            stack += [([*path, key], before[key], after[key]) for key in old_keys if key in new_keys]
+            found += [([*path, key], "removed", before[key], None) for key in before if key not in after]
+            found += [([*path, key], "added", None, after[key]) for key in after if key not in before]
+            stack += [([*path, key], before[key], after[key]) for key in before if key in after]
         elif isinstance(before, list):
             if not _same(before, after):
                 return None
         elif before != after:
             found.append((path, "changed", before, after))
     return found
-
-
-def _compared_keys(value: dict) -> dict:
-    return dict.fromkeys(value)
 
 
 def _same(old: Any, new: Any) -> bool:

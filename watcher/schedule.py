@@ -89,16 +89,16 @@ def claim(engine: Engine, owner: str, wanted: Mapping[str, Iterable[str]], slots
           now: datetime | None = None) -> tuple[list[Claim], datetime | None]:
     """Lease to `owner` the due kinds of up to `slots` targets that no live lease holds, most overdue
     first; `leases` gives each target's lease length in seconds. Also returns when the soonest
-    unleased row is due (None: no such row), so the caller can sleep until then."""
+    unleased row is due (None: no such row, or no free slot), so the caller can sleep until then."""
     now = now or utcnow()
     pairs = [(target, kind) for target, kinds in wanted.items() for kind in kinds]
-    if not pairs:
+    if not pairs or slots <= 0:  # no free slot: a freed one wakes the caller, not a due time
         return [], None
     unleased = and_(or_(ScheduleEntry.lease_expires_at.is_(None), ScheduleEntry.lease_expires_at <= now),
                     tuple_(ScheduleEntry.target, ScheduleEntry.kind).in_(pairs))
     with Session(reader(engine)) as session:  # most looks find nothing due: no write lock for them
         soonest = session.scalar(select(func.min(ScheduleEntry.next_due_at)).where(unleased))
-    if slots <= 0 or soonest is None or soonest > now:
+    if soonest is None or soonest > now:
         return [], soonest
     due = and_(unleased, ScheduleEntry.next_due_at <= now)
     per_target = max(len(list(kinds)) for kinds in wanted.values()) or 1
