@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 from watcher import attribution, kinds
 from watcher.attribution import Waiting
 from watcher.config import parse_config
-from watcher.history import json_time
 from watcher.poll import poll_target
 from watcher.sandbox import Sandbox
 from watcher.snapshot import as_datetime
 from watcher.store import Event
+from watcher.times import json_time
 
 ADMIN_ENV = ADMIN_KEY_ENV
 PRIYA = {"email": "priya.nair@acme.example", "ip": "198.51.100.23"}

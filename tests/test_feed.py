@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from test_channels import DRIFT_KEYS
 
 from watcher import feed
-from watcher.history import json_time
 from watcher.store import Event, Resource, open_engine, utcnow
+from watcher.times import json_time
 
 
 class Follower:

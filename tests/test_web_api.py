@@ -13,9 +13,9 @@ from conftest import HTTP_TOKEN, HTTP_TOKEN_ENV, http_request
 from sqlalchemy.orm import Session
 
 from watcher.config import load_config
-from watcher.history import json_time
 from watcher.poll import poll_target
 from watcher.store import Event, Version, open_engine
+from watcher.times import json_time
 
 HTTP_SECTION = f'[http]\nlisten = "127.0.0.1:8080"\ntoken_env = "{HTTP_TOKEN_ENV}"\n'
 PUBLIC_SECTION = f'[http]\nlisten = "0.0.0.0:8080"\ntoken_env = "{HTTP_TOKEN_ENV}"\n'

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 from watcher import diff, kinds, notices, render, templating
 from watcher.config import WATCHLIST_CHANNEL, Config
 from watcher.documents import event_severity
-from watcher.history import json_time
 from watcher.poll import ComposeAlerts, DriftEvent, PollOutcome, no_alerts
 from watcher.store import Alert, Delivery, Event, Poll, Version, utcnow
+from watcher.times import json_time
 
 log = logging.getLogger("watcher.alerts")
 

@@ -31,6 +31,7 @@ from watcher.errors import RecordError
 from watcher.kinds import Kind
 from watcher.snapshot import as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize, parse_path
 from watcher.store import Event, Resource, Target, Version, installation_key, poll_lock, rows_updated, utcnow
+from watcher.times import iso
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
 
@@ -102,7 +103,7 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
         body = history.body(history.version(session, resource, number))
         if resource.deleted_at is not None:
             raise RecordError(
-                f"{resource.remote_id} was deleted at {history.iso(resource.deleted_at)}; restore cannot bring "
+                f"{resource.remote_id} was deleted at {iso(resource.deleted_at)}; restore cannot bring "
                 f"back a deleted object. Recreate it on the platform from its last version "
                 f"(assistant-watcher show {resource.remote_id} --version {resource.current_version} --json), "
                 f"then run snapshot")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from watcher.errors import NotLive, RecordError
 from watcher.record import LiveVersion, choose_resource
 from watcher.store import Event, Resource, Target, Version, utcnow
-from watcher.times import iso, json_time, parse_time  # noqa: F401  (their old home, where others import them)
+from watcher.times import iso
 
 
 def find_resource(session: Session, ref: str, *, target: str | None = None, kind: str | None = None) -> Resource:

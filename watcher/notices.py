@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from watcher.display import header_text
-from watcher.history import iso
+from watcher.times import iso
 
 
 @dataclass(frozen=True)

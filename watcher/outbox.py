@@ -32,8 +32,8 @@ from watcher.channels.base import Claimed, Payload, Sent
 from watcher.channels.email import recipients as email_recipients
 from watcher.config import Config
 from watcher.errors import ConfigError, DeliveryError, one_line
-from watcher.history import iso
 from watcher.store import Alert, ChannelState, Delivery, installation_key, rows_updated, utcnow
+from watcher.times import iso
 
 log = logging.getLogger("watcher.outbox")
 

@@ -16,12 +16,12 @@ from typing import Any
 from watcher import kinds
 from watcher.diff import Change, whole_body_changes
 from watcher.display import SUBJECT_LIMIT, actor_text, header_text, printable
-from watcher.history import iso
 from watcher.notices import Notice, failing_notice, recovered_notice, retired_notice, settings_notice
 from watcher.sections import Budget, clip, path_parts, sections_for
 from watcher.snapshot import format_path, parse_path
 from watcher.templating import RenderedEmail, Templates
 from watcher.templating import render as render_templates
+from watcher.times import iso
 
 # --- small text helpers ---------------------------------------------------------------------
 

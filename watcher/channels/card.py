@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from watcher import display, render, sections
 from watcher.channels.base import Alert
-from watcher.history import iso
+from watcher.times import iso
 
 
 @dataclass

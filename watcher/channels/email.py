@@ -28,9 +28,9 @@ from watcher.channels.base import Alert, Channel, Claimed, Payload, Sent
 from watcher.config import WATCHLIST_CHANNEL, Config
 from watcher.config_alerts import SmtpConfig
 from watcher.errors import ConfigError, DeliveryError
-from watcher.history import iso
 from watcher.recipients import email_recipients
 from watcher.store import Delivery, utcnow
+from watcher.times import iso
 
 log = logging.getLogger("watcher.channels.email")
 

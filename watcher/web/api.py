@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from watcher import diff, documents, history, kinds, overview
 from watcher.errors import NotLive, RecordError
 from watcher.store import Event
+from watcher.times import json_time, parse_time
 from watcher.web.app import Call, Refused, configured_pairs, disabled_targets, presented_token
 
 SEVERITIES = ("high", "low")
@@ -103,9 +104,9 @@ def at(call: Call, target: str, kind: str, object_id: str) -> Response:
 
 def _not_live_details(exc: NotLive) -> dict[str, Any]:
     if exc.reason == "deleted":
-        return {"reason": "deleted", "deleted_at": history.json_time(exc.since),
-                "listed_again_at": history.json_time(exc.back)}
-    return {"reason": "before_first_seen", "first_seen_at": history.json_time(exc.since)}
+        return {"reason": "deleted", "deleted_at": json_time(exc.since),
+                "listed_again_at": json_time(exc.back)}
+    return {"reason": "before_first_seen", "first_seen_at": json_time(exc.since)}
 
 
 # --- acknowledging ------------------------------------------------------------------------------
@@ -200,7 +201,7 @@ def time_arg(call: Call, name: str, required: bool = False):
     # An unescaped "+" in a query string arrives as a space: "10:00:00 01:00" meant "+01:00".
     value = _SPACED_OFFSET.sub(r"\1+\2", value)
     try:
-        return history.parse_time(value)
+        return parse_time(value)
     except RecordError as exc:
         raise Refused(400, f"{name}: {exc}") from None
 

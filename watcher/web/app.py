@@ -31,9 +31,9 @@ from werkzeug.wrappers import Request, Response
 
 from watcher.config import Config, HttpConfig, is_loopback
 from watcher.errors import ConfigError, RecordError, one_line
-from watcher.history import iso
 from watcher.render import printable
 from watcher.store import reader
+from watcher.times import iso
 
 log = logging.getLogger("watcher.web")
 

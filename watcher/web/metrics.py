@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from watcher import overview
-from watcher.history import json_time
 from watcher.store import reader, utcnow
+from watcher.times import json_time
 from watcher.web.app import Call, configured_pairs, disabled_targets, poll_intervals
 
 PREFIX = "assistant_watcher_"
