@@ -34,6 +34,7 @@ from watcher.config import Config, HttpConfig, config_path, load_config
 from watcher.config_targets import TargetConfig
 from watcher.delivery_job import DELIVERY_INTERVAL, DeliveryJob
 from watcher.errors import ConfigError, WatcherError, one_line
+from watcher.page_memory import PageMemory
 from watcher.systemd import SignalInbox, SystemdNotifier
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ log = logging.getLogger("watcher.daemon")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
 HTTP_STOP_GRACE = 1.0  # seconds a web request in flight may take to finish after SIGTERM (within the 10 s too)
-SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.make_client)
+SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.sdk.make_client)
 DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
 
 
@@ -91,6 +92,7 @@ class Daemon:
         self._targets: dict[str, TargetConfig] = {}
         self._timing: dict[str, tuple[float, float]] = {}
         self._nothing_served: set[str] = set()  # targets already warned about
+        self.page_memory = PageMemory()  # pages of the last polls, so unchanged ones are not read again
         self._polls = PollPool(max_workers=self.max_polls, thread_name_prefix="poll")
         self.claims = ClaimLoop(self.owner, self.max_polls, self.activity, Wanted(engine), self._start_poll)
         self.delivery = DeliveryJob(lambda: (self.engine, self.config), self.activity,
@@ -180,6 +182,7 @@ class Daemon:
         old_engine, old_http = self.engine, self.config.http
         self.config, self.engine, self.compose = config, engine, alerts.composer(config)
         changed = self._schedule_targets(config)
+        self.page_memory.forget({target.name for target in config.targets})
         self._reload_http(old_http, config, engine)
         if engine is not old_engine:
             old_engine.dispose()
@@ -286,7 +289,7 @@ class Daemon:
 
         try:
             outcomes = poll_target(self.engine, target, compose=self.compose, progress=progress,
-                                   poll_timeout=self.config.schedule.poll_timeout)
+                                   poll_timeout=self.config.schedule.poll_timeout, memory=self.page_memory)
         except (WatcherError, SQLAlchemyError) as exc:
             log.error("%s: poll failed: %s", target.name, one_line(exc))
             return "FAILED", []

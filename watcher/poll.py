@@ -3,7 +3,7 @@
 Three phases, each with one job:
 
 1. list: read every page through a `Source`; objects whose content hash differs from the
-   record are spooled to a temporary file (memory stays flat whatever the number of objects);
+   record are spooled to a temporary file (`watcher.listing`);
 2. compare: for each spooled object, the diff against its recorded version, computed before
    any write lock is taken, so a slow diff never blocks an `ack` (`watcher.recording.prepare`);
 3. record: versions, events and alerts in one transaction (`watcher.recording.record`),
@@ -23,7 +23,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,10 @@ from sqlalchemy.orm import Session
 from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import Kind
-from watcher.snapshot import NAME_LIMIT, Normalization, Snapshot, normalize, raw_fingerprint
-from watcher.store import Poll, Resource, ensure_target, poll_lock, utcnow
+from watcher.listing import collect, load_known, read_spool
+from watcher.page_memory import PageMemory, PageSummary
+from watcher.snapshot import Normalization
+from watcher.store import Poll, ensure_target, poll_lock, utcnow
 
 if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
     from watcher.source import Page
@@ -105,17 +107,6 @@ def no_alerts(_session: Session, _outcome: PollOutcome) -> list[Any]:
 
 
 @dataclass(frozen=True)
-class Known:
-    """An object as the record has it when the poll starts."""
-
-    resource_id: int
-    content_hash: str
-    version: int
-    deleted: bool
-    raw_hash: str | None = None
-
-
-@dataclass(frozen=True)
 class Context:
     """Everything one poll of (target, kind) needs besides its pages: plain values."""
 
@@ -137,14 +128,16 @@ def poll_target(engine: Engine, target, **options) -> list[PollOutcome]:
 
 def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, progress=None,
                only: Iterable[str] | None = None, poll_timeout: float = 600.0,
-               cancelled: Callable[[], bool] | None = None) -> Iterator[PollOutcome]:
+               cancelled: Callable[[], bool] | None = None,
+               memory: PageMemory | None = None) -> Iterator[PollOutcome]:
     """Poll every kind of one configured target, yielding each outcome as its poll is recorded.
 
     One kind failing does not stop the others.
     `only` names kinds to poll (default: the target's); a kind named there is asked even when it
     was not served before. Each kind's poll must end within `poll_timeout` seconds. Once
     `cancelled()` is true, KeyboardInterrupt is raised before the next request or record: the
-    poll in flight is not recorded.
+    poll in flight is not recorded. A long-lived process passes its `memory` of pages, so the
+    pages that come back byte for byte are not read again (see `watcher.page_memory`).
     """
     from watcher import attribution
     from watcher.source import Source
@@ -162,8 +155,12 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
                               settings, compose)
             label = f"{target.name}/{kind.name}"
             report = functools.partial(progress, label) if progress else None
-            outcome = poll_kind(engine, context, functools.partial(source.pages, kind), progress=report,
-                                ask_again=only is not None, cancelled=cancelled)
+            remembered, remember = None, None
+            if memory is not None:
+                remembered = memory.recall(target.name, kind.name, context.rules)
+                remember = functools.partial(memory.keep, target.name, kind.name, context.rules)
+            outcome = poll_kind(engine, context, functools.partial(source.pages, kind, remembered), progress=report,
+                                ask_again=only is not None, cancelled=cancelled, remember=remember)
             if outcome.status == "complete":  # after the commit: who made the drift, where an audit log says
                 _attributed(outcome, attribution.attribute(engine, source, target.name, kind))
             if progress:
@@ -194,8 +191,11 @@ def settings_fingerprint(target) -> str:
 
 def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Page]], *,
               progress: Callable[[int, int], None] | None = None, ask_again: bool = False,
-              cancelled: Callable[[], bool] | None = None) -> PollOutcome:
+              cancelled: Callable[[], bool] | None = None,
+              remember: Callable[[dict[bytes, PageSummary]], None] | None = None) -> PollOutcome:
     """Poll (target, kind) from `pages()` and record the result, complete or failed.
+
+    Once a poll is recorded complete, `remember` is given what to remember of its pages.
 
     Raises only when even a failed poll cannot be recorded (the database is unreachable).
     """
@@ -210,23 +210,26 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
                     and not ask_again:
                 return PollOutcome(context.target, kind, "not_served", target_id=target_id,
                                    reason="not asked again until the target's settings change")
-            known = _load_known(session, target_id, kind)
+            known = load_known(session, target_id, kind)
             previous = _last_complete_poll(session, target_id, kind)
         started = utcnow()
         log.debug("%s/%s: %d objects in the record; listing", context.target, kind, len(known))
         try:
             with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-                counts = _collect(pages(), known, context.rules, spool, progress)
+                counts = collect(pages(), known, context.rules, spool, progress)
                 log.debug("%s/%s: listed %d objects in %d pages: %d differ from the record, %d listed byte for "
-                          "byte as last time", context.target, kind, counts.objects, counts.pages, counts.differ,
-                          counts.same_bytes)
+                          "byte as last time (%d pages not read again)", context.target, kind, counts.objects,
+                          counts.pages, counts.differ, counts.same_bytes, counts.unread_pages)
                 if cancelled and cancelled():
                     raise KeyboardInterrupt  # interrupted while listing: this poll is not recorded
                 spool.seek(0)
-                prepared = recording.prepare(engine, context, known, previous, _read_spool(spool), counts)
+                prepared = recording.prepare(engine, context, known, previous, read_spool(spool), counts)
                 spool.seek(0)
-                return recording.record(engine, context, target_id, known, previous, started, counts, prepared,
-                                        _read_spool(spool))
+                outcome = recording.record(engine, context, target_id, known, previous, started, counts, prepared,
+                                           read_spool(spool))
+                if remember is not None and outcome.status == "complete":
+                    remember(counts.listed)
+                return outcome
         except KindNotServed as exc:
             return _record_not_served(engine, context, target_id, known, started, str(exc))
         except SourceError as exc:
@@ -241,72 +244,6 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
             error = (f"{context.target}/{kind}: could not record this listing: {type(exc).__name__}: "
                      f"{one_line(exc, 300)}")
             return _record_failure(engine, context, target_id, started, error)
-
-
-@dataclass
-class Counts:
-    """What the listing phase saw."""
-
-    objects: int = 0
-    pages: int = 0
-    seen: set[str] = field(default_factory=set)
-    differ: int = 0  # spooled: new, back, or changed
-    same_bytes: int = 0  # skipped by their raw fingerprint
-    # Known objects listed with other bytes but the same content (a volatile field moved): new raw hashes.
-    raw_moved: list[tuple[int, str]] = field(default_factory=list)
-
-
-def _collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalization, spool, progress) -> Counts:
-    """Read every page; spool the objects whose content differs from the record.
-
-    An object listed with exactly the bytes (and under the rules) it was last recorded with is
-    unchanged without being normalized again: that keeps an unchanged poll close to the cost of
-    the listing itself.
-    """
-    counts = Counts()
-    for page in pages:
-        counts.pages += 1
-        ids = page.ids or [raw.get("id") for raw in page.objects]
-        names = page.names or [None] * len(page.objects)
-        for raw, object_id, name in zip(page.objects, ids, names):
-            counts.objects += 1
-            raw_hash = raw_fingerprint(raw, rules)
-            mine = known.get(object_id)
-            if mine is not None and not mine.deleted and mine.raw_hash == raw_hash:
-                counts.seen.add(object_id)
-                counts.same_bytes += 1
-                continue
-            snap = normalize(raw, rules=rules, object_id=object_id)
-            if name is not None:  # a label the listing gives (its parent's name and its own)
-                snap = replace(snap, name=name.replace("\x00", "")[:NAME_LIMIT])
-            counts.seen.add(snap.object_id)
-            if mine is None or mine.deleted or mine.content_hash != snap.content_hash:
-                spool.write(_spool_line(snap, raw_hash))
-                counts.differ += 1
-            else:
-                counts.raw_moved.append((mine.resource_id, raw_hash))
-        if progress:
-            progress(counts.pages, counts.objects)
-    return counts
-
-
-def _spool_line(snap: Snapshot, raw_hash: str) -> str:
-    record = [snap.object_id, snap.name, snap.content_hash, snap.remote_updated_at, snap.canonical, raw_hash]
-    return json.dumps(record, ensure_ascii=False) + "\n"
-
-
-def _read_spool(spool) -> Iterator[tuple[str, str | None, str, int | None, str]]:
-    for line in spool:
-        yield tuple(json.loads(line))
-
-
-def _load_known(session: Session, target_id: int, kind: str) -> dict[str, Known]:
-    rows = session.execute(
-        select(Resource.remote_id, Resource.id, Resource.current_hash, Resource.current_version, Resource.deleted_at,
-               Resource.raw_hash)
-        .where(Resource.target_id == target_id, Resource.kind == kind)
-    )
-    return {r[0]: Known(r[1], r[2], r[3], r[4] is not None, r[5]) for r in rows}
 
 
 @dataclass(frozen=True)

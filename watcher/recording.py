@@ -27,7 +27,8 @@ from watcher.snapshot import as_datetime, normalize
 from watcher.store import Event, Poll, Resource, Version, lock_key, rows_updated, utcnow
 
 if TYPE_CHECKING:
-    from watcher.poll import Context, Counts, Known, LastPoll, PollOutcome
+    from watcher.listing import Counts, Known
+    from watcher.poll import Context, LastPoll, PollOutcome
 
 _BATCH = 500  # first-seen objects inserted per statement
 

@@ -18,11 +18,9 @@ own message, never a key.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import ADMIN, Kind
 from watcher.kinds.base import AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT
+from watcher.page_memory import PageSummary, page_digest
+from watcher.sdk import Unreachable, make_admin_client, make_client, parse_json, request, response_type, scrub
 from watcher.snapshot import ID_LIMIT
 
 if TYPE_CHECKING:
@@ -41,18 +41,35 @@ log = logging.getLogger("watcher.source")
 
 PAGE_LIMIT = 100
 _STREAM = {"X-Stainless-Raw-Response": "stream"}  # the SDK hands back the response unread: we read it capped
-_KEY_LIKE = re.compile(r"\b(sk|sess|key)[-_][A-Za-z0-9_\-*.]{3,}")  # keys a server might echo back, masked or not
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Page:
-    """One page of a listing: raw objects as the server sent them, and the record's id of each."""
+    """One page of a listing: raw objects as the server sent them, and the record's id of each.
+
+    A page whose bytes are those of a page remembered from this process's last poll (see
+    `watcher.page_memory`) comes unread: `objects` is empty and `remembered` holds what reading
+    it gave; `read()` parses it when the record has moved since.
+    """
 
     number: int
     objects: list[dict[str, Any]]
     ids: list[str] = field(default_factory=list)
     names: list[str | None] = field(default_factory=list)  # labels that are not the objects' own name field
+    labels: list[str | None] = field(default_factory=list)  # each object's own name field
+    digest: bytes | None = None  # page_memory.page_digest of the answer; None for composed objects
+    has_more: bool | None = None
+    cursor: str | None = None  # the next page's `after`
+    remembered: PageSummary | None = None
+    body: bytes | None = None  # kept only while unread
+
+    def read(self) -> list[dict[str, Any]]:
+        """The page's objects, parsed now if it came unread."""
+        if self.body is not None:
+            self.objects = _parse_page_objects(parse_json(self.body)) or []
+            self.body = None
+        return self.objects
 
 
 class Source:
@@ -89,30 +106,34 @@ class Source:
 
     # -- listing ---------------------------------------------------------------------------
 
-    def pages(self, kind: Kind) -> Iterator[Page]:
-        """Every object of `kind`, a page at a time; raises SourceError unless the listing is complete."""
+    def pages(self, kind: Kind, remembered: dict[bytes, PageSummary] | None = None) -> Iterator[Page]:
+        """Every object of `kind`, a page at a time; raises SourceError unless the listing is complete.
+
+        A page whose bytes are among `remembered` comes unread (see `Page`).
+        """
         if kind.listing == PER_PARENT:
-            yield from self._pages_under_parents(kind)
+            yield from self._pages_under_parents(kind, remembered)
             return
         if kind.listing == SINGLETON_PER_PARENT:
             yield from self._singletons(kind)
             return
         listed: list[tuple[str, str | None]] = []
-        for page in self._cursor_pages(kind, kind.path, None, set(), 0, first=True):
-            listed += [(obj["id"], _label(obj, kind)) for obj in page.objects]
+        for page in self._cursor_pages(kind, kind.path, None, set(), 0, first=True, remembered=remembered):
+            listed += zip(page.ids, page.labels)
             yield page
         # Complete: kinds listed under this one in the same poll reuse it instead of listing it again.
         self._parents[kind.name] = listed
 
-    def _pages_under_parents(self, kind: Kind) -> Iterator[Page]:
+    def _pages_under_parents(self, kind: Kind, remembered: dict[bytes, PageSummary] | None) -> Iterator[Page]:
         seen: set[str] = set()
         number = 0
         for parent_id, parent_name in self.parent_objects(kind):
-            for page in self._cursor_pages(kind, kind.list_path(parent_id), parent_id, seen, number, first=False):
+            for page in self._cursor_pages(kind, kind.list_path(parent_id), parent_id, seen, number, first=False,
+                                           remembered=remembered):
                 number = page.number
                 if kind.named_under_parent:
-                    page.names[:] = [f"{parent_name or parent_id} / {_label(obj, kind) or obj.get(kind.id_field)}"
-                                     for obj in page.objects]
+                    page.names[:] = [f"{parent_name or parent_id} / {label or object_id[len(parent_id) + 1:]}"
+                                     for object_id, label in zip(page.ids, page.labels)]
                 yield page
 
     def _singletons(self, kind: Kind) -> Iterator[Page]:
@@ -147,7 +168,8 @@ class Source:
         return self._parents[parent.name]
 
     def _cursor_pages(self, kind: Kind, path: str, parent_id: str | None, seen: set[str], number: int, *,
-                      first: bool, extra: dict[str, Any] | None = None) -> Iterator[Page]:
+                      first: bool, extra: dict[str, Any] | None = None,
+                      remembered: dict[bytes, PageSummary] | None = None) -> Iterator[Page]:
         after: str | None = None
         while True:
             number += 1
@@ -156,24 +178,41 @@ class Source:
                 params["order"] = "asc"
             if after is not None:
                 params["after"] = after
-            body = self._get_json(kind, path, params, number, not_served=first and after is None)
-            objects, has_more = self._parse_page(kind, body, number)
-            log.debug("%s: %s page %d: %d objects, has_more %s", self._where(kind), path, number, len(objects),
-                      "absent" if has_more is None else has_more)
-            ids = self._ids(kind, objects, parent_id, seen, number)
-            yield Page(number, objects, ids)
-            if not objects:
-                if has_more:
+            data = self._get_bytes(kind, path, params, number, not_served=first and after is None)
+            page = self._page(kind, path, parent_id, number, data, remembered)
+            self._count_seen(kind, page.ids, seen, number)
+            log.debug("%s: %s page %d: %d objects, has_more %s%s", self._where(kind), path, number, len(page.ids),
+                      "absent" if page.has_more is None else page.has_more,
+                      ", as remembered" if page.remembered else "")
+            yield page
+            if not page.ids:
+                if page.has_more:
                     raise self._incomplete(kind, f"page {number} is empty but says has_more")
                 return
             # Complete only when a short page says so; a full page that says so, or a page that says
             # nothing, is proven by asking for the page after it.
-            if has_more is False and len(objects) < PAGE_LIMIT:
+            if page.has_more is False and len(page.ids) < PAGE_LIMIT:
                 return
-            cursor = _next_cursor(kind, body, objects)
-            if not isinstance(cursor, str) or not cursor or cursor == after:
+            if not isinstance(page.cursor, str) or not page.cursor or page.cursor == after:
                 raise self._incomplete(kind, f"the cursor did not advance past {after}")
-            after = cursor
+            after = page.cursor
+
+    def _page(self, kind: Kind, path: str, parent_id: str | None, number: int, data: bytes,
+              remembered: dict[bytes, PageSummary] | None) -> Page:
+        """One answer as a Page: unread when its bytes are remembered, else parsed and checked.
+
+        `remembered` None: this process keeps no memory of pages, so none is digested.
+        """
+        digest = page_digest(path, data) if remembered is not None else None
+        summary = remembered.get(digest) if remembered and digest else None
+        if summary is not None:
+            return Page(number, [], list(summary.ids), labels=list(summary.labels), digest=digest,
+                        has_more=summary.has_more, cursor=summary.cursor, remembered=summary, body=data)
+        body = self._parse(kind, data)
+        objects, has_more = self._parse_page(kind, body, number)
+        return Page(number, objects, self._ids(kind, objects, parent_id, number),
+                    labels=[_label(obj, kind) for obj in objects], digest=digest, has_more=has_more,
+                    cursor=_next_cursor(kind, body, objects) if objects else None)
 
     def filtered_pages(self, kind: Kind, params: dict[str, Any]) -> Iterator[Page]:
         """Pages of a list read by a filter rather than watched (the audit log), as the server orders them.
@@ -182,19 +221,22 @@ class Source:
         """
         yield from self._cursor_pages(kind, kind.path, None, set(), 0, first=False, extra=params)
 
-    def _ids(self, kind: Kind, objects: list[dict], parent_id: str | None, seen: set[str], number: int) -> list[str]:
+    def _ids(self, kind: Kind, objects: list[dict], parent_id: str | None, number: int) -> list[str]:
         ids = []
         for obj in objects:
             object_id = kind.object_id(obj, parent_id)
             if not _usable_id(object_id):
                 raise SourceError(f"{self._where(kind)}: page {number}: an object has no usable id "
                                   f"(a string of 1 to {ID_LIMIT} printable characters)")
+            ids.append(object_id)
+        return ids
+
+    def _count_seen(self, kind: Kind, ids: list[str], seen: set[str], number: int) -> None:
+        for object_id in ids:
             if object_id in seen:
                 raise self._incomplete(kind, f"page {number} repeats id {object_id} "
                                              "(the server's pagination is not reliable)")
             seen.add(object_id)
-            ids.append(object_id)
-        return ids
 
     def _parse_page(self, kind: Kind, body: Any, number: int) -> tuple[list[dict[str, Any]], bool | None]:
         where = f"{self._where(kind)}: page {number}"
@@ -202,8 +244,8 @@ class Source:
             raise SourceError(f"{where}: the server did not answer with a list object")
         if "data" not in body:  # an error body answered with 200 must not read as "no objects"
             raise SourceError(f"{where}: the answer has no 'data'")
-        data = [] if body["data"] is None else body["data"]  # some servers send null for an empty list
-        if not isinstance(data, list) or not all(isinstance(obj, dict) for obj in data):
+        data = _parse_page_objects(body)
+        if data is None:
             raise SourceError(f"{where}: 'data' is not a list of objects")
         has_more = body.get("has_more")
         return data, has_more if isinstance(has_more, bool) else None
@@ -223,15 +265,18 @@ class Source:
     def update(self, kind: Kind, object_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Modify an object; returns it as the server stored it, as raw JSON."""
         client = self.client(kind)
-        return _object(self._call(kind, lambda: client.post(
-            f"{kind.path}/{object_id}", cast_to=_response_type(), body=fields,
-            options=self._options(kind, {})), 1, not_served=False))
+        return _object(self._parse(kind, self._call(kind, lambda: client.post(
+            f"{kind.path}/{object_id}", cast_to=response_type(), body=fields,
+            options=self._options(kind, {})), 1, not_served=False)))
 
     # -- one request --------------------------------------------------------------------------
 
     def _get_json(self, kind: Kind, path: str, params: dict[str, Any], number: int, *, not_served: bool) -> Any:
+        return self._parse(kind, self._get_bytes(kind, path, params, number, not_served=not_served))
+
+    def _get_bytes(self, kind: Kind, path: str, params: dict[str, Any], number: int, *, not_served: bool) -> bytes:
         client = self.client(kind)
-        return self._call(kind, lambda: client.get(path, cast_to=_response_type(),
+        return self._call(kind, lambda: client.get(path, cast_to=response_type(),
                                                    options=self._options(kind, params)), number,
                           not_served=not_served)
 
@@ -262,28 +307,31 @@ class Source:
         return SourceError(f"{self.target.name}: the poll took longer than its deadline "
                            f"(poll_timeout {_seconds_text(self.poll_timeout or 0)}); it is recorded as failed")
 
-    def _call(self, kind: Kind, call, number: int, *, not_served: bool) -> Any:
+    def _call(self, kind: Kind, call, number: int, *, not_served: bool) -> bytes:
         """Run one SDK call and read its body within the cap and the deadline; SourceError on any failure."""
         where = self._where(kind)
         if self._unreachable:  # one poll of a target makes one set of failed connections, not one per kind
             raise SourceError(f"{where}: {self._unreachable} (not asked again in this poll)")
         secrets = self.target.secrets()
         try:
-            response = _request(where, secrets, call, not_served=not_served)
-        except _Unreachable as exc:
+            response = request(where, secrets, call, not_served=not_served)
+        except Unreachable as exc:
             self._unreachable = str(exc).split(": ", 1)[-1]
             raise
         try:
-            data = self._read(kind, response, number)
+            return self._read(kind, response, number)
         finally:
             response.close()
+
+    def _parse(self, kind: Kind, data: bytes) -> Any:
+        """An answer's JSON; SourceError when it is not JSON (the server's words scrubbed of keys)."""
         try:
-            return _parse_json(data)
+            return parse_json(data)
         except RecursionError:
-            raise SourceError(f"{where}: the server sent JSON nested too deeply to read") from None
+            raise SourceError(f"{self._where(kind)}: the server sent JSON nested too deeply to read") from None
         except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{where}: the server sent something that is not usable JSON: "
-                              f"{_scrub(str(exc), secrets)[:200]}") from None
+            raise SourceError(f"{self._where(kind)}: the server sent something that is not usable JSON: "
+                              f"{scrub(str(exc), self.target.secrets())[:200]}") from None
 
     def _read(self, kind: Kind, response, number: int) -> bytes:
         """The response body, refused past `max_answer_size` or the poll's deadline."""
@@ -312,45 +360,12 @@ class Source:
                            f"({_size_text(self.target.max_answer_size)}; at least {_size_text(size)} sent)")
 
 
-def make_client(target: TargetConfig) -> openai.OpenAI:
-    """An SDK client for `target`'s project key (Azure: its `api-key`); its key is read now."""
-    import openai
-
-    common: dict[str, Any] = {"timeout": target.timeout, "max_retries": 2}
-    if target.provider == "azure":
-        return openai.AzureOpenAI(api_key=target.api_key(), azure_endpoint=target.azure_endpoint,
-                                  api_version=target.api_version, **common)
-    return openai.OpenAI(api_key=target.api_key(), admin_api_key=None, base_url=target.base_url,
-                         organization=target.organization, project=target.project, **common)
-
-
-def make_admin_client(target: TargetConfig) -> openai.OpenAI:
-    """An SDK client that holds only `target`'s admin key, sent only to organization endpoints."""
-    import openai
-
-    return openai.OpenAI(api_key="", admin_api_key=target.admin_key(), base_url=target.base_url,
-                         organization=target.organization, timeout=target.timeout, max_retries=2)
-
-
-def _parse_json(data: bytes) -> Any:
-    """The answer parsed: orjson when it can (a third of json's time), else the standard library's reading,
-    which accepts what some servers send and orjson refuses (NaN)."""
-    import orjson
-
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-
-
-def _response_type():
-    import httpx2
-
-    return httpx2.Response
-
-
-class _Unreachable(SourceError):
-    """The server could not be reached at all (refused, no route, DNS): the next kind would fare no better."""
+def _parse_page_objects(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A list page's objects; None when its `data` is not a list of objects (null is an empty list)."""
+    data = [] if body["data"] is None else body["data"]  # some servers send null for an empty list
+    if not isinstance(data, list) or not all(isinstance(obj, dict) for obj in data):
+        return None
+    return data
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -375,56 +390,6 @@ def _label(obj: dict[str, Any], kind: Kind) -> str | None:
 
 def _usable_id(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and not _CONTROL.search(value)
-
-
-def _request(where: str, secrets: list[str], call, *, not_served: bool = False):
-    """Run one SDK call, turning its exceptions into one-line SourceErrors without any key.
-
-    A 404 is KindNotServed only when `not_served` (the first page of a listing); anywhere
-    else it is an ordinary failure (a deleted object, a cursor the server forgot).
-    """
-    import openai
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            return call()
-        except openai.NotFoundError as exc:
-            error = KindNotServed if not_served else SourceError
-            raise error(f"{where}: HTTP 404: {_server_message(exc, secrets)}", status=404) from None
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            target = where.split("/", 1)[0]
-            raise SourceError(f"{where}: authentication failed for target {target} "
-                              f"(HTTP {exc.status_code}): {_server_message(exc, secrets)}",
-                              status=exc.status_code) from None
-        except openai.APIStatusError as exc:
-            raise SourceError(f"{where}: HTTP {exc.status_code}: {_server_message(exc, secrets)}",
-                              status=exc.status_code) from None
-        except openai.APITimeoutError:
-            raise SourceError(f"{where}: the server did not answer in time") from None
-        except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            url = _scrub(str(getattr(exc.request, "url", "") or ""), secrets).split("?")[0]
-            raise _Unreachable(f"{where}: cannot connect to {url}: {_scrub(str(cause), secrets)}") from None
-
-
-def _server_message(exc, secrets: list[str]) -> str:
-    body = exc.body
-    message = None
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        message = error.get("message") if isinstance(error, dict) else None
-    if not message:
-        message = exc.response.reason_phrase if exc.response is not None else str(exc)
-    return _scrub(str(message), secrets)[:300] or "no message"  # scrubbed whole, then cut: a cut key is not found
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    """`text` without the keys, without anything shaped like a key (servers echo masked keys), on one line."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _CONTROL.sub(" ", _KEY_LIKE.sub("[redacted]", text))
 
 
 def _size_text(size: int) -> str:

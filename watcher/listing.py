@@ -1,0 +1,131 @@
+"""A poll's first phase: read every page and spool the objects whose content differs from the record.
+
+Memory stays flat whatever the number of objects: what differs goes to a temporary file, one
+line per object, and the rest is only counted. What is known to be unchanged is not normalized
+again (its raw fingerprint is the recorded one), nor, in a process that remembers pages
+(`watcher.page_memory`), even parsed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from watcher.page_memory import PageSummary
+from watcher.snapshot import NAME_LIMIT, Normalization, Snapshot, normalize, raw_fingerprint
+from watcher.store import Resource
+
+if TYPE_CHECKING:
+    from watcher.source import Page
+
+
+class Known(NamedTuple):  # a tuple, not a dataclass: a poll builds one per recorded object
+    """An object as the record has it when the poll starts."""
+
+    resource_id: int
+    content_hash: str
+    version: int
+    deleted: bool
+    raw_hash: str | None = None
+
+
+@dataclass
+class Counts:
+    """What the listing phase saw."""
+
+    objects: int = 0
+    pages: int = 0
+    seen: set[str] = field(default_factory=set)
+    differ: int = 0  # spooled: new, back, or changed
+    same_bytes: int = 0  # skipped by their raw fingerprint
+    unread_pages: int = 0  # recognized by their bytes as remembered, every object as recorded: not parsed
+    # Known objects listed with other bytes but the same content (a volatile field moved): new raw hashes.
+    raw_moved: list[tuple[int, str]] = field(default_factory=list)
+    listed: dict[bytes, PageSummary] = field(default_factory=dict)  # what to remember of each page (page_memory)
+
+
+def collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalization, spool, progress) -> Counts:
+    """Read every page; spool the objects whose content differs from the record.
+
+    An object listed with exactly the bytes (and under the rules) it was last recorded with is
+    unchanged without being normalized again, and a page remembered by its bytes whose objects
+    all still are is not even parsed: that keeps an unchanged poll close to the cost of the
+    listing itself.
+    """
+    counts = Counts()
+    for page in pages:
+        counts.pages += 1
+        summary = page.remembered
+        if summary is not None and _as_recorded(summary, known):
+            counts.objects += len(summary.ids)
+            counts.same_bytes += len(summary.ids)
+            counts.seen.update(summary.ids)
+            counts.unread_pages += 1
+        else:
+            raw_hashes = _collect_page(page, known, rules, spool, counts)
+            summary = PageSummary(tuple(page.ids), tuple(page.labels), tuple(raw_hashes), page.has_more, page.cursor)
+        if page.digest is not None:
+            counts.listed[page.digest] = summary
+        if progress:
+            progress(counts.pages, counts.objects)
+    return counts
+
+
+def _as_recorded(summary: PageSummary, known: dict[str, Known]) -> bool:
+    """True when every object of a remembered page has the raw fingerprint it had then, in the record now."""
+    for object_id, raw_hash in zip(summary.ids, summary.raw_hashes):
+        mine = known.get(object_id)
+        if mine is None or mine.deleted or mine.raw_hash != raw_hash:
+            return False
+    return True
+
+
+def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spool, counts: Counts) -> list[str]:
+    """One page read object by object; the raw fingerprint of each."""
+    objects = page.read()
+    ids = page.ids or [raw.get("id") for raw in objects]
+    names = page.names or [None] * len(objects)
+    raw_hashes = []
+    for raw, object_id, name in zip(objects, ids, names):
+        counts.objects += 1
+        raw_hash = raw_fingerprint(raw, rules)
+        raw_hashes.append(raw_hash)
+        mine = known.get(object_id)
+        if mine is not None and not mine.deleted and mine.raw_hash == raw_hash:
+            counts.seen.add(object_id)
+            counts.same_bytes += 1
+            continue
+        snap = normalize(raw, rules=rules, object_id=object_id)
+        if name is not None:  # a label the listing gives (its parent's name and its own)
+            snap = replace(snap, name=name.replace("\x00", "")[:NAME_LIMIT])
+        counts.seen.add(snap.object_id)
+        if mine is None or mine.deleted or mine.content_hash != snap.content_hash:
+            spool.write(_spool_line(snap, raw_hash))
+            counts.differ += 1
+        else:
+            counts.raw_moved.append((mine.resource_id, raw_hash))
+    return raw_hashes
+
+
+def _spool_line(snap: Snapshot, raw_hash: str) -> str:
+    record = [snap.object_id, snap.name, snap.content_hash, snap.remote_updated_at, snap.canonical, raw_hash]
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def read_spool(spool) -> Iterator[tuple[str, str | None, str, int | None, str]]:
+    for line in spool:
+        yield tuple(json.loads(line))
+
+
+def load_known(session: Session, target_id: int, kind: str) -> dict[str, Known]:
+    rows = session.connection().execute(  # plain rows, not the ORM's: a third of the time for 10,000 objects
+        select(Resource.remote_id, Resource.id, Resource.current_hash, Resource.current_version, Resource.deleted_at,
+               Resource.raw_hash)
+        .where(Resource.target_id == target_id, Resource.kind == kind)
+    )
+    return {r[0]: Known(r[1], r[2], r[3], r[4] is not None, r[5]) for r in rows}
