@@ -42,7 +42,7 @@ def _changes(engine) -> list[tuple[str, str, int | None]]:
 
 def _unread_pages(caplog) -> list[str]:
     return [r.getMessage().rsplit("(", 1)[-1] for r in caplog.records
-            if r.name == "watcher.poll" and "pages not read again" in r.getMessage()]
+            if r.name == "watcher.poll" and "not read again" in r.getMessage()]
 
 
 def test_an_unchanged_page_is_not_read_again_by_a_process_that_remembers(engine, served, caplog):
@@ -52,7 +52,7 @@ def test_an_unchanged_page_is_not_read_again_by_a_process_that_remembers(engine,
     with caplog.at_level(logging.DEBUG, logger="watcher.poll"):
         [outcome] = poll_target(engine, target, memory=memory)
     assert (outcome.status, outcome.objects, outcome.events) == ("complete", 2, [])
-    assert _unread_pages(caplog) == ["1 pages not read again)"]
+    assert _unread_pages(caplog) == ["1 page not read again)"]
 
 
 def test_a_page_with_other_bytes_is_read_and_its_change_recorded(engine, served):

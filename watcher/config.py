@@ -187,6 +187,10 @@ class Config(Section):
         """The `[[channels]]` entry called `name`, or None."""
         return next((c for c in self.channels if c.name == name), None)
 
+    def interval_of(self, target: TargetConfig) -> float:
+        """Seconds between two polls of `target`: its own `interval`, else `[schedule] interval`."""
+        return target.interval or self.schedule.interval
+
     def target(self, name: str) -> TargetConfig:
         """The target called `name`, or ConfigError."""
         for target in self.targets:

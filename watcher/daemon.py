@@ -341,11 +341,11 @@ def _worker_id() -> str:
 
 
 def _timing(target: TargetConfig, config: Config) -> tuple[float, float]:
-    return (target.interval or config.schedule.interval, config.schedule.jitter)
+    return (config.interval_of(target), config.schedule.jitter)
 
 
 def _targets_text(config: Config) -> str:
-    parts = [f"{t.name} every {_seconds_text(t.interval or config.schedule.interval)}"
+    parts = [f"{t.name} every {_seconds_text(config.interval_of(t))}"
              for t in config.enabled_targets]
     jitter = f" (+ up to {_seconds_text(config.schedule.jitter)} jitter)" if config.schedule.jitter else ""
     disabled = [t.name for t in config.targets if not t.enabled]

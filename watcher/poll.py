@@ -217,9 +217,10 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
         try:
             with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
                 counts = collect(pages(), known, context.rules, spool, progress)
-                log.debug("%s/%s: listed %d objects in %d pages: %d differ from the record, %d listed byte for "
-                          "byte as last time (%d pages not read again)", context.target, kind, counts.objects,
-                          counts.pages, counts.differ, counts.same_bytes, counts.unread_pages)
+                log.debug("%s/%s: listed %s in %s: %d differ from the record, %d listed byte for byte as last "
+                          "time (%s)", context.target, kind, _counted(counts.objects, "object"),
+                          _counted(counts.pages, "page"), counts.differ, counts.same_bytes,
+                          _counted(counts.unread_pages, "page") + " not read again")
                 if cancelled and cancelled():
                     raise KeyboardInterrupt  # interrupted while listing: this poll is not recorded
                 spool.seek(0)
@@ -331,12 +332,12 @@ def summary_line(outcome: PollOutcome) -> str:
         return f"{where}: not served by this endpoint{once}"
     if outcome.status == "skipped":
         return f"{where}: {outcome.reason}"
-    seen = f"{outcome.objects} {_plural(outcome.objects, 'object')} in {outcome.pages} {_plural(outcome.pages, 'page')}"
+    seen = f"{_counted(outcome.objects, 'object')} in {_counted(outcome.pages, 'page')}"
     if outcome.baseline:
         return f"{where}: baseline recorded, {seen}"
     counts = [f"{outcome.count(c)} {c}" for c in ("created", "modified", "deleted", "reappeared") if outcome.count(c)]
     return f"{where}: {seen}, " + (", ".join(counts) if counts else "no drift")
 
 
-def _plural(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"
+def _counted(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -186,7 +186,7 @@ def configured_pairs(config: Config) -> list[tuple[str, str]]:
 
 def poll_intervals(config: Config) -> dict[str, float]:
     """Seconds between two polls of each enabled target (a disabled one is never stale)."""
-    return {target.name: target.interval or config.schedule.interval for target in config.enabled_targets}
+    return {target.name: config.interval_of(target) for target in config.enabled_targets}
 
 
 def disabled_targets(config: Config) -> set[str]:
