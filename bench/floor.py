@@ -75,6 +75,8 @@ def _serve(conn, counts: dict) -> None:
 
 
 class SandboxProcess:
+    """A sandbox seeded with `counts` (Sandbox's keyword arguments), serving from its own process."""
+
     def __init__(self, ctx, counts: dict):
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(target=_serve, args=(child, counts), daemon=True)
@@ -92,6 +94,7 @@ class SandboxProcess:
         self._process.join(10)
         if self._process.is_alive():
             self._process.terminate()
+            self._process.join()
 
 
 def in_child(ctx, func, *args):

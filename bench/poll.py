@@ -44,37 +44,11 @@ TARGET_RSS = 1.5
 # --- the sandbox process ------------------------------------------------------------------------
 
 
-def _serve_sandbox(conn, assistants: int) -> None:
-    from watcher.sandbox import Sandbox
+def sandbox_process(ctx, assistants: int):
+    """A sandbox of `assistants` assistants serving from its own spawned process (see bench/floor.py)."""
+    from floor import SandboxProcess
 
-    sandbox = Sandbox(assistants=assistants, agents=0).start()
-    conn.send((sandbox.url, sandbox.api_key))
-    try:
-        conn.recv()  # anything (or EOF) means stop
-    except EOFError:
-        pass
-    sandbox.stop()
-
-
-class SandboxProcess:
-    def __init__(self, ctx, assistants: int):
-        self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve_sandbox, args=(child, assistants), daemon=True)
-        self._process.start()
-        child.close()
-        if not self._conn.poll(300):
-            raise RuntimeError("the sandbox process did not start in 300 s")
-        self.url, self.api_key = self._conn.recv()
-
-    def close(self) -> None:
-        try:
-            self._conn.send("stop")
-        except OSError:
-            pass
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
+    return SandboxProcess(ctx, {"assistants": assistants, "agents": 0})
 
 
 def count_list_requests(url: str) -> int:
@@ -306,7 +280,7 @@ def expected_requests(n: int) -> int:
 
 
 def measure(ctx, n: int, args) -> dict:
-    sandbox = SandboxProcess(ctx, n)
+    sandbox = sandbox_process(ctx, n)
     try:
         print(f"  {n:>6} assistants: timing ({args.repeat} repetitions) ...", file=sys.stderr, flush=True)
         row = in_child(ctx, timing_child, sandbox.url, sandbox.api_key, n, args.repeat, args.growth_polls)
@@ -459,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         # Show where the time goes: always the unchanged poll; the baseline too if its target was missed.
         which = ["unchanged"] + (["baseline"] if "baseline/bare" in missed else [])
         print(f"\nprofiling at {sizes[-1]:,} assistants (a target was missed) ...", file=sys.stderr, flush=True)
-        sandbox = SandboxProcess(ctx, sizes[-1])
+        sandbox = sandbox_process(ctx, sizes[-1])
         try:
             profiles = {w: in_child(ctx, profile_child, sandbox.url, sandbox.api_key, sizes[-1], w) for w in which}
         finally:
