@@ -112,7 +112,10 @@ def test_the_light_reader_anchors_a_relative_sqlite_file_beside_the_config(tmp_p
 def test_the_light_reader_gives_the_models_default_kinds(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text('[[targets]]\nname = "a"\napi_key_env = "K"\n\n[[targets]]\nname = "b"\nadmin_key_env = "A"\n\n'
-                    '[[targets]]\nname = "c"\nkinds = ["agents"]\n')
+                    '[[targets]]\nname = "c"\nkinds = ["agents"]\n\n[[targets]]\nname = "d"\n\n'
+                    '[[targets]]\nname = "e"\napi_key_file = "/k"\nadmin_key_file = "/a"\n\n'
+                    '[[targets]]\nname = "f"\nprovider = "azure"\nazure_endpoint = "https://x.openai.azure.com"\n'
+                    'api_version = "2025-04-01-preview"\napi_key_env = "K"\n')
     assert configured_kinds(path) == [(t.name, k) for t in load_config(path).targets for k in t.kinds]
 
 
