@@ -14,6 +14,7 @@ from watcher import config_file, documents, history, overview, record, tallies
 from watcher.config import load_config
 from watcher.config_file import configured_kinds, database_url, disabled_targets
 from watcher.config_file import email_routing as configured_email_routing
+from watcher.errors import ConfigError
 from watcher.sql import SCHEMA_HEAD, open_database
 from watcher.store import open_engine
 
@@ -221,3 +222,13 @@ def test_target_defaults_are_merged_by_the_light_reader_as_the_model_merges_them
     model = load_config(path)
     assert configured_kinds(path) == [(t.name, k) for t in model.targets for k in t.kinds]
     assert disabled_targets(path) == {t.name for t in model.targets if not t.enabled} == {"a"}
+
+
+@pytest.mark.parametrize("reader", [disabled_targets, config_file.channel_types, configured_email_routing])
+def test_a_name_that_is_not_a_string_is_left_to_the_model_to_explain(tmp_path, reader):
+    path = tmp_path / "config.toml"
+    path.write_text('[database]\nurl = "sqlite:////srv/w.db"\n\n[smtp]\nhost = "127.0.0.1"\nsender = "w@example.com"\n\n'
+                    '[[targets]]\nname = ["a"]\napi_key_env = "K"\n\n'
+                    '[[channels]]\nname = ["c"]\ntype = "email"\nto = ["c@example.com"]\n')
+    with pytest.raises(ConfigError, match="expected a string"):  # a list cannot be a dict key: no TypeError
+        reader(path)

@@ -28,7 +28,7 @@ class Activity:
     pending_mail: int | None = None
     stopping: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _idle: threading.Condition | None = field(default=None, repr=False)
+    _idle: threading.Condition = field(init=False, repr=False)  # on _lock, made in __post_init__
 
     def __post_init__(self) -> None:
         self._idle = threading.Condition(self._lock)

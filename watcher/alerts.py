@@ -137,9 +137,11 @@ class _Composer:
         if not names:
             return []
         if outcome.status == "failed":
-            notice = self._failure(session, outcome)
+            notice = self._failure(outcome, _failed_streak(session, outcome.target_id, outcome.kind,
+                                                           through=outcome.poll_id))
         else:
-            notice = self._recovery(session, outcome)
+            notice = self._recovery(_failed_streak(session, outcome.target_id, outcome.kind,
+                                                   through=outcome.poll_id - 1))
         if notice is None:
             return []
         purpose, detail = notice
@@ -147,8 +149,8 @@ class _Composer:
         return [self._alert(purpose, outcome, utcnow(), names, severity="low" if purpose == "recovered" else "high",
                             title=title, detail=detail, routing=facts)]
 
-    def _failure(self, session: Session, outcome: PollOutcome) -> tuple[str, dict] | None:
-        streak = _failed_streak(session, outcome.target_id, outcome.kind, through=outcome.poll_id)
+    def _failure(self, outcome: PollOutcome, streak: _Streak) -> tuple[str, dict] | None:
+        """`streak`: the failed polls through this one."""
         if outcome.retired and "retired" not in streak.announced:
             return "retired", {"error": outcome.error or ""}
         if streak.failures >= self.config.alerts.failure_after and not streak.announced:
@@ -156,8 +158,8 @@ class _Composer:
                                "since": json_time(streak.since)}
         return None
 
-    def _recovery(self, session: Session, outcome: PollOutcome) -> tuple[str, dict] | None:
-        streak = _failed_streak(session, outcome.target_id, outcome.kind, through=outcome.poll_id - 1)
+    def _recovery(self, streak: _Streak) -> tuple[str, dict] | None:
+        """`streak`: the failed polls just before this healthy one."""
         if not streak.announced:  # nobody was told of an outage, so nobody needs telling it ended
             return None
         return "recovered", {"failures": streak.failures, "since": json_time(streak.since)}
@@ -216,7 +218,10 @@ def load(session: Session, alert_id: int | None):
     target = row.target.name if row.target else None
     events: tuple = ()
     if row.purpose == "event" and row.event_id is not None:
-        events = (recorded_drift(session, session.get(Event, row.event_id)),)
+        event = session.get(Event, row.event_id)
+        if event is None:  # the foreign key, and prune keeps every event an alert it keeps names
+            raise LookupError(f"alert {row.id}: its event {row.event_id} is not in the record")
+        events = (recorded_drift(session, event),)
     elif row.purpose == "digest" and row.detail:
         found = session.scalars(select(Event).where(Event.id.in_(row.detail.get("event_ids", []))).order_by(Event.id))
         events = tuple(recorded_drift(session, event, with_changes=False) for event in found)

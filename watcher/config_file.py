@@ -120,8 +120,8 @@ def configured_kinds(path: Path) -> list[tuple[str, str]]:
 def disabled_targets(path: Path) -> set[str]:
     """The names of the targets configured with `enabled = false`, as the model has them."""
     try:
-        flags = {t.get("name"): t.get("enabled", True) for t in _targets(path)}
-        if not all(isinstance(name, str) and isinstance(flag, bool) for name, flag in flags.items()):
+        flags = {_name(t.get("name")): t.get("enabled", True) for t in _targets(path)}
+        if not all(isinstance(flag, bool) for flag in flags.values()):
             raise _Unsure
         return {name for name, flag in flags.items() if not flag}
     except _Unsure:
@@ -146,8 +146,8 @@ def channel_types(path: Path) -> dict[str, str]:
         channels = data.get("channels", [])
         if not isinstance(channels, list) or not all(isinstance(c, dict) for c in channels):
             raise _Unsure
-        types = {c.get("name"): c.get("type") for c in channels}
-        if not all(isinstance(name, str) and isinstance(kind, str) for name, kind in types.items()):
+        types = {_name(c.get("name")): c.get("type") for c in channels}
+        if not all(isinstance(kind, str) for kind in types.values()):
             raise _Unsure
         return {**({WATCHLIST_CHANNEL: "email"} if "smtp" in data else {}), **types}
     except _Unsure:
@@ -167,9 +167,8 @@ def email_routing(path: Path) -> dict[str, Any]:
         routes = alerts.get("routes", [])
         if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
             raise _Unsure
-        channel_to = {c.get("name"): _strings(c.get("to", [])) for c in _tables(channels) if c.get("type") == "email"}
-        if not all(isinstance(name, str) for name in channel_to):
-            raise _Unsure
+        channel_to = {_name(c.get("name")): _strings(c.get("to", [])) for c in _tables(channels)
+                      if c.get("type") == "email"}
         return {"watchlist": _strings(alerts.get("watchlist", [])),
                 "routes": [(_match(r.get("match")), _strings(r.get("to", []))) for r in routes],
                 "channel_to": channel_to}
@@ -178,6 +177,13 @@ def email_routing(path: Path) -> dict[str, Any]:
         return {"watchlist": list(config.alerts.watchlist),
                 "routes": [(r.match.model_dump(), list(r.to)) for r in config.alerts.routes],
                 "channel_to": {c.name: list(c.to) for c in config.channels if c.type == "email"}}
+
+
+def _name(value: Any) -> str:
+    """A name as a key: checked before it is hashed (a list would raise TypeError, not _Unsure)."""
+    if not isinstance(value, str):
+        raise _Unsure
+    return value
 
 
 def _strings(value: Any) -> list[str]:

@@ -192,7 +192,7 @@ class Daemon:
 
     def _reload_http(self, old: HttpConfig | None, config: Config, engine: Engine) -> None:
         """The web application serves the new config and database; a new [http] waits for a restart."""
-        if self.web is None:
+        if self.web is None or self.http_server is None:  # bind_http sets both, or neither
             if config.http is not None:
                 log.warning("[http] added; restart the service to serve it")
             return
@@ -237,8 +237,9 @@ class Daemon:
         self.scheduler.add_job(self.delivery.run, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC),
                                id=DELIVER_JOB, name="deliver", next_run_time=_now(), max_instances=2,
                                executor=DELIVER_JOB)
-        if self.notifier.watchdog_enabled:
-            ping = max(self.notifier.watchdog_seconds / 2, 0.1)
+        seconds = self.notifier.watchdog_seconds
+        if seconds is not None:  # the watchdog is enabled
+            ping = max(seconds / 2, 0.1)
             self.scheduler.add_job(self._watchdog_job, IntervalTrigger(seconds=ping, timezone=UTC),
                                    id=WATCHDOG_JOB, name="watchdog", next_run_time=_now(), executor=WATCHDOG_JOB)
 
@@ -322,9 +323,10 @@ class Daemon:
     def _watchdog_text(self) -> str:
         if not self.notifier.enabled:
             return "not under systemd (NOTIFY_SOCKET unset)"
-        if not self.notifier.watchdog_enabled:
+        seconds = self.notifier.watchdog_seconds
+        if seconds is None:
             return "systemd notified, no watchdog"
-        return f"systemd watchdog every {self.notifier.watchdog_seconds / 2:g} s"
+        return f"systemd watchdog every {seconds / 2:g} s"
 
 
 # --- small helpers --------------------------------------------------------------------------

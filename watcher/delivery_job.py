@@ -90,6 +90,8 @@ class DeliveryJob:
             logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
             return None
         summary = report.summary()
+        if summary is None:  # nothing was attempted
+            return report.pending
         if report.failed:
             self._log(logging.WARNING, summary)
         elif report.sent:

@@ -43,7 +43,7 @@ def actor_text(actor: dict[str, Any] | None) -> str:
     who = str(email or ident or "someone")
     if actor.get("type") == "api_key" and email and ident:
         who = f"{ident} of {email}"
-    text = f"{_ACTOR_TYPES.get(actor.get('type'), 'actor')} {who}"
+    text = f"{_ACTOR_TYPES.get(actor.get('type', ''), 'actor')} {who}"
     if actor.get("ip"):
         text += f" from {actor['ip']}"
     if actor.get("at"):

@@ -63,7 +63,7 @@ def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVe
     following = session.scalars(select(Version).where(Version.resource_id == resource.id,
                                                       Version.number == live.number + 1)).first()
     window = _edit_window_start(session, resource, following) if following else None
-    if window is None or window > moment:
+    if following is None or window is None or window > moment:
         return LiveVersion(live)
     return LiveVersion(live, window, following.observed_at)
 

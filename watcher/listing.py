@@ -88,7 +88,7 @@ def _as_recorded(summary: PageSummary, known: dict[str, Known]) -> bool:
 def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spool, counts: Counts) -> list[str]:
     """One page read object by object; the raw fingerprint of each."""
     objects = page.read()
-    ids = page.ids or [raw.get("id") for raw in objects]
+    ids = page.ids  # the record's id of each object: Source sets them from the objects
     names = page.names or [None] * len(objects)
     raw_hashes = []
     for raw, object_id, name in zip(objects, ids, names):

@@ -69,7 +69,7 @@ def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = (), *,
     ids = {name: target_id for target_id, name in targets.items()}
     rows = []
     for target, kind in sorted(pairs):
-        key = (ids.get(target), kind)
+        key = (ids.get(target, 0), kind)  # 0 matches no row: a configured target not polled yet has none
         last, complete = latest.get(key, (None, None))
         rows.append(KindStatus(
             target=target, kind=kind, status=last.status if last else None,
@@ -193,7 +193,7 @@ class TrackedObject:
     name: str | None
     version: int
     deleted_at: datetime | None
-    last_change_at: datetime | None
+    last_change_at: datetime  # COALESCE(remote_updated_at, observed_at) of the current version
 
     @property
     def deleted(self) -> bool:

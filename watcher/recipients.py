@@ -11,9 +11,10 @@ WATCHLIST_CHANNEL = "watchlist"  # the email channel `[alerts] watchlist` and ro
 
 def route_matches(match: Mapping[str, str | None], *, name: str, kind: str, target: str, severity: str) -> bool:
     """True when every field `match` sets matches (name and target are globs)."""
-    if match.get("name") is not None and not fnmatch.fnmatchcase(name or "", match["name"]):
+    name_glob, target_glob = match.get("name"), match.get("target")
+    if name_glob is not None and not fnmatch.fnmatchcase(name or "", name_glob):
         return False
-    if match.get("target") is not None and not fnmatch.fnmatchcase(target, match["target"]):
+    if target_glob is not None and not fnmatch.fnmatchcase(target, target_glob):
         return False
     if match.get("kind") is not None and match["kind"] != kind:
         return False

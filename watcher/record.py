@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.errors import NotLive, RecordError
-from watcher.sql import Database, json_value, moment
+from watcher.sql import Database, instant, json_value, moment
 from watcher.times import iso
 
 
@@ -86,12 +86,12 @@ _VERSION = "number, content_hash, body, observed_at, remote_updated_at, origin, 
 
 def _object(row: tuple) -> ObjectRow:
     rid, target, kind, remote_id, name, first_seen, deleted, current = row
-    return ObjectRow(rid, TargetRow(target), kind, remote_id, name, moment(first_seen), moment(deleted), current)
+    return ObjectRow(rid, TargetRow(target), kind, remote_id, name, instant(first_seen), moment(deleted), current)
 
 
 def _version(row: tuple) -> VersionRow:
     number, content_hash, body, observed, remote_updated, origin, actor, note = row
-    return VersionRow(number, content_hash, body, moment(observed), moment(remote_updated), origin, actor, note)
+    return VersionRow(number, content_hash, body, instant(observed), moment(remote_updated), origin, actor, note)
 
 
 def find_resource(db: Database, ref: str, *, target: str | None = None, kind: str | None = None) -> ObjectRow:
@@ -159,7 +159,7 @@ def version_at(db: Database, resource: ObjectRow, when: datetime) -> LiveVersion
                         live.number + 1)
     following = _version(next_row) if next_row else None
     window = _edit_window_start(db, resource, following) if following else None
-    if window is None or window > when:
+    if following is None or window is None or window > when:
         return LiveVersion(live)
     return LiveVersion(live, window, following.observed_at)
 
@@ -205,7 +205,7 @@ def list_events(db: Database, *, open_only: bool = False, since: datetime | None
     events = []
     for row in db.rows(query + " ORDER BY e.id", *params):
         eid, change, from_v, to_v, paths, detected, window, acked_by, acked_at, note, severity, actor = row[:12]
-        events.append(EventRow(eid, _object(row[12:]), change, from_v, to_v, json_value(paths), moment(detected),
+        events.append(EventRow(eid, _object(row[12:]), change, from_v, to_v, json_value(paths), instant(detected),
                                moment(window), acked_by, moment(acked_at), note, severity, json_value(actor)))
     return events
 
@@ -221,7 +221,7 @@ class TrackedObject:
     name: str | None
     version: int
     deleted_at: datetime | None
-    last_change_at: datetime | None
+    last_change_at: datetime  # COALESCE(remote_updated_at, observed_at) of the current version
 
     @property
     def deleted(self) -> bool:
@@ -248,5 +248,5 @@ def list_objects(db: Database, *, target: str | None = None, kind: str | None = 
     found = []
     for rid, t, k, oid, name, number, gone, changed in db.rows(query + " ORDER BY t.name, r.kind, r.id", *params):
         gone = moment(gone)
-        found.append(TrackedObject(rid, t, k, oid, name, number, gone, gone or moment(changed)))
+        found.append(TrackedObject(rid, t, k, oid, name, number, gone, gone or instant(changed)))
     return found

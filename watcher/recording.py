@@ -218,6 +218,8 @@ class _Writer:
     def __init__(self, session: Session, context: Context, outcome: PollOutcome, poll: Poll,
                  window_start: datetime | None):
         self.session, self.context, self.outcome, self.poll = session, context, outcome, poll
+        if poll.finished_at is None:  # record() writes a poll that has finished
+            raise ValueError("a poll is written once it has finished")
         self.now = poll.finished_at
         self.window_start = window_start
         self.origin = "baseline" if outcome.baseline else "poll"
@@ -289,6 +291,8 @@ class _Writer:
     def write_deleted(self, mine: Known, old_body: dict[str, Any]) -> None:
         """An object recorded as present that a complete listing no longer has."""
         resource = self.session.get(Resource, mine.resource_id)
+        if resource is None:  # `mine` was read from the record, which never deletes a resource
+            raise LookupError(f"resource {mine.resource_id} is not in the record")
         moved = rows_updated(self.session, update(Resource)
                              .where(Resource.id == mine.resource_id, Resource.current_version == mine.version,
                                     Resource.deleted_at.is_(None))

@@ -12,7 +12,7 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from watcher.errors import KindNotServed, SourceError
+from watcher.errors import ConfigError, KindNotServed, SourceError
 
 if TYPE_CHECKING:
     import openai
@@ -29,6 +29,8 @@ def make_client(target: TargetConfig) -> openai.OpenAI:
 
     common: dict[str, Any] = {"timeout": target.timeout, "max_retries": 2, "http_client": _http_client(target)}
     if target.provider == "azure":
+        if target.azure_endpoint is None:  # TargetConfig requires it of an Azure target
+            raise ConfigError(f"target {target.name}: provider = \"azure\" needs azure_endpoint")
         return openai.AzureOpenAI(api_key=target.api_key(), azure_endpoint=target.azure_endpoint,
                                   api_version=target.api_version, **common)
     return openai.OpenAI(api_key=target.api_key(), admin_api_key=None, base_url=target.base_url,

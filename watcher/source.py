@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import ADMIN, Kind
@@ -157,6 +157,8 @@ class Source:
         """(id, name) of every object of `kind`'s parent: from this poll's listing of it, else listed now."""
         from watcher import kinds
 
+        if kind.parent is None:  # pages() lists only per-parent kinds through here
+            raise ValueError(f"{kind.name} is not listed under a parent kind")
         parent = kinds.get(kind.parent)
         if parent.name not in self._parents:
             try:
@@ -388,7 +390,7 @@ def _label(obj: dict[str, Any], kind: Kind) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _usable_id(value: Any) -> bool:
+def _usable_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and not _CONTROL.search(value)
 
 

@@ -79,8 +79,11 @@ class Database:
 
 def moment(value: Any) -> datetime | None:
     """A stored time as an aware UTC datetime (SQLite keeps naive UTC text, PostgreSQL timestamptz)."""
-    if value is None:
-        return None
+    return None if value is None else instant(value)
+
+
+def instant(value: Any) -> datetime:
+    """A stored time from a NOT NULL column (or expression) as an aware UTC datetime: see `moment`."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

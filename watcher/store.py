@@ -467,8 +467,8 @@ def ensure_target(session: Session, name: str, base_url: str) -> Target:
             with session.begin_nested():  # two processes may create it at once: the loser reads the winner's
                 target = Target(name=name, base_url=base_url, created_at=utcnow())
                 session.add(target)
-        except IntegrityError:
-            target = session.scalar(select(Target).where(Target.name == name))
+        except IntegrityError:  # the winner's row is there: one() says so if it is not
+            target = session.scalars(select(Target).where(Target.name == name)).one()
     if target.base_url != base_url:
         target.base_url = base_url
     return target
@@ -488,4 +488,6 @@ def installation_key(engine: Engine) -> bytes:
             except IntegrityError:
                 pass
             value = session.get(Meta, INSTALLATION_KEY)
+        if value is None:  # ours was added, or the other process's made ours fail: one of them is there
+            raise RuntimeError("the installation key was neither found nor created")
         return bytes.fromhex(value.value)

@@ -56,7 +56,7 @@ def kind_statuses(db: Database, expected: list[tuple[str, str]], disabled: set[s
     ids = {name: target_id for target_id, name in targets.items()}
     rows = []
     for target, kind in sorted(pairs):
-        key = (ids.get(target), kind)
+        key = (ids.get(target, 0), kind)  # 0 matches no row: a configured target not polled yet has none
         status, finished, error, worker = latest.get(key, (None, None, None, None))
         rows.append(KindStatus(target, kind, status, finished, error, objects.get(key, 0), open_events.get(key, 0),
                                worker, target not in disabled))

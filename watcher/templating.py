@@ -51,7 +51,7 @@ def render(templates: Templates | None, stem: str, context: dict[str, Any]) -> R
 
 
 def _autoescape(name: str | None) -> bool:
-    return bool(name) and name.endswith((".html.j2", ".html", ".htm"))
+    return name is not None and name.endswith((".html.j2", ".html", ".htm"))
 
 
 def _environment(cls, loader) -> Environment:

@@ -86,6 +86,8 @@ def _digest_line(event) -> str:
 
 def _notice_card(alert: Alert) -> Card:
     notice = alert.notice
+    if notice is None:  # alerts.load gives every alert without events its notice
+        raise ValueError(f"alert {alert.id} ({alert.purpose}) has no notice to show")
     return Card(
         headline=display.printable(notice.headline), summary=alert.title, severity=alert.severity,
         facts=[(label, display.printable(value)) for label, value in notice.facts],

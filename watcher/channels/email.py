@@ -41,11 +41,11 @@ class EmailChannel(Channel):
     @property
     def lease(self) -> timedelta:
         # Long enough for connect, TLS, AUTH and DATA each to use their whole timeout.
-        return timedelta(seconds=self.config.smtp.timeout * 6 + 60)
+        return timedelta(seconds=_smtp(self.config).timeout * 6 + 60)
 
     @classmethod
     def new_delivery_id(cls, config: Config) -> str:
-        return make_msgid(domain=msgid_domain(config.smtp.sender))
+        return make_msgid(domain=msgid_domain(_smtp(config).sender))
 
     def render(self, alert: Alert, delivery: Claimed) -> Payload:
         if delivery.text_body is not None:  # rendered before channels existed: sent as it was queued
@@ -56,12 +56,13 @@ class EmailChannel(Channel):
             to = recipients(self.config, self.name, alert.routing)
         if not to:
             raise DeliveryError(f"nobody to send it to: {self.name} has no recipients any more", permanent=True)
-        message = build_message(email, to, self.config.smtp.sender, delivery.created_at, delivery.message_id)
+        message = build_message(email, to, _smtp(self.config).sender, delivery.created_at, delivery.message_id)
         return Payload(message, display.header_text(email.subject), to)
 
     async def send(self, payload: Payload, delivery: Claimed) -> Sent:
         if self.sweep.smtp is None:
-            self.sweep.smtp = Connection(self.config.smtp, self.config.smtp.password())
+            smtp = _smtp(self.config)
+            self.sweep.smtp = Connection(smtp, smtp.password())
         return Sent(await self.sweep.smtp.send(payload.body, payload.recipients))
 
     def _templates(self) -> templating.Templates:
@@ -79,11 +80,20 @@ def render_email(alert: Alert, templates: templating.Templates) -> templating.Re
             return render.render_event(alert.events[0], templates)
         if alert.purpose == "digest" and alert.events:
             return render.render_digest(list(alert.events), templates)
+        if alert.notice is None:  # a delivery queued by hand carries its email: nothing here to render
+            raise ValueError("the alert has neither events nor a notice")
         return render.render_notice(alert.notice, templates)
     except Exception:
         log.exception("rendering alert %d failed; sending a plain one instead", alert.id)
         text = "This alert could not be rendered; run `assistant-watcher events --open` to see what changed.\n"
         return templating.RenderedEmail(display.header_text(_plain_subject(alert)), text, f"<p>{text.strip()}</p>")
+
+
+def _smtp(config: Config) -> SmtpConfig:
+    """The [smtp] section, which the config requires of every email channel it has."""
+    if config.smtp is None:
+        raise ConfigError("an email channel needs an [smtp] section to send through")
+    return config.smtp
 
 
 def _plain_subject(alert: Alert) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from watcher import __version__, display
 from watcher.channels.base import Channel, Claimed, Payload, Sent
 from watcher.config_alerts import ChannelConfig
-from watcher.errors import DeliveryError
+from watcher.errors import ConfigError, DeliveryError
 
 MAX_REDIRECTS = 3
 _ANSWER_BYTES = 2048  # of a response body kept for the error message
@@ -27,7 +27,10 @@ class HttpChannel(Channel):
 
     @property
     def settings(self) -> ChannelConfig:
-        return self.config.channel(self.name)
+        settings = self.config.channel(self.name)
+        if settings is None:  # open_channel makes a channel only for an entry of this config
+            raise ConfigError(f"no [[channels]] entry called {self.name!r}")
+        return settings
 
     @property
     def lease(self) -> timedelta:
@@ -142,13 +145,13 @@ def _scrub(text: str, *urls: str) -> str:
 
 def _describe(exc: BaseException) -> str:
     """A transport error in a few words: "connection refused", "timed out"."""
-    cause = exc
+    cause = exc.__cause__ or exc.__context__
     for _depth in range(10):  # the OS's words, when a transport error wraps them
-        cause = cause.__cause__ or cause.__context__
         if cause is None:
             break
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror
+        cause = cause.__cause__ or cause.__context__
     name = type(exc).__name__
     if "Timeout" in name:
         return "timed out"

@@ -84,7 +84,7 @@ class Account:
             parent, _, key = address.partition("/")
         col = self.existing(name, parent)
         obj = col.lookup(key, served.family.id_field) if col and key else None
-        if obj is None:
+        if col is None or obj is None:
             raise KeyError(address)
         return served, col, obj, parent
 
@@ -95,14 +95,16 @@ class Account:
             col = self.existing(name)
             return col.ordered() if col else []
         parents = self.existing(served.parent)
+        if parents is None:
+            return []
         out: list[dict] = []
-        for pid in parents.ids if parents else ():
-            col = self.existing(name, self._parent_key(served, parents.by_id[pid]))
+        for pid in parents.ids:
+            col = self.existing(name, self._parent_key(served.parent, parents.by_id[pid]))
             out.extend(col.ordered() if col else [])
         return out
 
-    def _parent_key(self, served: Served, parent_obj: dict) -> str:
-        return str(parent_obj[self.served[served.parent].family.id_field])
+    def _parent_key(self, parent_kind: str, parent_obj: dict) -> str:
+        return str(parent_obj[self.served[parent_kind].family.id_field])
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ class Account:
             else:
                 parents = self.existing(served.parent)
                 for parent_obj in parents.ordered() if parents else []:
-                    self._seed_kind(served, count, self._parent_key(served, parent_obj),
+                    self._seed_kind(served, count, self._parent_key(served.parent, parent_obj),
                                     parent_obj.get("created_at", EPOCH))
             served.family.after_seed(self)
 

@@ -68,7 +68,7 @@ class Api:
             return 200, match.endpoint.answer(method, dict(match.bound or {}), query, body,
                                               headers.get("Content-Type", ""))
         served = match.served
-        if served.name in self.faults.retired:
+        if served is None or served.name in self.faults.retired:  # None only for an endpoint, answered above
             raise invalid_url(method, split.path)
         check_beta(served, headers)
         op = _OPS.get((match.level, method))
@@ -98,7 +98,7 @@ class Api:
             self.account.parent_object(served, parent)
             col = self.account.existing(served.name, parent)
             ids = col.ids if col else []
-            if type(family).listed is not Family.listed:
+            if col is not None and type(family).listed is not Family.listed:
                 ids = [oid for oid in ids if family.listed(col.by_id[oid], query)]
             if "fixed_page_20" in quirks:
                 limit = 20
@@ -122,9 +122,10 @@ class Api:
         """(collection, object) a request names; the API's 404 when either is missing (lock held)."""
         self.account.parent_object(served, match.parent)
         col = self.account.existing(served.name, match.parent)
-        obj = col.lookup(match.key, served.family.id_field) if col else None
+        key = match.key or ""  # item and action routes bind {id}
+        obj = col.lookup(key, served.family.id_field) if col else None
         if obj is None:
-            raise not_found(served.family.what, match.key)
+            raise not_found(served.family.what, key)
         return col, obj
 
     def _retrieve(self, served: Served, match: Match) -> bytes:
@@ -144,7 +145,7 @@ class Api:
         family = served.family
         with self.account.lock:
             col, obj = self._located(served, match)
-            if match.level == ACTION:
+            if match.verb is not None:  # an action route (Router.match gives only those a verb)
                 changes, extra = family.actions()[match.verb](obj, body, self.account)
                 change = match.verb
             else:

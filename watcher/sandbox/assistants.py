@@ -263,7 +263,7 @@ def agent_tools(tools: Any, param: str = "tools") -> list:
     require(isinstance(tools, list), f"Invalid type for '{param}': expected an array.", param, "invalid_type")
     out = []
     for i, tool in enumerate(tools):
-        kind = tool.get("type") if isinstance(tool, dict) else None
+        kind = tool.get("type", "") if isinstance(tool, dict) else ""
         require(kind in _AGENT_TOOL_DEFAULTS, f"Invalid value for '{param}[{i}].type'.", f"{param}[{i}].type")
         for key in _AGENT_TOOL_REQUIRED.get(kind, ()):
             require(key in tool, f"Missing required parameter: '{param}[{i}].{key}'.", f"{param}[{i}].{key}",

@@ -77,10 +77,12 @@ class AuditLog:
                                                                        "id": user.get("id")}}, "type": "api_key"}
 
     def _find_key(self, key_id: str | None) -> dict | None:
+        if not key_id:
+            return None
         admin = self.account.existing("admin_api_keys")
-        found = admin.lookup(key_id) if admin and key_id else None
+        found = admin.lookup(key_id) if admin else None
         projects = self.account.existing("projects")
-        for pid in projects.ids if projects and found is None and key_id else ():
+        for pid in projects.ids if projects and found is None else ():
             keys = self.account.existing("project_api_keys", pid)
             found = found or (keys.lookup(key_id) if keys else None)
         return found

@@ -51,6 +51,8 @@ class ProjectUsers(ProjectFamily):
         users, projects = account.existing("org_users"), account.existing("projects")
         if users is None or index >= len(users):
             raise ValueError("project_users: a project cannot have more members than org_users has users")
+        if projects is None or parent is None:
+            raise ValueError("project_users: members are seeded under a seeded project")
         user = users.ordered()[(index + 2 * projects.ids.index(parent)) % len(users)]  # members differ by project
         return {"id": user["id"], "email": user["email"], "name": user["name"],
                 "role": "owner" if index == 0 else "member"}

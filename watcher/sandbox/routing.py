@@ -42,7 +42,11 @@ class Match:
 
     @property
     def plane(self) -> str:
-        return self.endpoint.key if self.endpoint else self.served.key
+        if self.endpoint is not None:
+            return self.endpoint.key
+        if self.served is None:
+            raise ValueError("a match names an endpoint or a served kind")
+        return self.served.key
 
 
 def _segments(path: str) -> tuple[str, ...]:

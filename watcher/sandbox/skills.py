@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from watcher.sandbox.dice import Dice
 from watcher.sandbox.family import Family
-from watcher.sandbox.wire import ApiError, known_fields, missing, require
+from watcher.sandbox.wire import ApiError, known_fields, missing, not_found, require
 
 if TYPE_CHECKING:
     from watcher.sandbox.account import Account
@@ -73,7 +73,10 @@ class SkillVersions(Family):
     ops = frozenset({"list", "retrieve", "create", "delete"})
 
     def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
-        skill = account.existing("skills").by_id[parent]
+        skills = account.existing("skills")
+        if skills is None or parent is None:
+            raise ValueError("skill_versions: a version is seeded under a seeded skill")
+        skill = skills.by_id[parent]
         note = "first version" if index == 0 else dice.pick(_CHANGES)
         return {"description": f"{skill['description']} ({note})", "name": skill["name"], "skill_id": parent,
                 "version": str(index + 1)}
@@ -81,7 +84,9 @@ class SkillVersions(Family):
     def after_seed(self, account: Account) -> None:
         """Point each seeded skill at its seeded versions; every third one stays on an older default."""
         col = account.existing("skills")
-        for index, skill in enumerate(col.ordered() if col else []):
+        if col is None:
+            return
+        for index, skill in enumerate(col.ordered()):
             versions = account.existing(self.name, skill["id"])
             latest = max((int(v["version"]) for v in versions.ordered()), default=1) if versions else 1
             default = max(1, latest - 1) if index % 3 == 2 else latest
@@ -92,6 +97,8 @@ class SkillVersions(Family):
         name, description = _front_matter(body.get("files"))
         skills = account.kind("skills")
         col = account.existing(skills.name)
+        if col is None:  # no skill yet: the 404 col.find gives for a missing one
+            raise not_found(skills.family.what, parent or "")
         skill = col.find(parent or "")
         version = str(int(skill["latest_version"]) + 1)
         fields = {"latest_version": version}
@@ -108,11 +115,12 @@ class SkillVersions(Family):
         skills = account.kind("skills")
         col = account.existing(skills.name)
         skill = col.lookup(parent or "") if col else None
-        if skill is None:
+        if col is None or skill is None:
             return  # the whole skill is being deleted
         require(skill["default_version"] != obj["version"], "Cannot delete the default version of a skill; "
                 "set another default_version first.", "version")
-        remaining = [int(v["version"]) for v in account.existing(self.name, parent).ordered() if v is not obj]
+        versions = account.existing(self.name, parent)
+        remaining = [int(v["version"]) for v in versions.ordered() if v is not obj] if versions else []
         if skill["latest_version"] == obj["version"] and remaining:
             account.change(skills, col, skill, {"latest_version": str(max(remaining))})
 
