@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from watcher.prune import prune
-from watcher.store import Event, Poll, Resource, Version, utcnow
+from watcher.store import Alert, Delivery, Event, Poll, Resource, Version, utcnow
 
 
 @pytest.fixture
@@ -76,3 +76,21 @@ def test_recent_history_is_kept(aged_record, engine):
     with Session(engine) as session, session.begin():
         pruned = prune(session, utcnow() - timedelta(days=365), dry_run=False)
     assert pruned.total == 0
+
+
+def test_a_digest_still_to_deliver_keeps_its_acknowledged_events(aged_record, engine, cli, cli_json):
+    config, _victim = aged_record
+    events = cli_json(config, "events")
+    for event in events:
+        cli(config, "ack", str(event["id"]), "--by", "alice")
+    old = utcnow() - timedelta(days=100)
+    with Session(engine) as session, session.begin():  # a channel down for 100 days: its digest waits
+        alert = Alert(purpose="digest", title="2 assistants changed", created_at=old,
+                      detail={"event_ids": [event["id"] for event in events]})
+        alert.deliveries.append(Delivery(channel="hook", state="pending", message_id="<digest@test>",
+                                         created_at=old, next_attempt_at=utcnow()))
+        session.add(alert)
+    with Session(engine) as session, session.begin():
+        pruned = prune(session, utcnow() - timedelta(days=30), dry_run=False)
+    assert (pruned.alerts, pruned.events, pruned.versions) == (0, 0, 0)
+    assert count(engine, Event) == 2

@@ -3,7 +3,8 @@
 Only history older than the cutoff goes, and never what the record needs to stay true:
 
 - a version goes only if it is not its object's current (last) version and no kept event names it;
-- an event goes only if someone acknowledged it (an open event is work left to do);
+- an event goes only if someone acknowledged it (an open event is work left to do) and no kept
+  alert names it, as its event or among a digest's;
 - an alert goes only once none of its deliveries is pending; sent and dead deliveries go with it;
 - a poll goes only if nothing kept points at it and it is not the last poll, nor the last complete
   poll, of its target and kind (the next poll's time window and "not served" memory read those).
@@ -41,7 +42,7 @@ def prune(session: Session, cutoff: datetime, *, dry_run: bool = True) -> Pruned
     """Delete (or, in a dry run, count) what is older than `cutoff` and safe to forget."""
     deliveries = _finished_deliveries(cutoff)
     alerts = _idle_alerts(cutoff, deliveries)
-    events = _reviewed_events(cutoff, alerts)
+    events = _reviewed_events(cutoff, alerts, _digested(session, alerts))
     versions = _old_versions(cutoff, events)
     polls = _unneeded_polls(cutoff, events, alerts)
     counted = Pruned(*(_count(session, query) for query in (versions, events, alerts, deliveries, polls)))
@@ -67,9 +68,17 @@ def _idle_alerts(cutoff: datetime, deliveries):
     return select(Alert.id).where(Alert.created_at < cutoff, ~pending)
 
 
-def _reviewed_events(cutoff: datetime, alerts):
+def _reviewed_events(cutoff: datetime, alerts, digested: set[int]):
     still_alerted = exists().where(Alert.event_id == Event.id, Alert.id.not_in(alerts))
-    return select(Event.id).where(Event.detected_at < cutoff, Event.acked_at.is_not(None), ~still_alerted)
+    return select(Event.id).where(Event.detected_at < cutoff, Event.acked_at.is_not(None), ~still_alerted,
+                                  Event.id.not_in(digested))
+
+
+def _digested(session: Session, alerts) -> set[int]:
+    """The events named by the digests that are kept: a digest still to deliver must still find its events."""
+    details = session.scalars(select(Alert.detail).where(Alert.purpose == "digest", Alert.id.not_in(alerts)))
+    return {event_id for detail in details if detail for event_id in detail.get("event_ids", [])
+            if isinstance(event_id, int)}
 
 
 def _old_versions(cutoff: datetime, events):
