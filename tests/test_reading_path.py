@@ -67,7 +67,8 @@ def test_versions_and_the_version_live_at_a_time_match_the_models(recorded, both
     assert ([documents.version_document(v) for v in record.versions(db, plain)]
             == [documents.version_document(v) for v in history.versions(session, model)])
     second = history.version(session, model, 2)
-    for moment in (second.observed_at, second.observed_at - timedelta(microseconds=1)):
+    for moment in (second.observed_at, second.observed_at - timedelta(microseconds=1),
+                   second.observed_at.replace(microsecond=0)):  # a time to the second: that whole second
         assert (documents.live_version_document(record.version_at(db, plain, moment))
                 == documents.live_version_document(history.version_at(session, model, moment)))
 

@@ -191,6 +191,19 @@ def test_at_inside_an_edit_window_says_so(edited, base, store_url):
                                        "next_version": 2}
 
 
+def test_at_a_time_to_the_second_in_which_the_next_version_was_seen_says_either_may_have_been_live(
+        edited, base, store_url):
+    """A completion's `created_at` is whole seconds: the second version 2 was first seen in may predate the edit."""
+    _resource, versions, events = _recorded(store_url, edited["id"])
+    second = versions[1].observed_at.replace(microsecond=0)
+    if second == versions[1].observed_at:
+        pytest.skip("version 2 was seen at a whole second: no part of that second predates it")
+    document = at(base, edited["id"], second.isoformat().replace("+00:00", "Z")).json()
+    assert document["number"] == 1
+    assert document["edit_window"] == {"from": json_time(events[0].window_start),
+                                       "to": json_time(versions[1].observed_at), "next_version": 2}
+
+
 def test_at_before_the_object_was_first_seen_is_a_404_saying_so(edited, base, store_url):
     resource, _versions, _events = _recorded(store_url, edited["id"])
     answer = at(base, edited["id"], "2020-01-01T00:00:00Z")

@@ -7,14 +7,14 @@ formats them. Lookup failures raise RecordError with a one-line reason.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from watcher.errors import NotLive, RecordError
-from watcher.record import LiveVersion, choose_resource
+from watcher.record import LiveVersion, asked_span, choose_resource, live_during
 from watcher.store import Event, Resource, Target, Version, utcnow
 from watcher.times import iso
 
@@ -48,24 +48,25 @@ def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVe
 
     One indexed lookup whatever the number of versions: the highest-numbered version whose
     edit time (the remote `updated_at`, else the poll that saw it) is at or before `moment`.
+    A time given to the second stands for that whole second (`watcher.record.asked_span`): the
+    answer is the version live at its start, with the edit window when the next may have been live.
     """
-    if moment.microsecond == 0:
-        # Times are shown to the second: a time given to the second covers that whole second.
-        moment = moment + timedelta(microseconds=999_999)
+    start, end = asked_span(moment)
     live_from = func.coalesce(Version.remote_updated_at, Version.observed_at)
-    live = session.scalars(select(Version).where(Version.resource_id == resource.id, live_from <= moment)
+    live = session.scalars(select(Version).where(Version.resource_id == resource.id, live_from <= start)
                            .order_by(Version.number.desc()).limit(1)).first()
+    if live is None:  # none yet at the start: the first version, if it was seen within the asked second
+        live = session.scalars(select(Version).where(Version.resource_id == resource.id, live_from <= end)
+                               .order_by(Version.number).limit(1)).first()
     if live is None:
         first = resource.first_seen_at
         raise NotLive(f"{resource.remote_id} was not yet recorded at {iso(moment)} (first seen {iso(first)})",
                       reason="before_first_seen", since=first)
-    _refuse_if_deleted(session, resource, moment)
+    _refuse_if_deleted(session, resource, end)
     following = session.scalars(select(Version).where(Version.resource_id == resource.id,
                                                       Version.number == live.number + 1)).first()
     window = _edit_window_start(session, resource, following) if following else None
-    if following is None or window is None or window > moment:
-        return LiveVersion(live)
-    return LiveVersion(live, window, following.observed_at)
+    return live_during(live, following, window, end)
 
 
 def _refuse_if_deleted(session: Session, resource: Resource, moment: datetime) -> None:

@@ -143,25 +143,46 @@ def version(db: Database, resource: ObjectRow, number: int) -> VersionRow:
 
 def version_at(db: Database, resource: ObjectRow, when: datetime) -> LiveVersion:
     """The version that was live at `when`; NotLive before the first version or while deleted
-    (as `watcher.history.version_at` answers it)."""
-    if when.microsecond == 0:
-        # Times are shown to the second: a time given to the second covers that whole second.
-        when = when + timedelta(microseconds=999_999)
-    row = db.first(f"SELECT {_VERSION} WHERE resource_id = ? AND COALESCE(remote_updated_at, observed_at) <= ? "
-                   "ORDER BY number DESC LIMIT 1", resource.id, db.time_param(when))
+    (as `watcher.history.version_at` answers it; see `asked_span` and `live_during`)."""
+    start, end = asked_span(when)
+    live_from = "COALESCE(remote_updated_at, observed_at)"
+    row = db.first(f"SELECT {_VERSION} WHERE resource_id = ? AND {live_from} <= ? ORDER BY number DESC LIMIT 1",
+                   resource.id, db.time_param(start))
+    if row is None:  # none yet at the start: the first version, if it was seen within the asked second
+        row = db.first(f"SELECT {_VERSION} WHERE resource_id = ? AND {live_from} <= ? ORDER BY number LIMIT 1",
+                       resource.id, db.time_param(end))
     if row is None:
         first = resource.first_seen_at
         raise NotLive(f"{resource.remote_id} was not yet recorded at {iso(when)} (first seen {iso(first)})",
                       reason="before_first_seen", since=first)
     live = _version(row)
-    _refuse_if_deleted(db, resource, when)
+    _refuse_if_deleted(db, resource, end)
     next_row = db.first(f"SELECT {_VERSION} WHERE resource_id = ? AND number = ? LIMIT 1", resource.id,
                         live.number + 1)
     following = _version(next_row) if next_row else None
     window = _edit_window_start(db, resource, following) if following else None
-    if following is None or window is None or window > when:
+    return live_during(live, following, window, end)
+
+
+def asked_span(when: datetime) -> tuple[datetime, datetime]:
+    """The instants an asked time stands for: a time given to the second (as a completion's `created_at`
+    is) is that whole second, any instant of which the completion may have been made at."""
+    if when.microsecond == 0:
+        return when, when + timedelta(microseconds=999_999)
+    return when, when
+
+
+def live_during(live: Any, following: Any, window_start: datetime | None, end: datetime) -> LiveVersion:
+    """`live`, the version live at the asked span's start, marked uncertain when `following` may have been
+    live before the span ends: its edit time is in the span, or its edit window opened before the span ends."""
+    if following is None:
         return LiveVersion(live)
-    return LiveVersion(live, window, following.observed_at)
+    edited = following.remote_updated_at
+    if edited is not None:  # the edit time is known: uncertain only when the asked second contains it
+        return LiveVersion(live, edited, edited) if edited <= end else LiveVersion(live)
+    if window_start is None or window_start > end:
+        return LiveVersion(live)
+    return LiveVersion(live, window_start, following.observed_at)
 
 
 def _refuse_if_deleted(db: Database, resource: ObjectRow, when: datetime) -> None:

@@ -61,7 +61,10 @@ def show(app: App, obj: str, number: int | None, at: str | None, target: str | N
         if at is not None:
             live = record.version_at(db, resource, parse_time(at))
             row = live.version
-            if live.uncertain_since:
+            if live.uncertain_since and live.uncertain_since == live.uncertain_until:
+                note = (f"note: version {row.number + 1} was edited in at {iso(live.uncertain_since)}, within {at}: "
+                        "either version may have been live")
+            elif live.uncertain_since:
                 note = (f"note: version {row.number + 1} was edited in at some time after "
                         f"{iso(live.uncertain_since)}; {at} falls inside that window")
         else:
