@@ -173,6 +173,19 @@ def test_removing_an_ignore_rule_is_not_drift_but_records_what_it_reveals(engine
     assert count(engine, Version) == 10 + len(revealed)  # the revealed values are now part of the record
 
 
+def test_a_version_recorded_because_the_rules_changed_says_so(engine, sandbox, poll):
+    from watcher.store import RULES_CHANGED
+
+    agent = sandbox.objects("agents")[0]
+    sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})
+    poll('ignore = ["metadata.hwm"]')
+    poll()
+    with Session(engine) as session:
+        notes = {(v.number, v.origin, v.note) for v in session.scalars(
+            select(Version).join(Resource).where(Resource.remote_id == agent["id"]))}
+    assert notes == {(1, "baseline", None), (2, "poll", RULES_CHANGED)}
+
+
 def test_a_real_change_beside_a_removed_rule_is_still_drift(engine, sandbox, poll):
     agent = sandbox.objects("agents")[0]
     sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from watcher import diff
 from watcher.snapshot import as_datetime, normalize
-from watcher.store import Event, Poll, Resource, Version, lock_key, rows_updated, utcnow
+from watcher.store import RULES_CHANGED, Event, Poll, Resource, Version, lock_key, rows_updated, utcnow
 
 if TYPE_CHECKING:
     from watcher.listing import Counts, Known
@@ -270,9 +270,10 @@ class _Writer:
         number = mine.version + 1
         self._set_current(mine, number, listed)
         updated = as_datetime(listed.updated_at)
+        note = RULES_CHANGED if change.action == "renormalized" else None
         self.session.add(Version(resource_id=mine.resource_id, number=number, content_hash=listed.content_hash,
                                  body=listed.canonical, observed_at=self.now, remote_updated_at=updated,
-                                 origin=self.origin))
+                                 origin=self.origin, note=note))
         if change.action == "drift":
             self._event(mine.resource_id, listed.object_id, listed.name, change.change, mine.version, number,
                         change.changes, updated, change.old_body, change.new_body)

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from watcher import diff, display, history, kinds, overview, sections
 from watcher.documents import event_severity
-from watcher.store import Event, Target, utcnow
+from watcher.store import RULES_CHANGED, Event, Target, utcnow
 from watcher.web import api
 from watcher.web.app import HERE, Call, Refused, configured_pairs, disabled_targets, poll_intervals
 from watcher.web.diffview import content, side_by_side
@@ -174,6 +174,8 @@ def _event_versions(row: Event) -> tuple[int, int] | None:
 
 
 def _how(version) -> str:
+    if version.note == RULES_CHANGED:
+        return "recorded when the watcher's rules changed (not an edit)"
     return {"baseline": "first seen (baseline)", "poll": "seen by a poll (out of band)",
             "apply": "applied through the watcher", "restore": "restored through the watcher"}.get(version.origin,
                                                                                              version.origin)
@@ -182,7 +184,7 @@ def _how(version) -> str:
 def _who(version, event: Event | None) -> str:
     if version.origin in ("apply", "restore"):
         return version.actor or "unknown"
-    if version.origin == "baseline":
+    if version.origin == "baseline" or version.note == RULES_CHANGED:
         return "—"
     return actor_text(event.actor if event is not None else None)
 
