@@ -34,6 +34,15 @@ def test_snapshot_prints_one_summary_line_per_target_and_kind(config, cli):
     ]
 
 
+def test_snapshot_says_when_drift_was_recorded_but_no_channel_tells_anyone(config, cli, sandbox):
+    assert cli(config, "snapshot", "--no-email").stderr == ""  # a baseline is no drift
+    sandbox.remove("agents", sandbox.objects("agents")[0]["id"])
+    result = cli(config, "snapshot", "--no-email")
+    assert result.exit_code == 0
+    assert result.stderr == ("note: 1 drift event recorded, but no alert channel is configured ([smtp] or "
+                             "[[channels]]): nobody was told\n")
+
+
 def test_snapshot_summary_counts_drift(edited, config, cli, sandbox):
     sandbox.remove("agents", sandbox.objects("agents")[0]["id"])
     result = cli(config, "snapshot", "--no-email")
@@ -267,6 +276,16 @@ def test_a_misspelt_kind_option_gets_a_did_you_mean(config, cli):
     for args in (["objects"], ["snapshot"], ["history", "anything"]):
         result = cli(config, *args, "--kind", "agent")
         assert result.exit_code == 2 and "unknown kind 'agent' (did you mean 'agents'?)" in result.stderr, args
+
+
+def test_a_usage_error_is_one_line_naming_where_help_is(config, cli):
+    for args, message in ((["prune", "--keep-days", "0"], "Invalid value for '--keep-days'"),
+                          (["ack", "abc", "--by", "me"], "Invalid value for 'EVENT'"),
+                          (["snapsht"], "No such command 'snapsht'")):
+        result = cli(config, *args)
+        assert result.exit_code == 2, args
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"error: {message}") and line.endswith(" --help')"), line
 
 
 def test_diff_of_an_object_with_one_version_says_there_is_nothing_to_compare_yet(config, cli, sandbox):

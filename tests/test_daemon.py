@@ -434,6 +434,22 @@ def test_a_target_where_no_kind_is_served_is_warned_about_once(tmp_path, api, sm
     assert daemon.stop()[0] == 0
 
 
+def test_a_daemon_without_any_alert_channel_warns_that_nobody_is_told(tmp_path, api, smtp, daemons):
+    config = write_daemon_config(tmp_path / "config.toml", api, smtp.port)
+    text = config.read_text()
+    config.write_text(text[:text.index("[smtp]")])
+    daemon = daemons(config)
+    assert daemon.wait_log("no alert channel is configured"), daemon.log()
+    assert daemon.stop()[0] == 0
+
+
+def test_a_daemon_with_a_channel_does_not_warn_about_alerts(tmp_path, api, smtp, daemons):
+    daemon = daemons(write_daemon_config(tmp_path / "config.toml", api, smtp.port))
+    assert wait_until(lambda: len(daemon.query("SELECT id FROM polls")) >= 2, 30)
+    assert daemon.stop()[0] == 0
+    assert "no alert channel" not in daemon.log()
+
+
 # --- start-up errors and logs -----------------------------------------------------------------
 
 

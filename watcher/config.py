@@ -187,6 +187,11 @@ class Config(Section):
         """The `[[channels]]` entry called `name`, or None."""
         return next((c for c in self.channels if c.name == name), None)
 
+    @property
+    def alerts_go_nowhere(self) -> bool:
+        """True when no channel is configured (no `[smtp]`, no `[[channels]]`): drift is recorded, nobody is told."""
+        return self.smtp is None and not self.channels
+
     def interval_of(self, target: TargetConfig) -> float:
         """Seconds between two polls of `target`: its own `interval`, else `[schedule] interval`."""
         return target.interval or self.schedule.interval

@@ -133,6 +133,7 @@ class Daemon:
         self.notifier.ready(self.activity.status_line())
         log.info("running as %s (up to %d polls at once): %s; %s", self.owner, self.max_polls,
                  _targets_text(self.config), self._watchdog_text())
+        _warn_if_alerts_go_nowhere(self.config)
         while True:
             for signum in inbox.wait(None):
                 if signum == signal.SIGHUP:
@@ -188,6 +189,7 @@ class Daemon:
             old_engine.dispose()
         log.info("reloaded %s: %s; %s", config.path, _targets_text(config),
                  f"rescheduled {', '.join(changed)}" if changed else "no schedule changed")
+        _warn_if_alerts_go_nowhere(config)
         self.notifier.ready(self.activity.status_line())
 
     def _reload_http(self, old: HttpConfig | None, config: Config, engine: Engine) -> None:
@@ -344,6 +346,11 @@ def _worker_id() -> str:
 
 def _timing(target: TargetConfig, config: Config) -> tuple[float, float]:
     return (config.interval_of(target), config.schedule.jitter)
+
+
+def _warn_if_alerts_go_nowhere(config: Config) -> None:
+    if config.alerts_go_nowhere:
+        log.warning("no alert channel is configured ([smtp] or [[channels]]): drift is recorded, nobody is told")
 
 
 def _targets_text(config: Config) -> str:

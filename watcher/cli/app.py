@@ -31,11 +31,20 @@ log = logging.getLogger("watcher")
 
 
 class WatcherGroup(click.Group):
-    """Turns the watcher's typed errors into one line on stderr and an exit code."""
+    """Turns the watcher's typed errors, and click's usage errors, into one line on stderr and an exit code."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # the group's own options, or an unknown command
+            raise _UsageLine(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a command's options and arguments
+            raise _UsageLine(exc) from None
         except ConfigError as exc:
             _fail(ctx, f"config error: {exc}", EXIT_CONFIG)
         except WatcherError as exc:
@@ -44,6 +53,17 @@ class WatcherGroup(click.Group):
             if not _is_database_error(exc):
                 raise
             _fail(ctx, f"database error: {one_line(exc)}", EXIT_FAILED)
+
+
+class _UsageLine(click.UsageError):
+    """A usage error shown as every other error is: one line (click's own form takes four), exit 2."""
+
+    def __init__(self, error: click.UsageError):
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(printable(f"error: {self.format_message()}{where}"), err=True)
 
 
 def _is_database_error(exc: Exception) -> bool:

@@ -59,6 +59,10 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         _interrupted(outcomes)
     finally:
         interrupted.close()
+    drift = sum(len(o.events) for o in outcomes)
+    if drift and config.alerts_go_nowhere:
+        click.echo(f"note: {drift} drift {'event' if drift == 1 else 'events'} recorded, but no alert channel is "
+                   "configured ([smtp] or [[channels]]): nobody was told", err=True)
     if not no_email:
         _deliver_after_snapshot(app)
     ok = all(o.ok for o in outcomes) and not failed_targets
