@@ -69,7 +69,7 @@ def test_snapshot_exits_0_when_a_kind_is_not_served(config, cli, sandbox):
 def test_snapshot_of_an_unknown_target_exits_2(config, cli):
     result = cli(config, "snapshot", "--target", "staging")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "config error: no target named 'staging' (configured: prod)"
+    assert result.stderr.startswith("error: Invalid value for '--target': no target named 'staging' (configured: prod)")
 
 
 def test_snapshot_without_the_api_key_exits_2_naming_the_variable(config, cli, monkeypatch):
@@ -286,6 +286,15 @@ def test_a_usage_error_is_one_line_naming_where_help_is(config, cli):
         assert result.exit_code == 2, args
         [line] = result.stderr.splitlines()
         assert line.startswith(f"error: {message}") and line.endswith(" --help')"), line
+
+
+def test_a_target_neither_configured_nor_recorded_is_refused_not_answered_with_nothing(config, cli):
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    for args in (["events"], ["objects"], ["snapshot"], ["events", "--follow"]):
+        result = cli(config, *args, "--target", "nope")
+        assert result.exit_code == 2, args
+        assert "no target named 'nope' (configured: prod)" in result.stderr, args
+    assert cli(config, "events", "--target", "prod").exit_code == 0
 
 
 def test_diff_of_an_object_with_one_version_says_there_is_nothing_to_compare_yet(config, cli, sandbox):

@@ -128,6 +128,11 @@ def choose_resource(matches: list, ref: str, *, target: str | None = None, kind:
     raise RecordError(f"{ref!r} names {len(matches)} objects ({where}{more}): {hint}")
 
 
+def target_names(db: Database) -> set[str]:
+    """The names of every target the record has, configured now or not."""
+    return {row[0] for row in db.rows("SELECT name FROM targets")}
+
+
 def versions(db: Database, resource: ObjectRow) -> list[VersionRow]:
     """Every version of `resource`, oldest first."""
     return [_version(row) for row in db.rows(f"SELECT {_VERSION} WHERE resource_id = ? ORDER BY number", resource.id)]

@@ -127,9 +127,11 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
 def events(app: App, open_only: bool, since: str | None, target: str | None, follow: bool, as_json: bool) -> None:
     """Drift events: created, modified, deleted, reappeared."""
     moment = parse_time(since) if since else None
+    if follow and open_only:
+        raise click.UsageError("--follow prints new events, which are all open: drop --open")
+    with app.database() as db:
+        _check_target(app, db, target)
     if follow:
-        if open_only:
-            raise click.UsageError("--follow prints new events, which are all open: drop --open")
         click.get_current_context().exit(_follow(app, target, moment, as_json))
     with app.database() as db:
         rows = [documents.event_document(e) for e in record.list_events(db, open_only=open_only, since=moment,
@@ -206,6 +208,17 @@ def _paths(paths: list[str], limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _check_target(app: App, db, name: str | None) -> None:
+    """A --target neither configured nor in the record is a typo: say so rather than answer "nothing"."""
+    if name is None:
+        return
+    configured = sorted({target for target, _kind in app.configured_kinds()})
+    if name in configured or name in record.target_names(db):
+        return
+    raise click.BadParameter(f"no target named {name!r} (configured: {', '.join(configured) or 'none'})",
+                             param_hint="'--target'")
+
+
 @main.command("objects")
 @click.option("--target", metavar="NAME", help="Only this target.")
 @click.option("--kind", metavar="KIND", callback=known_kinds,
@@ -216,6 +229,7 @@ def _paths(paths: list[str], limit: int = 60) -> str:
 def objects_command(app: App, target: str | None, kind: str | None, deleted: bool, as_json: bool) -> None:
     """Every tracked object: target, kind, id, name, current version, last change."""
     with app.database() as db:
+        _check_target(app, db, target)
         rows = record.list_objects(db, target=target, kind=kind, deleted=deleted)
     if as_json:
         print_json([documents.object_document(r) for r in rows])

@@ -30,7 +30,7 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
 
     config = app.config
     # A disabled target is polled only when named: its record is kept, its polling stopped.
-    targets = [config.target(target_name)] if target_name else list(config.enabled_targets)
+    targets = [_configured_target(config, target_name)] if target_name else list(config.enabled_targets)
     if not targets:
         raise ConfigError(f"{config.path}: " + ("every target has enabled = false" if config.targets
                                                  else "no [[targets]] configured"))
@@ -67,6 +67,14 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         _deliver_after_snapshot(app)
     ok = all(o.ok for o in outcomes) and not failed_targets
     click.get_current_context().exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def _configured_target(config, name: str):
+    """The target called `name`; a mistyped --target is a usage error, not a config error."""
+    try:
+        return config.target(name)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--target'") from None
 
 
 def _check_kinds(targets: list, kind_names: tuple[str, ...]) -> None:
