@@ -297,6 +297,13 @@ def test_a_target_neither_configured_nor_recorded_is_refused_not_answered_with_n
     assert cli(config, "events", "--target", "prod").exit_code == 0
 
 
+def test_objects_takes_several_kinds(config, cli, cli_json):
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    both = cli_json(config, "objects", "--kind", "agents", "--kind", "assistants")
+    assert sorted({o["kind"] for o in both}) == ["agents", "assistants"] and len(both) == 10
+    assert {o["kind"] for o in cli_json(config, "objects", "--kind", "agents")} == {"agents"}
+
+
 def test_diff_of_an_object_with_one_version_says_there_is_nothing_to_compare_yet(config, cli, sandbox):
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     result = cli(config, "diff", sandbox.objects("assistants")[0]["id"])

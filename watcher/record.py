@@ -254,9 +254,10 @@ class TrackedObject:
         return self.deleted_at is not None
 
 
-def list_objects(db: Database, *, target: str | None = None, kind: str | None = None,
+def list_objects(db: Database, *, target: str | None = None, kind: str | tuple[str, ...] | None = None,
                  deleted: bool = False) -> list[TrackedObject]:
-    """Tracked objects by target, then kind, then first recorded; deleted ones only with `deleted`."""
+    """Tracked objects by target, then kind (one, or any of several), then first recorded; deleted ones only
+    with `deleted`."""
     query = ("SELECT r.id, t.name, r.kind, r.remote_id, r.name, r.current_version, r.deleted_at, "
              "COALESCE(v.remote_updated_at, v.observed_at) FROM resources r JOIN targets t ON r.target_id = t.id "
              "JOIN versions v ON v.resource_id = r.id AND v.number = r.current_version")
@@ -264,9 +265,10 @@ def list_objects(db: Database, *, target: str | None = None, kind: str | None = 
     if target:
         conditions.append("t.name = ?")
         params.append(target)
-    if kind:
-        conditions.append("r.kind = ?")
-        params.append(kind)
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind or ())
+    if kinds:
+        conditions.append(f"r.kind IN ({', '.join('?' * len(kinds))})")
+        params.extend(kinds)
     if not deleted:
         conditions.append("r.deleted_at IS NULL")
     if conditions:

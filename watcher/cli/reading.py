@@ -221,16 +221,16 @@ def _check_target(app: App, db, name: str | None) -> None:
 
 @main.command("objects")
 @click.option("--target", metavar="NAME", help="Only this target.")
-@click.option("--kind", metavar="KIND", callback=known_kinds,
-              help="Only this kind (assistants, agents, skills, ...).")
+@click.option("--kind", "kinds", metavar="KIND", multiple=True, callback=known_kinds,
+              help="Only this kind (assistants, agents, skills, ...); repeatable.")
 @click.option("--deleted", is_flag=True, help="Also objects that are deleted now.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
-def objects_command(app: App, target: str | None, kind: str | None, deleted: bool, as_json: bool) -> None:
+def objects_command(app: App, target: str | None, kinds: tuple[str, ...], deleted: bool, as_json: bool) -> None:
     """Every tracked object: target, kind, id, name, current version, last change."""
     with app.database() as db:
         _check_target(app, db, target)
-        rows = record.list_objects(db, target=target, kind=kind, deleted=deleted)
+        rows = record.list_objects(db, target=target, kind=kinds, deleted=deleted)
     if as_json:
         print_json([documents.object_document(r) for r in rows])
         return
