@@ -42,7 +42,7 @@ def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
     table = [[str(d["id"]), _delivery_state(d, held), str(d["attempts"]), d["channel"], _delivery_time(d),
               ", ".join(d["recipients"]), header_text(d["subject"] or "", 70), header_text(d["last_error"] or "", 60)]
              for d in documents_]
-    echo_table(["id", "state", "tries", "channel", "when", "to", "subject", "last error"], table)
+    echo_table(["id", "state", "tries", "channel", "sent or next try", "to", "subject", "last error"], table)
 
 
 def _preview(row, types: dict[str, str], routing: dict) -> dict:
