@@ -307,7 +307,17 @@ def test_objects_takes_several_kinds(config, cli, cli_json):
 def test_diff_of_an_object_with_one_version_says_there_is_nothing_to_compare_yet(config, cli, sandbox):
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     result = cli(config, "diff", sandbox.objects("assistants")[0]["id"])
-    assert result.exit_code == 0 and "only version 1 is recorded, nothing to compare it with yet" in result.stdout
+    assert result.exit_code == 0 and result.stdout.rstrip().endswith(
+        "only version 1 is recorded, nothing to compare it with (a change the watcher records becomes version 2)")
+
+
+def test_diff_of_a_deleted_object_with_one_version_does_not_promise_a_version_2(config, cli, sandbox):
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    victim = sandbox.objects("assistants")[0]["id"]
+    sandbox.remove("assistants", victim)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    result = cli(config, "diff", victim)
+    assert result.exit_code == 0 and result.stdout.rstrip().endswith("(its deletion is an event, not a version)")
 
 
 # --- several daemons, many targets (issue 11) ---

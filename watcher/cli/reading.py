@@ -105,8 +105,9 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
                     "changes": [c.as_json() for c in changes]})
         return
     if from_number == to_number == 1 and resource.current_version == 1:
-        click.echo(f"{resource_title(resource)}: only version 1 is recorded, nothing to compare it with yet "
-                   "(a change the watcher records becomes version 2)")
+        then = ("its deletion is an event, not a version" if resource.deleted_at else
+                "a change the watcher records becomes version 2")
+        click.echo(f"{resource_title(resource)}: only version 1 is recorded, nothing to compare it with ({then})")
         return
     click.echo(f"{resource_title(resource)}: version {from_number} → {to_number}")
     if not changes:
