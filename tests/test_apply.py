@@ -194,3 +194,27 @@ def test_a_dry_run_sees_an_out_of_band_change_as_a_real_run_would(setup, sandbox
     file.write_text(json.dumps(body))
     result = cli(path, "apply", str(file), "--by", "alice", "--dry-run")
     assert result.exit_code == 1 and "has changed since the last poll" in result.stderr
+
+
+@pytest.mark.parametrize("remembering", [False, True], ids=["snapshot", "daemon"])
+def test_the_same_edit_made_again_after_a_restore_is_drift(setup, sandbox, engine, remembering):
+    """The listing after the edit is byte for byte the listing before the restore: it must not pass as restored."""
+    from watcher.apply import restore_version
+    from watcher.page_memory import PageMemory
+
+    _path, config = setup
+    target = config.targets[0]
+    memory = PageMemory() if remembering else None
+    poll_target(engine, target, memory=memory)
+    victim = sandbox.objects("assistants")[1]
+    tampered = sandbox.edit("assistants", victim["id"], instructions="tampered")
+    poll_target(engine, target, memory=memory)
+    restore_version(engine, config, victim["id"], 1, by="carol")
+    # As a server lists it (in its own field order, whatever the request's): exactly the tampered bytes again.
+    sandbox.edit("assistants", victim["id"], **{k: v for k, v in tampered.items() if k != "id"})
+    assert list(sandbox.get("assistants", victim["id"]).items()) == list(tampered.items())
+    poll_target(engine, target, memory=memory)
+    assert [(number, origin) for number, origin, _actor, _note in versions_of(engine, victim["id"])] == [
+        (1, "baseline"), (2, "poll"), (3, "restore"), (4, "poll")]
+    with Session(engine) as session:
+        assert [e.change for e in session.scalars(select(Event).order_by(Event.id))] == ["modified", "modified"]

@@ -484,3 +484,22 @@ def test_an_unexpected_failure_logs_one_line_and_keeps_the_traceback_for_vv(engi
     sandbox.edit("assistants", sandbox.objects("assistants")[0]["id"], instructions="out of band again")
     poll_target(engine, target, compose=crash)
     assert any(r.exc_info for r in caplog.records if r.name == "watcher.traceback")
+
+
+def test_an_object_listed_with_other_bytes_but_the_same_content_gets_its_new_raw_fingerprint(
+        engine, sandbox, make_target):
+    """A vector store searched: only its usage moved, no drift; its new bytes are remembered, so the next
+    poll does not normalize it again."""
+    target = make_target(sandbox.url, key=sandbox.api_key, kinds=["vector_stores"])
+    poll_target(engine, target)
+    store = sandbox.objects("vector_stores")[0]
+
+    def raw_hash():
+        with Session(engine) as session:
+            return session.scalar(select(Resource.raw_hash).where(Resource.remote_id == store["id"]))
+
+    before = raw_hash()
+    sandbox.use("vector_stores", store["id"])
+    [outcome] = poll_target(engine, target)
+    assert outcome.events == [] and count(engine, Version) == len(sandbox.objects("vector_stores"))
+    assert raw_hash() not in (before, None)

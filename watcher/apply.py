@@ -283,7 +283,9 @@ def _record_write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: s
             return WriteResult(remote_id, snap.name, None, previous)
         moved = rows_updated(session,  # compare-and-set: a poll that recorded meanwhile must not be overwritten
                              update(Resource).where(Resource.id == resource.id, Resource.current_version == previous)
-                             .values(current_version=previous + 1, current_hash=snap.content_hash, name=snap.name))
+                             # raw_hash cleared: the bytes listed before the write must not pass for this version
+                             .values(current_version=previous + 1, current_hash=snap.content_hash, name=snap.name,
+                                     raw_hash=None))
         if moved != 1:
             raise RecordError(f"{remote_id} was recorded by another process meanwhile; run snapshot to see it")
         session.add(Version(resource_id=resource.id, number=previous + 1, content_hash=snap.content_hash,

@@ -45,7 +45,7 @@ class Counts:
     same_bytes: int = 0  # skipped by their raw fingerprint
     unread_pages: int = 0  # recognized by their bytes as remembered, every object as recorded: not parsed
     # Known objects listed with other bytes but the same content (a volatile field moved): new raw hashes.
-    raw_moved: list[tuple[int, str]] = field(default_factory=list)
+    raw_moved: list[tuple[int, int, str]] = field(default_factory=list)  # (resource id, version, raw hash)
     listed: dict[bytes, PageSummary] = field(default_factory=dict)  # what to remember of each page (page_memory)
 
 
@@ -108,7 +108,7 @@ def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spo
             spool.write(_spool_line(snap, raw_hash))
             counts.differ += 1
         else:
-            counts.raw_moved.append((mine.resource_id, raw_hash))
+            counts.raw_moved.append((mine.resource_id, mine.version, raw_hash))
     return raw_hashes
 
 
