@@ -99,14 +99,15 @@ def test_what_is_remembered_lapses_when_the_rules_change():
     assert memory.recall("t", "assistants", kinds.get("assistants").normalization(secret_key=b"j" * 32)) == {}
 
 
-def test_targets_no_longer_configured_are_forgotten():
+def test_what_is_no_longer_polled_is_forgotten():
     memory = PageMemory()
     rules = kinds.get("assistants").normalization()
     pages = {b"digest": PageSummary(("asst_1",), ("a",), ("hash",), False, None)}
-    memory.keep("kept", "assistants", rules, pages)
-    memory.keep("gone", "assistants", rules, pages)
-    memory.forget({"kept"})
-    assert (memory.recall("kept", "assistants", rules), memory.recall("gone", "assistants", rules)) == (pages, {})
+    for target, kind in (("kept", "assistants"), ("kept", "agents"), ("gone", "assistants")):
+        memory.keep(target, kind, rules, pages)
+    memory.forget({("kept", "assistants")})
+    assert [memory.recall(target, kind, rules) for target, kind in (
+        ("kept", "assistants"), ("kept", "agents"), ("gone", "assistants"))] == [pages, {}, {}]
 
 
 def test_a_new_version_under_a_remembered_skill_is_a_created_event(engine, sandbox, make_target):

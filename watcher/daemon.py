@@ -183,7 +183,7 @@ class Daemon:
         old_engine, old_http = self.engine, self.config.http
         self.config, self.engine, self.compose = config, engine, alerts.composer(config)
         changed = self._schedule_targets(config)
-        self.page_memory.forget({target.name for target in config.targets})
+        self.page_memory.forget({(target.name, kind) for target in config.enabled_targets for kind in target.kinds})
         self._reload_http(old_http, config, engine)
         if engine is not old_engine:
             old_engine.dispose()

@@ -57,10 +57,10 @@ class PageMemory:
         with self._lock:
             self._slots[(target, kind)] = (_rules_mark(rules), pages)
 
-    def forget(self, keep_targets: set[str]) -> None:
-        """Drop what is remembered of targets no longer configured (after a reload)."""
+    def forget(self, polled: set[tuple[str, str]]) -> None:
+        """Drop what is remembered of every (target, kind) not in `polled` (after a reload)."""
         with self._lock:
-            for key in [key for key in self._slots if key[0] not in keep_targets]:
+            for key in [key for key in self._slots if key not in polled]:
                 del self._slots[key]
 
 
