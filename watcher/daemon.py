@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor as PollPool
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -32,6 +32,7 @@ from watcher.activity import Activity
 from watcher.claim_loop import ClaimLoop, Wanted
 from watcher.config import Config, HttpConfig, config_path, load_config
 from watcher.config_targets import TargetConfig
+from watcher.daemon_log import log_outcome, result_word, targets_text, warn_if_alerts_go_nowhere
 from watcher.delivery_job import DELIVERY_INTERVAL, DeliveryJob
 from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.page_memory import PageMemory
@@ -132,8 +133,8 @@ class Daemon:
             log.info("serving the web UI, API and metrics on %s", self.http_server.url)
         self.notifier.ready(self.activity.status_line())
         log.info("running as %s (up to %d polls at once): %s; %s", self.owner, self.max_polls,
-                 _targets_text(self.config), self._watchdog_text())
-        _warn_if_alerts_go_nowhere(self.config)
+                 targets_text(self.config), self._watchdog_text())
+        warn_if_alerts_go_nowhere(self.config)
         while True:
             for signum in inbox.wait(None):
                 if signum == signal.SIGHUP:
@@ -187,9 +188,9 @@ class Daemon:
         self._reload_http(old_http, config, engine)
         if engine is not old_engine:
             old_engine.dispose()
-        log.info("reloaded %s: %s; %s", config.path, _targets_text(config),
+        log.info("reloaded %s: %s; %s", config.path, targets_text(config),
                  f"rescheduled {', '.join(changed)}" if changed else "no schedule changed")
-        _warn_if_alerts_go_nowhere(config)
+        warn_if_alerts_go_nowhere(config)
         self.notifier.ready(self.activity.status_line())
 
     def _reload_http(self, old: HttpConfig | None, config: Config, engine: Engine) -> None:
@@ -301,8 +302,8 @@ class Daemon:
             logging.getLogger("watcher.traceback").debug("traceback", exc_info=True)
             return "FAILED", []
         for outcome in outcomes:
-            _log_outcome(outcome)
-        return _result_word(outcomes), outcomes
+            log_outcome(outcome)
+        return result_word(outcomes), outcomes
 
     def _watchdog_job(self) -> None:
         """Ping systemd, unless a poll or the schedule stopped making progress (then let systemd restart us)."""
@@ -346,47 +347,6 @@ def _worker_id() -> str:
 
 def _timing(target: TargetConfig, config: Config) -> tuple[float, float]:
     return (config.interval_of(target), config.schedule.jitter)
-
-
-def _warn_if_alerts_go_nowhere(config: Config) -> None:
-    if config.alerts_go_nowhere:
-        log.warning("no alert channel is configured ([smtp] or [[channels]]): drift is recorded, nobody is told")
-
-
-def _targets_text(config: Config) -> str:
-    parts = [f"{t.name} every {_seconds_text(config.interval_of(t))}"
-             for t in config.enabled_targets]
-    jitter = f" (+ up to {_seconds_text(config.schedule.jitter)} jitter)" if config.schedule.jitter else ""
-    disabled = [t.name for t in config.targets if not t.enabled]
-    return (", ".join(parts) or "no target enabled") + jitter + \
-        (f"; disabled: {', '.join(disabled)}" if disabled else "")
-
-
-def _seconds_text(seconds: float) -> str:
-    return str(timedelta(seconds=seconds)).removeprefix("0:") if seconds >= 60 else f"{seconds:g} s"
-
-
-def _log_outcome(outcome) -> None:
-    """One line per (target, kind): drift and baselines at INFO, failures at WARNING, quiet polls at DEBUG."""
-    from watcher.poll import summary_line
-
-    line = summary_line(outcome)
-    if outcome.status == "failed":
-        log.warning("%s", line)
-    elif outcome.baseline or outcome.events or outcome.first_not_served:
-        log.info("%s", line)
-    else:
-        log.debug("%s", line)
-
-
-def _result_word(outcomes) -> str:
-    """What STATUS= says about one target's last poll."""
-    if any(o.status == "failed" for o in outcomes):
-        return "FAILED"
-    changes = sum(len(o.events) for o in outcomes)
-    if any(o.baseline for o in outcomes):
-        return "baseline"
-    return f"ok, {changes} change{'s' if changes != 1 else ''}" if changes else "ok"
 
 
 def _exit_now(code: int) -> None:
