@@ -29,8 +29,9 @@ from watcher.config import Config
 from watcher.config_targets import TargetConfig
 from watcher.errors import RecordError
 from watcher.kinds import Kind
+from watcher.locks import poll_lock
 from watcher.snapshot import as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize, parse_path
-from watcher.store import Event, Resource, Target, Version, installation_key, poll_lock, rows_updated, utcnow
+from watcher.store import Event, Resource, Target, Version, installation_key, rows_updated, utcnow
 from watcher.times import iso
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed

@@ -35,9 +35,10 @@ from watcher import diff, kinds
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import Kind
 from watcher.listing import collect, load_known, read_spool
+from watcher.locks import poll_lock
 from watcher.page_memory import PageMemory, PageSummary
 from watcher.snapshot import Normalization
-from watcher.store import Poll, ensure_target, poll_lock, utcnow
+from watcher.store import Poll, ensure_target, utcnow
 
 if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
     from watcher.source import Page

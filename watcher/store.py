@@ -1,20 +1,16 @@
-"""The record: SQLAlchemy 2 models, the engine, migrations on open, and locks.
+"""The record: SQLAlchemy 2 models, the engine, and migrations on open.
 
 SQLite (a file, WAL mode, created 0600) is the embedded default; PostgreSQL is
 the production and multi-instance store. Everything here is portable SQLAlchemy;
-the two dialect-specific pieces are the per-(target, kind) poll lock and the
-outbox claim, both behind small functions.
+the dialect-specific pieces are the locks (`watcher.locks`) and the outbox claim,
+each behind small functions.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -40,6 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sqlalchemy.sql.dml import Update
 
 from watcher.errors import ConfigError
+from watcher.locks import lock_key
 from watcher.sql import SCHEMA_HEAD
 from watcher.times import utcnow
 
@@ -399,65 +396,6 @@ def _schema_version(engine: Engine) -> str | None:
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception:  # no table yet (a new database), or unreadable: Alembic decides
         return None
-
-
-# --- locks ------------------------------------------------------------------------------
-
-
-def lock_key(*parts: str) -> int:
-    """A signed 64-bit PostgreSQL advisory lock key for `parts`."""
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-@contextlib.contextmanager
-def poll_lock(engine: Engine, target: str, kind: str) -> Iterator[None]:
-    """Held while one process polls (target, kind): others wait, then see its result.
-
-    On PostgreSQL the lock lives on its own connection, which a network blip or a pooler may
-    drop mid-poll; recording does not trust it (see watcher.recording), and a lock that was lost
-    is not an error when released.
-    """
-    if engine.dialect.name == "postgresql":
-        key = lock_key("poll", target, kind)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            connection.commit()
-            try:
-                yield
-            finally:
-                _unlock(connection, key)
-        return
-    with _file_lock(engine, f"poll-{target}-{kind}"):
-        yield
-
-
-def _unlock(connection, key: int) -> None:
-    try:
-        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-        connection.commit()
-    except Exception:  # the connection died, and the lock with it
-        connection.invalidate()
-
-
-@contextlib.contextmanager
-def _file_lock(engine: Engine, name: str) -> Iterator[None]:
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield
-        return
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    path = Path(database).expanduser().resolve()  # one file, one lock, however its path was spelled
-    # One hidden folder beside the database, not a file per (target, kind) in the user's folder.
-    folder = path.with_name(f".{path.name}.locks")
-    folder.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(folder / f"{safe}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 # --- small shared queries ---------------------------------------------------------------
