@@ -46,7 +46,7 @@ def test_objects_deleted_adds_the_deleted_ones_with_when(changed, config, cli_js
 
 def test_objects_filter_by_target_and_kind(changed, config, cli_json):
     assert {o["kind"] for o in cli_json(config, "objects", "--kind", "agents")} == {"agents"}
-    assert cli_json(config, "objects", "--target", "staging") == []
+    assert {o["target"] for o in cli_json(config, "objects", "--target", "prod")} == {"prod"}
 
 
 def test_objects_with_an_unknown_kind_is_a_usage_error(config, cli):

@@ -188,7 +188,7 @@ def _size(item: dict[str, Any]) -> int:
     return len(json.dumps(item, ensure_ascii=False))
 
 def object_document(row) -> dict[str, Any]:
-    """One tracked object (a `watcher.overview.TrackedObject`), as `objects --json` prints it."""
+    """One tracked object (a `watcher.record.TrackedObject`), as `objects --json` prints it."""
     return {
         "target": row.target,
         "kind": row.kind,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, contains_eager, defer
 
 from watcher import kinds
 from watcher.errors import RecordError
+from watcher.record import TrackedObject
 from watcher.store import Delivery, Event, Poll, Resource, Target, Version
 
 PAGE_LIMIT = 100  # rows per page unless asked otherwise
@@ -180,24 +181,6 @@ def deliveries(session: Session) -> list[Deliveries]:
 
 
 # --- objects ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrackedObject:
-    """One recorded object as the `objects` command lists it."""
-
-    resource_id: int
-    target: str
-    kind: str
-    object_id: str
-    name: str | None
-    version: int
-    deleted_at: datetime | None
-    last_change_at: datetime  # COALESCE(remote_updated_at, observed_at) of the current version
-
-    @property
-    def deleted(self) -> bool:
-        return self.deleted_at is not None
 
 
 def list_objects(session: Session, *, target: str | None = None, kind: str | None = None,

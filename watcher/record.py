@@ -238,7 +238,7 @@ def list_events(db: Database, *, open_only: bool = False, since: datetime | None
 
 @dataclass(frozen=True)
 class TrackedObject:
-    """One recorded object as the `objects` command lists it (as `watcher.overview.TrackedObject`)."""
+    """One recorded object as the `objects` command and the web UI list it."""
 
     resource_id: int
     target: str
