@@ -195,7 +195,8 @@ def phase(processes: int, folder: Path, args, sandbox_url: str, engine, count) -
         time.sleep(min(1.0, max(ends - time.monotonic(), 0)))
     polls, requests = complete_polls(engine) - polls, count() - requests
     twice = polls_too_soon(engine, first_id, args.interval)
-    lags = sorted(lag for d, offset in zip(daemons, offsets) for lag in d.lags(offset))
+    per_daemon = [d.lags(offset) for d, offset in zip(daemons, offsets)]  # one lag line per target claimed
+    lags = sorted(lag for claimed in per_daemon for lag in claimed)
     rss = [d.peak_rss_mib() for d in daemons]
     for d in daemons:
         d.stop()
@@ -204,7 +205,7 @@ def phase(processes: int, folder: Path, args, sandbox_url: str, engine, count) -
             "p50": statistics.median(lags) if lags else float("nan"),
             "p95": lags[int(0.95 * (len(lags) - 1))] if lags else float("nan"), "claims": len(lags),
             "rss": rss, "connections": [peak.get(f"fleet-{processes}-{n}", 0) for n in range(processes)],
-            "codes": codes, "twice": twice}
+            "codes": codes, "twice": twice, "shares": [len(claimed) for claimed in per_daemon]}
 
 
 def main() -> None:
@@ -247,6 +248,8 @@ def main() -> None:
     print(f"3 processes / 1 process: polls {three['polls'] / max(one['polls'], 1e-9):.2f}x, list requests "
           f"{three['requests'] / max(one['requests'], 1e-9):.2f}x (target: within 1.1x); expected polls per "
           f"interval: {args.targets}; exit codes {one['codes'] + three['codes']}")
+    print(f"targets polled by each of the 3 processes in the window: {' '.join(map(str, three['shares']))} "
+          "(spread: none should be 0)")
     print(f"polls less than half an interval after the same pair's previous one (work done twice; target 0): "
           f"{one['twice']} with 1 process, {three['twice']} with 3 "
           f"(the window's edges can move the counts above by up to one poll per target at short --rounds)")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher.activity import Activity
-from watcher.claim_loop import ClaimLoop, Wanted
+from watcher.claim_loop import ClaimLoop, Wanted, fair_share
 from watcher.store import ScheduleEntry, utcnow
 
 WANTED = {"prod": ["assistants", "agents"], "staging": ["assistants"]}
@@ -47,9 +47,11 @@ class Polls:
 def run_loop(engine):
     started = []
 
-    def run(polls: Polls, slots: int = 8) -> ClaimLoop:
+    def run(polls: Polls, slots: int = 8, *, owner: str = "here", wanted: dict | None = None) -> ClaimLoop:
         activity = Activity()
-        loop = ClaimLoop("here", slots, activity, Wanted(engine, WANTED, INTERVALS, 60.0), polls.start)
+        wanted = wanted or WANTED
+        intervals = {name: 60.0 for name in wanted}
+        loop = ClaimLoop(owner, slots, activity, Wanted(engine, wanted, intervals, 60.0), polls.start)
         loop.start()
         started.append((activity, loop))
         return loop
@@ -92,3 +94,17 @@ def test_a_claim_the_poll_pool_refuses_is_given_back_at_once(engine, run_loop):
     run_loop(polls)
     assert wait_until(lambda: len(polls.claims) >= 2)
     assert wait_until(lambda: set(owners(engine).values()) == {None})  # not held for its 60 s lease
+
+
+def test_two_daemons_looking_at_once_share_the_due_targets(engine, run_loop):
+    wanted = {f"team-{n}": ["assistants"] for n in range(8)}
+    here, there = Polls(), Polls()
+    run_loop(here, owner="here", wanted=wanted)
+    run_loop(there, owner="there", wanted=wanted)
+    assert wait_until(lambda: len(here.claims) + len(there.claims) == 8)
+    assert here.claims and there.claims, (len(here.claims), len(there.claims))
+    assert {c.target for c in here.claims}.isdisjoint(c.target for c in there.claims)
+
+
+def test_a_look_leases_half_the_free_slots_and_at_least_one():
+    assert [fair_share(free) for free in (0, 1, 2, 3, 8)] == [0, 1, 1, 2, 4]

@@ -2,13 +2,16 @@
 
 Every CLAIM_TICK seconds, or at once when a poll slot comes free, it brings the schedule's rows in
 line with the targets (after start and after each reload), renews the lease of each poll in flight
-that made progress, then leases due (target, kind) rows into the free poll slots and hands each
-claim to the daemon to poll. A claim comes back through `give_back` with its next due time.
+that made progress, then leases due (target, kind) rows into half its free poll slots (looking again
+after a short random pause, so other daemons get their share) and hands each claim to the daemon to
+poll. A claim comes back through `give_back` with its next due time.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +29,12 @@ log = logging.getLogger("watcher.daemon")  # the daemon's logger: these lines ar
 
 CLAIM_TICK = 0.5  # seconds between looks for due polls (a finished poll looks at once)
 CLAIM_STALL = 10.0  # seconds a look at the schedule may take before the watchdog calls it hung
+
+
+def fair_share(free: int) -> int:
+    """How many targets one look leases: half the free poll slots (at least one). Daemons that wake
+    together when polls fall due then share them, instead of the quickest one taking them all."""
+    return max(1, math.ceil(free / 2)) if free > 0 else 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,8 @@ class ClaimLoop:
             with self._claims_lock:
                 free = self.slots - len(self._claims)
                 idle = {name: kinds for name, kinds in targets.items() if name not in self._claims}
-            claims, soonest = schedule.claim(engine, self.owner, idle, free,
+            share = fair_share(free)
+            claims, soonest = schedule.claim(engine, self.owner, idle, share,
                                              {name: schedule.lease_seconds(intervals[name]) for name in idle})
         except SQLAlchemyError as exc:
             self._report_problem(f"cannot read the schedule: {one_line(exc)}")
@@ -150,6 +160,8 @@ class ClaimLoop:
                 self._start_poll(claim)
             except RuntimeError:  # stopping: the pool takes no more work
                 self.give_back(claim, None)
+        if claims and len(claims) == share < free:  # more may be due: look again once the others had a turn
+            return random.uniform(CLAIM_TICK / 10, CLAIM_TICK / 2)
         until_due = (soonest - datetime.now(UTC)).total_seconds() if soonest is not None else CLAIM_TICK
         return min(until_due, CLAIM_TICK) if until_due > 0 else CLAIM_TICK
 
