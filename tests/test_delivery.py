@@ -349,7 +349,8 @@ def test_outbox_lists_pending_and_failing_first_then_recently_sent(db, sqlite_ur
     assert documents[2]["sent_at"].endswith("Z") and documents[2]["recipients"] == ["ops@example.com"]
     assert documents[2]["state"] == "sent"
     table = cli(config, "outbox").stdout.splitlines()
-    assert table[0].split() == ["id", "state", "tries", "channel", "when", "to", "subject", "last", "error"]
+    assert table[0].split() == ["id", "state", "tries", "channel", "sent", "or", "next", "try", "to", "subject", "last",
+                                "error"]
     assert [line.split()[1] for line in table[1:]] == ["failing", "pending", "sent", "sent"]
     assert all(line.split()[3] == "watchlist" for line in table[1:])
     assert [d["id"] for d in cli_json(config, "outbox", "--limit", "1")] == [3, 4, 2]
