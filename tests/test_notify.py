@@ -178,6 +178,22 @@ def test_failing_polls_send_one_email_after_failure_after_and_one_when_recovered
         "[prod] watcher recovered: assistants polled again after 4 failed polls"]
 
 
+def test_an_outage_of_a_target_is_one_failing_email_and_one_recovered_email_whatever_its_kinds(
+        sandbox, server, mail_config, cli, store_url):
+    config = mail_config(sandbox, server, url=store_url, target_extra='kinds = ["assistants", "agents"]',
+                         alerts="failure_after = 2\n")
+    cli(config, "snapshot")
+    sandbox.fail_next(1000, status=500, message="upstream down")
+    for _ in range(3):
+        assert cli(config, "snapshot").exit_code == 1
+    assert [m.subject for m in server.messages] == [
+        "[prod] [high] watcher failing: assistants polls failed 2 times in a row"]
+    sandbox.reset_faults()
+    assert cli(config, "snapshot").exit_code == 0
+    assert [m.subject for m in server.messages[1:]] == [
+        "[prod] watcher recovered: agents polled again after 3 failed polls"]
+
+
 def test_an_outage_nobody_was_told_of_ends_without_a_recovered_email(sandbox, server, mail_config, write_config,
                                                                     sqlite_url, cli):
     quiet = write_config(sandbox, sqlite_url)  # no [smtp] yet: nothing is queued, so nothing is announced

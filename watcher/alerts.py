@@ -145,9 +145,26 @@ class _Composer:
         if notice is None:
             return []
         purpose, detail = notice
+        if purpose in ("failing", "recovered") and self._another_kind_failing(session, outcome.target_id,
+                                                                              outcome.target, outcome.kind):
+            # One outage of a target is one alert and one recovery, whatever the number of its kinds: this
+            # kind's streak is recorded as announced (its row), but told only by the target's first and last.
+            names = []
         title = _notice(purpose, outcome.target, outcome.kind, detail).subject
         return [self._alert(purpose, outcome, utcnow(), names, severity="low" if purpose == "recovered" else "high",
                             title=title, detail=detail, routing=facts)]
+
+    def _another_kind_failing(self, session: Session, target_id: int, target: str, kind: str) -> bool:
+        """True while another kind of `target` is in a failed streak announced as failing."""
+        kinds = _configured_kinds(self.config, target) or session.scalars(
+            select(Poll.kind).distinct().where(Poll.target_id == target_id)).all()
+        for other in kinds:
+            if other == kind:
+                continue
+            last = session.scalar(select(func.max(Poll.id)).where(Poll.target_id == target_id, Poll.kind == other))
+            if last is not None and "failing" in _failed_streak(session, target_id, other, through=last).announced:
+                return True
+        return False
 
     def _failure(self, outcome: PollOutcome, streak: _Streak) -> tuple[str, dict] | None:
         """`streak`: the failed polls through this one."""
@@ -163,6 +180,10 @@ class _Composer:
         if not streak.announced:  # nobody was told of an outage, so nobody needs telling it ended
             return None
         return "recovered", {"failures": streak.failures, "since": json_time(streak.since)}
+
+
+def _configured_kinds(config: Config, target: str) -> list[str]:
+    return next((list(t.kinds) for t in config.targets if t.name == target), [])
 
 
 @dataclass(frozen=True)
