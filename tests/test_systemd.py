@@ -17,7 +17,7 @@ MAX_EXPOSURE = 1.5
 HARDENING = {
     "NoNewPrivileges": "yes", "CapabilityBoundingSet": "", "PrivateUsers": "yes", "PrivateTmp": "yes",
     "PrivateDevices": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "ProtectProc": "invisible",
-    "ProcSubset": "pid", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
+    "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
     "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "ProtectClock": "yes", "ProtectHostname": "yes",
     "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6", "RestrictNamespaces": "yes",
     "RestrictRealtime": "yes", "RestrictSUIDSGID": "yes", "LockPersonality": "yes",
@@ -61,6 +61,12 @@ def test_service_units_are_hardened(unit):
     assert "IPAddressDeny" not in found, "outbound HTTPS and SMTP need every address"
     credentials = [value.split(":", 1)[0] for value in found["LoadCredential"]]
     assert credentials == ["openai-api-key", "smtp-password"]
+
+
+def test_only_the_unit_without_metrics_hides_proc_stat():
+    """ProcSubset=pid hides /proc/stat, which prometheus_client's process_* series read: the daemon serves them."""
+    assert "ProcSubset" not in directives(SERVICE)
+    assert directives(SNAPSHOT)["ProcSubset"] == ["pid"]
 
 
 @needs_systemd_analyze

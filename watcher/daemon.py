@@ -386,6 +386,9 @@ def run(config_option: str | None, *, verbose: int = 0) -> int:
         except ConfigError as exc:
             log.error("config error: %s", exc)
             return EXIT_CONFIG
+        except WatcherError as exc:  # the port is busy: a passing condition, worth a restart
+            log.error("error: %s", exc)
+            return EXIT_FAILED
         return daemon.serve(inbox)
     finally:
         inbox.close()

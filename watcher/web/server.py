@@ -7,6 +7,7 @@ rather than a thread that dies later.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import threading
@@ -14,12 +15,14 @@ import threading
 from waitress import wasyncore
 from waitress.server import create_server
 
-from watcher.errors import ConfigError
+from watcher.errors import ConfigError, WatcherError
 
 log = logging.getLogger("watcher.web")
 
 THREADS = 4  # waitress workers: each holds at most one database connection while it answers
 MAX_BODY = 64 * 1024  # bytes of request body (an ack is a few hundred)
+# A port held by another process, an address not up yet (at boot): they pass, unlike a bad address or port.
+_PASSING = (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
 _LOOP_TIMEOUT = 1.0  # seconds the I/O loop waits before it looks at the stop flag again
 
 
@@ -40,7 +43,10 @@ class HttpServer:
                                          expose_tracebacks=False, clear_untrusted_proxy_headers=True)
         except OSError as exc:
             where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            raise ConfigError(f"http.listen: cannot listen on {where}: {exc.strerror or exc}") from None
+            message = f"http.listen: cannot listen on {where}: {exc.strerror or exc}"
+            if exc.errno in _PASSING:  # exit 1, not 2: systemd restarts the service, and it listens once free
+                raise WatcherError(message) from None
+            raise ConfigError(message) from None
         self.host, self.port = self._server.effective_host, int(self._server.effective_port)
 
     @property
