@@ -503,3 +503,42 @@ def test_an_object_listed_with_other_bytes_but_the_same_content_gets_its_new_raw
     [outcome] = poll_target(engine, target)
     assert outcome.events == [] and count(engine, Version) == len(sandbox.objects("vector_stores"))
     assert raw_hash() not in (before, None)
+
+
+def _mark_last_poll_as_another_process(engine):
+    from sqlalchemy import update
+
+    with Session(engine) as session, session.begin():
+        last = session.scalar(select(func.max(Poll.id)))
+        session.execute(update(Poll).where(Poll.id == last).values(worker="elsewhere:1:abcdef"))
+
+
+def test_processes_taking_turns_with_other_ignore_rules_are_warned_about_once(engine, sandbox, make_target, caplog,
+                                                                             monkeypatch):
+    monkeypatch.setattr("watcher.poll._rules_warned", set())  # once per process: this test's process is shared
+    ours = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"])
+    theirs = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"], extra='ignore = ["metadata.hwm"]')
+    poll_target(engine, ours)
+    poll_target(engine, theirs)
+    _mark_last_poll_as_another_process(engine)
+    with caplog.at_level("WARNING", logger="watcher.poll"):
+        poll_target(engine, ours)
+        poll_target(engine, theirs)
+        _mark_last_poll_as_another_process(engine)
+        poll_target(engine, ours)
+    warnings = [r.getMessage() for r in caplog.records if "every process has the same config" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "by elsewhere:1:abcdef, ignored ['metadata.hwm'] and this process ignores nothing" in warnings[0]
+
+
+def test_one_change_of_ignore_rules_by_another_process_is_no_warning(engine, sandbox, make_target, caplog,
+                                                                     monkeypatch):
+    monkeypatch.setattr("watcher.poll._rules_warned", set())
+    before = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"], extra='ignore = ["metadata.hwm"]')
+    after = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"])
+    poll_target(engine, before)
+    poll_target(engine, before)
+    _mark_last_poll_as_another_process(engine)  # the process before a restart with a new config
+    with caplog.at_level("WARNING", logger="watcher.poll"):
+        poll_target(engine, after)
+    assert not [r for r in caplog.records if "every process has the same config" in r.getMessage()]

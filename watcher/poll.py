@@ -213,6 +213,7 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
                                    reason="not asked again until the target's settings change")
             known = load_known(session, target_id, kind)
             previous = _last_complete_poll(session, target_id, kind)
+            _warn_if_rules_differ(session, target_id, context, previous)
         started = utcnow()
         log.debug("%s/%s: %d objects in the record; listing", context.target, kind, len(known))
         try:
@@ -255,16 +256,41 @@ class LastPoll:
     id: int
     started_at: datetime
     ignore: list[str] | None
+    worker: str | None = None  # the process that made it
 
 
 def _last_complete_poll(session: Session, target_id: int, kind: str) -> LastPoll | None:
     row = session.execute(
-        select(Poll.id, Poll.started_at, Poll.ignore)
+        select(Poll.id, Poll.started_at, Poll.ignore, Poll.worker)
         .where(Poll.target_id == target_id, Poll.kind == kind, Poll.status == "complete")
         .order_by(Poll.id.desc())
         .limit(1)
     ).first()
-    return LastPoll(row[0], row[1], row[2]) if row else None
+    return LastPoll(row[0], row[1], row[2], row[3]) if row else None
+
+
+_rules_warned: set[tuple[str, str]] = set()  # (target, kind) whose ignore rules differ from another process's
+
+
+def _warn_if_rules_differ(session: Session, target_id: int, context: Context, previous: LastPoll | None) -> None:
+    """Once per (target, kind) and process: processes with other ignore rules take turns polling it (the
+    last poll's rules differ from ours, the one before had ours), so each poll records the objects again
+    (as a rules change, not an edit) until their configs agree. A single change of config is no warning."""
+    if previous is None or previous.worker in (None, WORKER):
+        return
+    ours, theirs = list(context.rules.ignore), list(previous.ignore or [])
+    key = (context.target, context.kind.name)
+    if ours == theirs or key in _rules_warned:
+        return
+    before = session.scalar(select(Poll.ignore).where(Poll.target_id == target_id, Poll.kind == key[1],
+                                                      Poll.status == "complete", Poll.id < previous.id)
+                            .order_by(Poll.id.desc()).limit(1))
+    if list(before or []) != ours:
+        return
+    _rules_warned.add(key)
+    log.warning("%s/%s: the last poll, by %s, ignored %s and this process ignores %s: each poll by either records "
+                "new versions (noted as a rules change) until every process has the same config", *key,
+                previous.worker, theirs or "nothing", ours or "nothing")
 
 
 def _last_poll(session: Session, target_id: int, kind: str) -> Poll | None:
