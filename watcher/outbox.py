@@ -300,7 +300,7 @@ def disabled_channels(engine: Engine, config: Config) -> set[str]:
         now = _fingerprint(engine, config, state.name)
         if now is not None and state.destination and now != state.destination:
             with Session(engine) as session, session.begin():
-                session.execute(delete(ChannelState).where(ChannelState.name == state.name))
+                _enable(session, state, utcnow())
             log.info("channel %s has a new URL: enabled again", state.name)
             continue
         held.add(state.name)
@@ -318,9 +318,20 @@ def retry_now(engine: Engine, *, now: datetime | None = None) -> tuple[int, list
         waiting = rows_updated(session, update(Delivery)
                                .where(Delivery.state == "pending", Delivery.next_attempt_at > at)
                                .values(next_attempt_at=at))
-        enabled = list(session.scalars(select(ChannelState.name).order_by(ChannelState.name)))
-        session.execute(delete(ChannelState))
-    return waiting, enabled
+        enabled = list(session.scalars(select(ChannelState).order_by(ChannelState.name)))
+        for state in enabled:
+            _enable(session, state, at)
+    return waiting, [state.name for state in enabled]
+
+
+def _enable(session: Session, state: ChannelState, at: datetime) -> None:
+    """Enable a disabled channel again, and send again the delivery its receiver answered 410 to: it died
+    with the channel (the same instant), not because anyone gave up on it."""
+    session.execute(update(Delivery).where(Delivery.channel == state.name, Delivery.state == "dead",
+                                           Delivery.dead_at == state.disabled_at)
+                    .values(state="pending", dead_at=None, next_attempt_at=at)
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(ChannelState).where(ChannelState.name == state.name))
 
 
 def rows(session: Session, limit: int = _SENT_SHOWN) -> list[Delivery]:
