@@ -360,7 +360,7 @@ def test_sd_notify_ready_status_watchdog_stopping(tmp_path, api, smtp, daemons, 
         daemon.wait_baseline()
         assert wait_until(lambda: len(listener.fields("WATCHDOG")) >= 3, 30), daemon.log()
         assert wait_until(lambda: any("prod: ok" in s for _, s in listener.fields("STATUS")), 30)
-        assert wait_until(lambda: any("mail: 0 pending" in s for _, s in listener.fields("STATUS")), 30)
+        assert wait_until(lambda: any("alerts: 0 pending" in s for _, s in listener.fields("STATUS")), 30)
 
         code, _ = daemon.stop()
 

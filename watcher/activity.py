@@ -25,7 +25,7 @@ class Activity:
 
     targets: dict[str, _TargetState] = field(default_factory=dict)
     delivering: bool = False
-    pending_mail: int | None = None
+    pending_mail: int | None = None  # deliveries of every channel, not only email
     stopping: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _idle: threading.Condition = field(init=False, repr=False)  # on _lock, made in __post_init__
@@ -115,12 +115,12 @@ class Activity:
                     if state.last_progress is not None and now - state.last_progress > state.stall_after]
 
     def status_line(self) -> str:
-        """One human line: the last poll of every target and the mail still pending."""
+        """One human line: the last poll of every target and the deliveries (every channel's) still pending."""
         with self._lock:
             parts = [_target_status(name, state) for name, state in sorted(self.targets.items())]
             pending = self.pending_mail
-        mail = "mail: not checked yet" if pending is None else f"mail: {pending} pending"
-        return "; ".join(parts + [mail]) if parts else f"no poll yet; {mail}"
+        alerts = "alerts: not checked yet" if pending is None else f"alerts: {pending} pending"
+        return "; ".join(parts + [alerts]) if parts else f"no poll yet; {alerts}"
 
 
 def _target_status(name: str, state: _TargetState) -> str:
