@@ -262,14 +262,26 @@ def skills_config(write_config, sqlite_url):
         yield write_config(sb, sqlite_url, target_extra='kinds = ["skills", "skill_versions"]'), sb
 
 
-def test_a_name_shared_by_a_skill_and_its_versions_asks_for_the_kind(skills_config, cli):
+def test_a_skill_version_is_named_after_its_skill_and_its_version(skills_config, cli):
+    """A version's own name is its skill's: "<skill> / <version>" tells a skill and each of its versions apart."""
     config, sb = skills_config
     assert cli(config, "snapshot", "--no-email").exit_code == 0
-    name = sb.objects("skills")[0]["name"]
-    ambiguous = cli(config, "history", name)
+    skill = sb.objects("skills")[0]
+    version = next(v for v in sb.objects("skill_versions") if v["skill_id"] == skill["id"])
+    assert cli(config, "history", skill["name"]).stdout.startswith(f"prod/skills/{skill['id']} ")
+    named = cli(config, "history", f"{skill['name']} / {version['version']}")
+    assert named.exit_code == 0, named.output
+    assert named.stdout.startswith(f"prod/skill_versions/{skill['id']}/{version['version']} ")
+
+
+def test_a_name_shared_by_two_kinds_asks_for_the_kind(config, cli, sandbox):
+    assistant = sandbox.objects("assistants")[0]
+    sandbox.edit("agents", sandbox.objects("agents")[0]["id"], name=assistant["name"])
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    ambiguous = cli(config, "history", assistant["name"])
     assert ambiguous.exit_code == 1 and ambiguous.stderr.rstrip().endswith("give the id instead, or add --kind KIND")
-    chosen = cli(config, "history", name, "--kind", "skills")
-    assert chosen.exit_code == 0 and chosen.stdout.startswith(f"prod/skills/{sb.objects('skills')[0]['id']} ")
+    chosen = cli(config, "history", assistant["name"], "--kind", "assistants")
+    assert chosen.exit_code == 0 and chosen.stdout.startswith(f"prod/assistants/{assistant['id']} ")
 
 
 def test_a_misspelt_kind_option_gets_a_did_you_mean(config, cli):

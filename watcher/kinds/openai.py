@@ -39,7 +39,8 @@ SKILLS = Kind(
 
 SKILL_VERSIONS = Kind(
     name="skill_versions", label="skill version", path="/skills/{parent}/versions", listing=PER_PARENT,
-    parent="skills", id_field="version",
+    # Named "<skill> / <version>": a version's own name is its skill's, the same for every version.
+    parent="skills", id_field="version", name_field="version", named_under_parent=True,
     summary="every version of every skill, one object per (skill, version)",
 )
 
