@@ -542,3 +542,23 @@ def test_one_change_of_ignore_rules_by_another_process_is_no_warning(engine, san
     with caplog.at_level("WARNING", logger="watcher.poll"):
         poll_target(engine, after)
     assert not [r for r in caplog.records if "every process has the same config" in r.getMessage()]
+
+
+def test_an_object_listed_with_the_same_content_takes_the_label_the_listing_gives_it_now(engine, make_target):
+    """A record made while skill versions were labelled with their skill's name alone gets "<skill> / <version>"
+    at the next poll whose rules differ (the raw fingerprints lapse), without a new version."""
+    from sqlalchemy import update
+
+    with Sandbox(assistants=0, agents=0, skills=1) as sandbox:
+        target = make_target(sandbox.url, key=sandbox.api_key, kinds=["skills", "skill_versions"])
+        poll_target(engine, target)
+        skill = sandbox.objects("skills")[0]
+        with Session(engine) as session, session.begin():  # as recorded under the old label and the old rules
+            session.execute(update(Resource).where(Resource.kind == "skill_versions")
+                            .values(name=skill["name"], raw_hash="0" * 32))
+        versions = count(engine, Version)
+        poll_target(engine, target)
+    with Session(engine) as session:
+        names = set(session.scalars(select(Resource.name).where(Resource.kind == "skill_versions")))
+    assert names == {f"{skill['name']} / {v['version']}" for v in sandbox.objects("skill_versions")}
+    assert count(engine, Version) == versions and events(engine) == []

@@ -305,16 +305,17 @@ class _Writer:
         self._event(mine.resource_id, resource.remote_id, resource.name, "deleted", mine.version, None, [], None,
                     old_body, None)
 
-    def remember_raw(self, moved: list[tuple[int, int, str]]) -> None:
-        """New raw fingerprints of objects whose content did not change (one statement for all), each only
-        while its object is still at the version it was compared with: a write recorded meanwhile keeps its own."""
+    def remember_raw(self, moved: list[tuple[int, int, str, str | None]]) -> None:
+        """New raw fingerprints and labels of objects whose content did not change (one statement for all), each
+        only while its object is still at the version it was compared with: a write recorded meanwhile keeps its own."""
         if moved:
             table = Resource.__table__  # Core executemany: one statement, many rows
             assert isinstance(table, Table)
             self.session.execute(update(table).where(table.c.id == bindparam("rid"),
                                                      table.c.current_version == bindparam("number"))
-                                 .values(raw_hash=bindparam("raw")),
-                                 [{"rid": rid, "number": number, "raw": raw} for rid, number, raw in moved])
+                                 .values(raw_hash=bindparam("raw"), name=bindparam("label")),
+                                 [{"rid": rid, "number": number, "raw": raw, "label": name}
+                                  for rid, number, raw, name in moved])
 
     def finish(self) -> None:
         self.session.flush()
