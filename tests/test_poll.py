@@ -562,3 +562,22 @@ def test_an_object_listed_with_the_same_content_takes_the_label_the_listing_give
         names = set(session.scalars(select(Resource.name).where(Resource.kind == "skill_versions")))
     assert names == {f"{skill['name']} / {v['version']}" for v in sandbox.objects("skill_versions")}
     assert count(engine, Version) == versions and events(engine) == []
+
+
+@pytest.mark.parametrize("remembering", [False, True], ids=["snapshot", "daemon"])
+def test_versions_of_a_renamed_skill_take_its_new_name_without_a_new_version(engine, make_target, remembering):
+    from watcher.page_memory import PageMemory
+
+    memory = PageMemory() if remembering else None
+    with Sandbox(assistants=0, agents=0, skills=1) as sandbox:
+        target = make_target(sandbox.url, key=sandbox.api_key, kinds=["skills", "skill_versions"])
+        poll_target(engine, target, memory=memory)
+        poll_target(engine, target, memory=memory)
+        skill = sandbox.objects("skills")[0]
+        sandbox.edit("skills", skill["id"], name="renamed-skill")
+        outcomes = {o.kind: o for o in poll_target(engine, target, memory=memory)}
+    assert [e.change for e in outcomes["skills"].events] == ["modified"]
+    assert outcomes["skill_versions"].events == []
+    with Session(engine) as session:
+        names = set(session.scalars(select(Resource.name).where(Resource.kind == "skill_versions")))
+    assert names == {f"renamed-skill / {v['version']}" for v in sandbox.objects("skill_versions")}

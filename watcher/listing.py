@@ -63,7 +63,7 @@ def collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalization
     for page in pages:
         counts.pages += 1
         summary = page.remembered
-        if summary is not None and _as_recorded(summary, known):
+        if summary is not None and _as_recorded(summary, known, page.names):
             counts.objects += len(summary.ids)
             counts.same_bytes += len(summary.ids)
             counts.seen.update(summary.ids)
@@ -78,13 +78,22 @@ def collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalization
     return counts
 
 
-def _as_recorded(summary: PageSummary, known: dict[str, Known]) -> bool:
-    """True when every object of a remembered page has the raw fingerprint it had then, in the record now."""
-    for object_id, raw_hash in zip(summary.ids, summary.raw_hashes):
+def _as_recorded(summary: PageSummary, known: dict[str, Known], names: list[str | None]) -> bool:
+    """True when every object of a remembered page has the raw fingerprint it had then, in the record now,
+    and the label the listing gives it now (one composed with its parent's name changes with the parent)."""
+    for object_id, raw_hash, name in zip(summary.ids, summary.raw_hashes, names or [None] * len(summary.ids)):
         mine = known.get(object_id)
-        if mine is None or mine.deleted or mine.raw_hash != raw_hash:
+        if mine is None or mine.deleted or mine.raw_hash != raw_hash or _relabelled(name, mine):
             return False
     return True
+
+
+def _relabelled(name: str | None, mine: Known) -> bool:
+    return name is not None and _label(name) != mine.name
+
+
+def _label(name: str) -> str:
+    return name.replace("\x00", "")[:NAME_LIMIT]
 
 
 def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spool, counts: Counts) -> list[str]:
@@ -101,10 +110,12 @@ def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spo
         if mine is not None and not mine.deleted and mine.raw_hash == raw_hash:
             counts.seen.add(object_id)
             counts.same_bytes += 1
+            if _relabelled(name, mine):  # its parent was renamed: the same bytes under a new label
+                counts.raw_moved.append((mine.resource_id, mine.version, raw_hash, _label(name or "")))
             continue
         snap = normalize(raw, rules=rules, object_id=object_id)
         if name is not None:  # a label the listing gives (its parent's name and its own)
-            snap = replace(snap, name=name.replace("\x00", "")[:NAME_LIMIT])
+            snap = replace(snap, name=_label(name))
         counts.seen.add(snap.object_id)
         if mine is None or mine.deleted or mine.content_hash != snap.content_hash:
             spool.write(_spool_line(snap, raw_hash))
