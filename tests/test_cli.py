@@ -300,6 +300,12 @@ def test_a_usage_error_is_one_line_naming_where_help_is(config, cli):
         assert line.startswith(f"error: {message}") and line.endswith(" --help')"), line
 
 
+def test_no_command_shows_the_help_not_an_error(cli):
+    result = cli(None)
+    assert "Commands:" in result.output and "snapshot" in result.output
+    assert not result.output.startswith("error:")
+
+
 def test_a_target_neither_configured_nor_recorded_is_refused_not_answered_with_nothing(config, cli):
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     for args in (["events"], ["objects"], ["snapshot"], ["events", "--follow"]):

@@ -37,6 +37,8 @@ class WatcherGroup(click.Group):
                      **extra: Any) -> click.Context:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
+        except _HELP:
+            raise  # no command given: click shows the help, as it should
         except click.UsageError as exc:  # the group's own options, or an unknown command
             raise _UsageLine(exc) from None
 
@@ -53,6 +55,11 @@ class WatcherGroup(click.Group):
             if not _is_database_error(exc):
                 raise
             _fail(ctx, f"database error: {one_line(exc)}", EXIT_FAILED)
+
+
+# What click raises to show the help when a group is called without a command (click 8.2 and later).
+_HELP: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if cls is not None)
 
 
 class _UsageLine(click.UsageError):
