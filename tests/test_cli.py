@@ -306,6 +306,17 @@ def test_no_command_shows_the_help_not_an_error(cli):
     assert not result.output.startswith("error:")
 
 
+def test_diff_of_a_version_recorded_for_a_rules_change_says_so(sandbox, write_config, sqlite_url, cli):
+    agent = sandbox.objects("agents")[0]
+    sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})
+    hidden = write_config(sandbox, sqlite_url, target_extra='ignore = ["metadata.hwm"]')
+    assert cli(hidden, "snapshot", "--no-email").exit_code == 0
+    shown = write_config(sandbox, sqlite_url)
+    assert cli(shown, "snapshot", "--no-email").exit_code == 0
+    result = cli(shown, "diff", agent["id"])
+    assert "note: version 2 was recorded because the watcher's rules changed" in result.stdout
+
+
 def test_a_target_neither_configured_nor_recorded_is_refused_not_answered_with_nothing(config, cli):
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     for args in (["events"], ["objects"], ["snapshot"], ["events", "--follow"]):

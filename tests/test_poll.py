@@ -174,7 +174,7 @@ def test_removing_an_ignore_rule_is_not_drift_but_records_what_it_reveals(engine
 
 
 def test_a_version_recorded_because_the_rules_changed_says_so(engine, sandbox, poll):
-    from watcher.store import RULES_CHANGED
+    from watcher.record import RULES_CHANGED
 
     agent = sandbox.objects("agents")[0]
     sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})

@@ -66,6 +66,10 @@ class EventRow:
     actor: dict[str, Any] | None
 
 
+# The note of a version recorded because the watcher's own rules changed, not the object.
+RULES_CHANGED = "the watcher's rules changed (ignore, redact or volatile fields): not an edit on the platform"
+
+
 @dataclass(frozen=True)
 class LiveVersion:
     """The version live at a moment, and how sure the record is of it.

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 
 from watcher import diff
 from watcher.locks import lock_key
+from watcher.record import RULES_CHANGED
 from watcher.snapshot import as_datetime, normalize
-from watcher.store import RULES_CHANGED, Event, Poll, Resource, Version, rows_updated, utcnow
+from watcher.store import Event, Poll, Resource, Version, rows_updated, utcnow
 
 if TYPE_CHECKING:
     from watcher.listing import Counts, Known

@@ -112,10 +112,6 @@ class Resource(Base):
     target: Mapped[Target] = relationship()
 
 
-# The note of a version recorded because the watcher's own rules changed, not the object.
-RULES_CHANGED = "the watcher's rules changed (ignore, redact or volatile fields): not an edit on the platform"
-
-
 class Version(Base):
     __tablename__ = "versions"
     __table_args__ = (UniqueConstraint("resource_id", "number"),)

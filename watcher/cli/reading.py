@@ -94,7 +94,8 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
     with app.database() as db:
         resource = record.find_resource(db, obj, target=target, kind=kind)
         to_number = resource.current_version if to_number is None else to_number
-        new = json.loads(record.version(db, resource, to_number).body)  # the number the user gave is checked first
+        newer = record.version(db, resource, to_number)  # the number the user gave is checked first
+        new = json.loads(newer.body)
         from_number = from_number if from_number is not None else max(to_number - 1, 1)
         old = json.loads(record.version(db, resource, from_number).body)
     from watcher import diff
@@ -110,6 +111,8 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
         click.echo(f"{resource_title(resource)}: only version 1 is recorded, nothing to compare it with ({then})")
         return
     click.echo(f"{resource_title(resource)}: version {from_number} → {to_number}")
+    if newer.note == record.RULES_CHANGED:
+        click.echo(f"note: version {to_number} was recorded because {newer.note}")
     if not changes:
         click.echo("no changes")
     for change in changes:

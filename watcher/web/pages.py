@@ -18,7 +18,8 @@ from werkzeug.wrappers import Response
 
 from watcher import diff, display, history, kinds, overview, sections
 from watcher.documents import event_severity
-from watcher.store import RULES_CHANGED, Event, Target, utcnow
+from watcher.record import RULES_CHANGED
+from watcher.store import Event, Target, utcnow
 from watcher.web import api
 from watcher.web.app import HERE, Call, Refused, configured_pairs, disabled_targets, poll_intervals
 from watcher.web.diffview import content, side_by_side
