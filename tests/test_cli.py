@@ -317,6 +317,14 @@ def test_diff_of_a_version_recorded_for_a_rules_change_says_so(sandbox, write_co
     assert "note: version 2 was recorded because the watcher's rules changed" in result.stdout
 
 
+def test_a_time_the_watcher_cannot_read_is_a_usage_error(config, cli):
+    for args in (["events", "--since", "garbage"], ["show", "anything", "--at", "garbage"]):
+        result = cli(config, *args)
+        assert result.exit_code == 2, args
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: Invalid value for") and "cannot read time 'garbage'" in line, line
+
+
 def test_a_target_neither_configured_nor_recorded_is_refused_not_answered_with_nothing(config, cli):
     assert cli(config, "snapshot", "--no-email").exit_code == 0
     for args in (["events"], ["objects"], ["snapshot"], ["events", "--follow"]):

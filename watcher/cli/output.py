@@ -74,3 +74,17 @@ def known_kinds(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise click.BadParameter(f"unknown kind {name!r}{hint}; known kinds: {', '.join(names)}")
     return value
+
+
+def readable_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Click callback for a TIME option: one the watcher cannot read is a usage error (exit 2), said at once."""
+    if value is None:
+        return value
+    from watcher.errors import RecordError
+    from watcher.times import parse_time
+
+    try:
+        parse_time(value)
+    except RecordError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value

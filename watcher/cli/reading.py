@@ -15,7 +15,15 @@ import click
 
 from watcher import documents, record
 from watcher.cli.app import EXIT_OK, App, main, pass_app
-from watcher.cli.output import echo_change, echo_table, known_kinds, print_json, printable_json, resource_title
+from watcher.cli.output import (
+    echo_change,
+    echo_table,
+    known_kinds,
+    print_json,
+    printable_json,
+    readable_time,
+    resource_title,
+)
 from watcher.display import actor_text, header_text, printable
 from watcher.times import iso, json_time, parse_time
 
@@ -44,7 +52,8 @@ def history_command(app: App, obj: str, target: str | None, kind: str | None, as
 @main.command()
 @click.argument("obj", metavar="OBJECT")
 @click.option("--version", "number", type=int, metavar="N", help="This version (default: the current one).")
-@click.option("--at", "at", metavar="TIME", help="The version live at TIME (ISO 8601, or 2h for two hours ago).")
+@click.option("--at", "at", metavar="TIME", callback=readable_time,
+              help="The version live at TIME (ISO 8601, or 2h for two hours ago).")
 @click.option("--target", metavar="NAME", help="When a name exists on several targets.")
 @click.option("--kind", metavar="KIND", callback=known_kinds,
               help="When a name exists under several kinds (a skill and its versions).")
@@ -121,7 +130,8 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
 
 @main.command()
 @click.option("--open", "open_only", is_flag=True, help="Only events nobody acknowledged.")
-@click.option("--since", metavar="TIME", help="Detected at or after TIME (ISO 8601, or 1d for a day ago).")
+@click.option("--since", metavar="TIME", callback=readable_time,
+              help="Detected at or after TIME (ISO 8601, or 1d for a day ago).")
 @click.option("--target", metavar="NAME", help="Only this target.")
 @click.option("--follow", is_flag=True,
               help="Print each new event as it is recorded, by any process, until interrupted "
