@@ -93,7 +93,8 @@ def test_events_are_paged_with_a_link_to_the_next_page(edited, base):
 def test_bad_arguments_are_a_400_with_one_line(edited, base):
     for query, message in [("limit=0", "limit must be between 1 and 1000"), ("severity=urgent", "severity must be"),
                            ("kind=robots", "unknown kind 'robots'"), ("since=yesterday", "since: cannot read time"),
-                           ("after=x", "after must be a whole number")]:
+                           ("after=x", "after must be a whole number"),
+                           ("target=nope", "no target named 'nope' (configured: prod)")]:
         answer = get(f"{base}/api/v1/events?{query}")
         assert answer.status == 400, query
         assert message in answer.json()["error"]

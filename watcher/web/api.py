@@ -11,11 +11,12 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from watcher import diff, documents, history, kinds, overview
 from watcher.errors import NotLive, RecordError
-from watcher.store import Event
+from watcher.store import Event, Target
 from watcher.times import json_time, parse_time
 from watcher.web.app import Call, Refused, configured_pairs, disabled_targets, presented_token
 
@@ -50,7 +51,7 @@ def objects(call: Call) -> Response:
     kind = kind_arg(call)
     limit = page_limit(call)
     with call.reading() as session:
-        rows = overview.list_objects(session, target=call.request.args.get("target") or None, kind=kind,
+        rows = overview.list_objects(session, target=target_arg(call), kind=kind,
                                      deleted=flag(call, "deleted"), after=integer_arg(call, "after"),
                                      limit=limit + 1)
     return call.json([documents.object_document(row) for row in rows[:limit]],
@@ -154,8 +155,20 @@ def event_filter(call: Call) -> overview.EventFilter:
     severity = call.request.args.get("severity") or None
     if severity is not None and severity not in SEVERITIES:
         raise Refused(400, f"severity must be one of {', '.join(SEVERITIES)}")
-    return overview.EventFilter(open_only=flag(call, "open"), target=call.request.args.get("target") or None,
+    return overview.EventFilter(open_only=flag(call, "open"), target=target_arg(call),
                                 kind=kind_arg(call), severity=severity, since=time_arg(call, "since"))
+
+
+def target_arg(call: Call) -> str | None:
+    """`target=`: configured, or in the record (removed from the config since); else a 400, not an empty answer."""
+    target = call.request.args.get("target") or None
+    if target is None or target in {t.name for t in call.config.targets}:
+        return target
+    with call.reading() as session:
+        if session.scalar(select(Target.id).where(Target.name == target)) is not None:
+            return target
+    configured = ", ".join(t.name for t in call.config.targets) or "none"
+    raise Refused(400, f"no target named {target!r} (configured: {configured})")
 
 
 def kind_arg(call: Call) -> str | None:
