@@ -327,7 +327,8 @@ def test_a_time_the_watcher_cannot_read_is_a_usage_error(config, cli):
 
 def test_a_target_neither_configured_nor_recorded_is_refused_not_answered_with_nothing(config, cli):
     assert cli(config, "snapshot", "--no-email").exit_code == 0
-    for args in (["events"], ["objects"], ["snapshot"], ["events", "--follow"]):
+    for args in (["events"], ["objects"], ["snapshot"], ["events", "--follow"], ["history", "anything"],
+                 ["show", "anything"], ["diff", "anything"]):
         result = cli(config, *args, "--target", "nope")
         assert result.exit_code == 2, args
         assert "no target named 'nope' (configured: prod)" in result.stderr, args

@@ -38,6 +38,7 @@ from watcher.times import iso, json_time, parse_time
 def history_command(app: App, obj: str, target: str | None, kind: str | None, as_json: bool) -> None:
     """The versions of OBJECT (a remote id or a unique name), oldest first."""
     with app.database() as db:
+        _check_target(app, db, target)
         resource = record.find_resource(db, obj, target=target, kind=kind)
         rows = record.versions(db, resource)
     if as_json:
@@ -66,6 +67,7 @@ def show(app: App, obj: str, number: int | None, at: str | None, target: str | N
         raise click.UsageError("give --version or --at, not both")
     note = None
     with app.database() as db:
+        _check_target(app, db, target)
         resource = record.find_resource(db, obj, target=target, kind=kind)
         if at is not None:
             live = record.version_at(db, resource, parse_time(at))
@@ -101,6 +103,7 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
                  kind: str | None, as_json: bool) -> None:
     """What changed in OBJECT between two versions."""
     with app.database() as db:
+        _check_target(app, db, target)
         resource = record.find_resource(db, obj, target=target, kind=kind)
         to_number = resource.current_version if to_number is None else to_number
         newer = record.version(db, resource, to_number)  # the number the user gave is checked first
