@@ -6,6 +6,7 @@ Remote values (names, ids, text) are shown with control characters escaped, neve
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import click
@@ -76,15 +77,15 @@ def known_kinds(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any
     return value
 
 
-def readable_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """Click callback for a TIME option: one the watcher cannot read is a usage error (exit 2), said at once."""
+def readable_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """Click callback for a TIME option: the moment it names, read once; one the watcher cannot read is a
+    usage error (exit 2), said at once."""
     if value is None:
         return value
     from watcher.errors import RecordError
     from watcher.times import parse_time
 
     try:
-        parse_time(value)
+        return parse_time(value)
     except RecordError as exc:
         raise click.BadParameter(str(exc)) from None
-    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 
 import click
 
@@ -25,7 +26,7 @@ from watcher.cli.output import (
     resource_title,
 )
 from watcher.display import actor_text, header_text, printable
-from watcher.times import iso, json_time, parse_time
+from watcher.times import iso, json_time
 
 
 @main.command("history")
@@ -60,7 +61,7 @@ def history_command(app: App, obj: str, target: str | None, kind: str | None, as
               help="When a name exists under several kinds (a skill and its versions).")
 @click.option("--json", "as_json", is_flag=True, help="Print the canonical body as JSON.")
 @pass_app
-def show(app: App, obj: str, number: int | None, at: str | None, target: str | None, kind: str | None,
+def show(app: App, obj: str, number: int | None, at: datetime | None, target: str | None, kind: str | None,
          as_json: bool) -> None:
     """The recorded content of OBJECT: current, --version N or live --at TIME."""
     if number is not None and at is not None:
@@ -70,14 +71,14 @@ def show(app: App, obj: str, number: int | None, at: str | None, target: str | N
         _check_target(app, db, target)
         resource = record.find_resource(db, obj, target=target, kind=kind)
         if at is not None:
-            live = record.version_at(db, resource, parse_time(at))
+            live = record.version_at(db, resource, at)
             row = live.version
             if live.uncertain_since and live.uncertain_since == live.uncertain_until:
-                note = (f"note: version {row.number + 1} was edited in at {iso(live.uncertain_since)}, within {at}: "
-                        "either version may have been live")
+                note = (f"note: version {row.number + 1} was edited in at {iso(live.uncertain_since)}, "
+                        f"within {iso(at)}: either version may have been live")
             elif live.uncertain_since:
                 note = (f"note: version {row.number + 1} was edited in at some time after "
-                        f"{iso(live.uncertain_since)}; {at} falls inside that window")
+                        f"{iso(live.uncertain_since)}; {iso(at)} falls inside that window")
         else:
             row = record.version(db, resource, resource.current_version if number is None else number)
     body = json.loads(row.body)
@@ -141,17 +142,17 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
                    "(with --json: one JSON object per line, the webhook body's shape).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
-def events(app: App, open_only: bool, since: str | None, target: str | None, follow: bool, as_json: bool) -> None:
+def events(app: App, open_only: bool, since: datetime | None, target: str | None, follow: bool,
+           as_json: bool) -> None:
     """Drift events: created, modified, deleted, reappeared."""
-    moment = parse_time(since) if since else None
     if follow and open_only:
         raise click.UsageError("--follow prints new events, which are all open: drop --open")
     with app.database() as db:
         _check_target(app, db, target)
     if follow:
-        click.get_current_context().exit(_follow(app, target, moment, as_json))
+        click.get_current_context().exit(_follow(app, target, since, as_json))
     with app.database() as db:
-        rows = [documents.event_document(e) for e in record.list_events(db, open_only=open_only, since=moment,
+        rows = [documents.event_document(e) for e in record.list_events(db, open_only=open_only, since=since,
                                                                         target=target)]
     if as_json:
         print_json(rows)
