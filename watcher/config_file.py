@@ -11,6 +11,7 @@ ConfigError is then the one given. So a reading command never reads a config dif
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -226,6 +227,17 @@ def _target_kinds(target: Any) -> tuple[str, list[str]]:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The file's TOML (not to be changed: it is shared), parsed once however many readers a command asks."""
+    try:
+        stat = path.stat()
+    except OSError:
+        raise _Unsure from None
+    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    # Keyed by the file's stat too: a file changed since (a long-lived process) is read again.
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
