@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher.page_memory import PageSummary
-from watcher.snapshot import NAME_LIMIT, Normalization, Snapshot, normalize, raw_fingerprint
+from watcher.snapshot import Normalization, Snapshot, label, normalize, raw_fingerprint
 from watcher.store import Resource
 
 if TYPE_CHECKING:
@@ -70,8 +70,10 @@ def collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalization
             counts.unread_pages += 1
         else:
             raw_hashes = _collect_page(page, known, rules, spool, counts)
-            summary = PageSummary(tuple(page.ids), tuple(page.labels), tuple(raw_hashes), page.has_more, page.cursor)
-        if page.digest is not None:
+            if summary is None and page.digest is not None:  # what to remember of it, in a process that does
+                summary = PageSummary(tuple(page.ids), tuple(page.labels), tuple(raw_hashes), page.has_more,
+                                      page.cursor)
+        if summary is not None and page.digest is not None:
             counts.listed[page.digest] = summary
         if progress:
             progress(counts.pages, counts.objects)
@@ -88,12 +90,8 @@ def _as_recorded(summary: PageSummary, known: dict[str, Known], names: list[str 
     return not names or not any(_relabelled(name, known[object_id]) for object_id, name in zip(summary.ids, names))
 
 
-def _relabelled(name: str | None, mine: Known) -> bool:
-    return name is not None and _label(name) != mine.name
-
-
-def _label(name: str) -> str:
-    return name.replace("\x00", "")[:NAME_LIMIT]
+def _relabelled(name: str | None, mine: Known) -> TypeGuard[str]:
+    return name is not None and label(name) != mine.name
 
 
 def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spool, counts: Counts) -> list[str]:
@@ -101,21 +99,22 @@ def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spo
     objects = page.read()
     ids = page.ids  # the record's id of each object: Source sets them from the objects
     names = page.names or [None] * len(objects)
+    remembered = page.remembered.raw_hashes if page.remembered else None  # the same bytes: the same fingerprints
     raw_hashes = []
-    for raw, object_id, name in zip(objects, ids, names):
+    for index, (raw, object_id, name) in enumerate(zip(objects, ids, names)):
         counts.objects += 1
-        raw_hash = raw_fingerprint(raw, rules)
+        raw_hash = remembered[index] if remembered else raw_fingerprint(raw, rules)
         raw_hashes.append(raw_hash)
         mine = known.get(object_id)
         if mine is not None and not mine.deleted and mine.raw_hash == raw_hash:
             counts.seen.add(object_id)
             counts.same_bytes += 1
             if _relabelled(name, mine):  # its parent was renamed: the same bytes under a new label
-                counts.raw_moved.append((mine.resource_id, mine.version, raw_hash, _label(name or "")))
+                counts.raw_moved.append((mine.resource_id, mine.version, raw_hash, label(name)))
             continue
         snap = normalize(raw, rules=rules, object_id=object_id)
         if name is not None:  # a label the listing gives (its parent's name and its own)
-            snap = replace(snap, name=_label(name))
+            snap = replace(snap, name=label(name))
         counts.seen.add(snap.object_id)
         if mine is None or mine.deleted or mine.content_hash != snap.content_hash:
             spool.write(_spool_line(snap, raw_hash))

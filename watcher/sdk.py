@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from watcher.config_targets import TargetConfig
 
 _KEY_LIKE = re.compile(r"\b(sk|sess|key)[-_][A-Za-z0-9_\-*.]{3,}")  # keys a server might echo back, masked or not
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # characters that must not reach a terminal, a log or an id
 
 
 def make_client(target: TargetConfig) -> openai.OpenAI:
@@ -131,4 +131,4 @@ def scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")
-    return _CONTROL.sub(" ", _KEY_LIKE.sub("[redacted]", text))
+    return CONTROL.sub(" ", _KEY_LIKE.sub("[redacted]", text))

@@ -78,6 +78,11 @@ def raw_fingerprint(raw: dict[str, Any], rules: Normalization) -> str:
     return hashlib.blake2b(rules.digest + data, key=rules.secret_key[:64], digest_size=16).hexdigest()
 
 
+def label(name: str) -> str:
+    """A name as the record keeps it to label an object: no NUL, at most NAME_LIMIT characters."""
+    return name.replace("\x00", "")[:NAME_LIMIT]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One remote object as the record keeps it."""
@@ -162,7 +167,7 @@ def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = (), *,
     name = raw.get(rules.name_field) if rules.name_field else None
     name = name if isinstance(name, str) else None
     if name is not None:
-        name = name.replace("\x00", "")[:NAME_LIMIT]  # a label for lookups and subjects; the body keeps it whole
+        name = label(name)  # a label for lookups and subjects; the body keeps it whole
     return Snapshot(
         object_id=object_id,
         name=name,

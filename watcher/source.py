@@ -19,7 +19,6 @@ own message, never a key.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import ADMIN, Kind
 from watcher.kinds.base import AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT
 from watcher.page_memory import PageSummary, page_digest
-from watcher.sdk import Unreachable, make_admin_client, make_client, parse_json, request, response_type, scrub
+from watcher.sdk import CONTROL, Unreachable, make_admin_client, make_client, parse_json, request, response_type, scrub
 from watcher.snapshot import ID_LIMIT
 
 if TYPE_CHECKING:
@@ -41,7 +40,6 @@ log = logging.getLogger("watcher.source")
 
 PAGE_LIMIT = 100
 _STREAM = {"X-Stainless-Raw-Response": "stream"}  # the SDK hands back the response unread: we read it capped
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -391,7 +389,7 @@ def _label(obj: dict[str, Any], kind: Kind) -> str | None:
 
 
 def _usable_id(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and not _CONTROL.search(value)
+    return isinstance(value, str) and 0 < len(value) <= ID_LIMIT and not CONTROL.search(value)
 
 
 def _size_text(size: int) -> str:
