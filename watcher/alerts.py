@@ -158,13 +158,7 @@ class _Composer:
         """True while another kind of `target` is in a failed streak announced as failing."""
         kinds = _configured_kinds(self.config, target) or session.scalars(
             select(Poll.kind).distinct().where(Poll.target_id == target_id)).all()
-        for other in kinds:
-            if other == kind:
-                continue
-            last = session.scalar(select(func.max(Poll.id)).where(Poll.target_id == target_id, Poll.kind == other))
-            if last is not None and "failing" in _failed_streak(session, target_id, other, through=last).announced:
-                return True
-        return False
+        return any("failing" in _failed_streak(session, target_id, other).announced for other in kinds if other != kind)
 
     def _failure(self, outcome: PollOutcome, streak: _Streak) -> tuple[str, dict] | None:
         """`streak`: the failed polls through this one."""
@@ -193,11 +187,13 @@ class _Streak:
     announced: frozenset[str]  # the health alerts (failing, retired) those polls queued
 
 
-def _failed_streak(session: Session, target_id: int, kind: str, *, through: int) -> _Streak:
-    """The run of failed polls of (target, kind) that ends at poll id `through` (or just before it)."""
+def _failed_streak(session: Session, target_id: int, kind: str, *, through: int | None = None) -> _Streak:
+    """The run of failed polls of (target, kind) that ends at poll id `through` (or just before it; None: its
+    last poll)."""
     scope = (Poll.target_id == target_id, Poll.kind == kind)
-    last_ok = session.scalar(select(func.max(Poll.id)).where(*scope, Poll.status != "failed", Poll.id <= through))
-    in_streak = (*scope, Poll.id > (last_ok or 0), Poll.id <= through)
+    until = () if through is None else (Poll.id <= through,)
+    last_ok = session.scalar(select(func.max(Poll.id)).where(*scope, Poll.status != "failed", *until))
+    in_streak = (*scope, Poll.id > (last_ok or 0), *until)
     failures, since = session.execute(select(func.count(), func.min(Poll.started_at)).where(*in_streak)).one()
     if not failures:  # the usual case, after every healthy poll: nothing can have been announced
         return _Streak(0, None, frozenset())

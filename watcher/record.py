@@ -132,9 +132,9 @@ def choose_resource(matches: list, ref: str, *, target: str | None = None, kind:
     raise RecordError(f"{ref!r} names {len(matches)} objects ({where}{more}): {hint}")
 
 
-def target_names(db: Database) -> set[str]:
-    """The names of every target the record has, configured now or not."""
-    return {row[0] for row in db.rows("SELECT name FROM targets")}
+def has_target(db: Database, name: str) -> bool:
+    """True when the record has a target called `name`, configured now or not."""
+    return db.first("SELECT 1 FROM targets WHERE name = ?", name) is not None
 
 
 def versions(db: Database, resource: ObjectRow) -> list[VersionRow]:

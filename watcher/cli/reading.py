@@ -149,11 +149,10 @@ def events(app: App, open_only: bool, since: datetime | None, target: str | None
         raise click.UsageError("--follow prints new events, which are all open: drop --open")
     with app.database() as db:
         _check_target(app, db, target)
+        rows = [] if follow else [documents.event_document(e) for e in record.list_events(
+            db, open_only=open_only, since=since, target=target)]
     if follow:
         click.get_current_context().exit(_follow(app, target, since, as_json))
-    with app.database() as db:
-        rows = [documents.event_document(e) for e in record.list_events(db, open_only=open_only, since=since,
-                                                                        target=target)]
     if as_json:
         print_json(rows)
         return
@@ -231,7 +230,7 @@ def _check_target(app: App, db, name: str | None) -> None:
     if name is None:
         return
     configured = sorted({target for target, _kind in app.configured_kinds()})
-    if name in configured or name in record.target_names(db):
+    if name in configured or record.has_target(db, name):
         return
     raise click.BadParameter(f"no target named {name!r} (configured: {', '.join(configured) or 'none'})",
                              param_hint="'--target'")

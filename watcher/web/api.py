@@ -48,10 +48,10 @@ def events(call: Call) -> Response:
 
 def objects(call: Call) -> Response:
     """`GET /api/v1/objects?target=&kind=&deleted=&after=&limit=`: as `objects --json`."""
-    kind = kind_arg(call)
+    kind, target = kind_arg(call), target_arg(call)  # read before the session: target_arg may open its own
     limit = page_limit(call)
     with call.reading() as session:
-        rows = overview.list_objects(session, target=target_arg(call), kind=kind,
+        rows = overview.list_objects(session, target=target, kind=kind,
                                      deleted=flag(call, "deleted"), after=integer_arg(call, "after"),
                                      limit=limit + 1)
     return call.json([documents.object_document(row) for row in rows[:limit]],
