@@ -26,6 +26,7 @@ from watcher.config_file import (  # noqa: F401  (config_path, database_parts, p
     CONFIG_ENV,
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATABASE_URL,
+    MAX_CONCURRENT_POLLS,
     WATCHLIST_CHANNEL,
     anchored,
     anchored_database_url,
@@ -33,6 +34,7 @@ from watcher.config_file import (  # noqa: F401  (config_path, database_parts, p
     config_path,
     database_parts,
     parse_duration,
+    pool_size,
 )
 from watcher.config_targets import TargetConfig, with_target_defaults
 from watcher.config_values import NAME_PATTERN, Duration, Interval, PositiveDuration, Section, read_secret, toml_value
@@ -51,7 +53,7 @@ class ScheduleConfig(Section):
     # A whole poll's deadline: past it the poll fails, is recorded and counts toward failure_after.
     poll_timeout: PositiveDuration = Field(default=600.0)
     # Polls one daemon runs at once; due polls beyond it wait for a free slot (or another daemon).
-    max_concurrent_polls: Annotated[int, Field(ge=1, le=64)] = 8
+    max_concurrent_polls: Annotated[int, Field(ge=1, le=64)] = MAX_CONCURRENT_POLLS
 
 
 HTTP_TOKEN_MIN = 16  # characters: the token may guard a network-reachable server
@@ -143,7 +145,7 @@ class Config(Section):
     @property
     def max_connections(self) -> int:
         """PostgreSQL connections this process may hold: `database.max_connections` or its default."""
-        return self.database.max_connections or 2 * self.schedule.max_concurrent_polls + 4
+        return self.database.max_connections or pool_size(self.schedule.max_concurrent_polls)
 
     @model_validator(mode="after")
     def _connections_fit_the_polls(self) -> Config:
@@ -300,8 +302,7 @@ def _first_error(exc: ValidationError, data: dict, inherited: dict[int, set[str]
 def _inherited_key(loc: tuple, inherited: dict[int, set[str]]) -> str | None:
     """`target_defaults.interval` when the value at fault came from there, not from the target."""
     if len(loc) >= 3 and loc[0] == "targets" and isinstance(loc[1], int) and loc[2] in inherited.get(loc[1], ()):
-        return "target_defaults." + str(loc[2]) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                                          for p in loc[3:] if not str(p).startswith("function-"))
+        return "target_defaults." + _key_name(loc[2:], {})
     return None
 
 

@@ -23,6 +23,13 @@ from watcher.recipients import WATCHLIST_CHANNEL
 DEFAULT_CONFIG_PATH = "/etc/assistant-watcher/config.toml"
 CONFIG_ENV = "ASSISTANT_WATCHER_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
+MAX_CONCURRENT_POLLS = 8  # [schedule] max_concurrent_polls by default
+
+
+def pool_size(polls: int) -> int:
+    """PostgreSQL connections a process running `polls` polls at once holds by default: two a poll (its
+    lock and the transaction that records it), and four for deliveries, the web and the schedule."""
+    return 2 * polls + 4
 
 _DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

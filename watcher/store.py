@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.sql.dml import Update
 
+from watcher.config_file import MAX_CONCURRENT_POLLS, pool_size
 from watcher.errors import ConfigError
 from watcher.locks import lock_key
 from watcher.sql import SCHEMA_HEAD
@@ -288,11 +289,8 @@ class Meta(Base):
 
 # --- opening the store ----------------------------------------------------------------
 
-# How many polls the daemon runs at once by default ([schedule] max_concurrent_polls). On PostgreSQL
-# each holds two connections (its advisory lock, and the transaction that records it), and
-# deliveries need theirs: the pool is sized to fit ([database] max_connections).
-MAX_CONCURRENT_POLLS = 8
-POOL_SIZE = 2 * MAX_CONCURRENT_POLLS + 4
+# The pool fits the default number of polls at once ([database] max_connections sizes it otherwise).
+POOL_SIZE = pool_size(MAX_CONCURRENT_POLLS)
 
 
 def open_engine(url: str, *, max_connections: int | None = None) -> Engine:
