@@ -11,7 +11,6 @@ watcher.config_alerts, the value types they share in watcher.config_values.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -37,7 +36,16 @@ from watcher.config_file import (  # noqa: F401  (config_path, database_parts, p
     pool_size,
 )
 from watcher.config_targets import TargetConfig, with_target_defaults
-from watcher.config_values import NAME_PATTERN, Duration, Interval, PositiveDuration, Section, read_secret, toml_value
+from watcher.config_values import (
+    NAME_PATTERN,
+    Duration,
+    Interval,
+    PositiveDuration,
+    Section,
+    did_you_mean,
+    read_secret,
+    toml_value,
+)
 from watcher.errors import ConfigError
 
 
@@ -316,8 +324,7 @@ def _did_you_mean(loc: tuple) -> str:
         model = _section_model(field.annotation) if field else None
     if model is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), [n for n, f in model.model_fields.items() if not f.exclude], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(str(loc[-1]), [n for n, f in model.model_fields.items() if not f.exclude])
 
 
 def _section_model(annotation) -> type[BaseModel] | None:

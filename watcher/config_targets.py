@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -17,6 +16,7 @@ from watcher.config_values import (
     PositiveDuration,
     Section,
     Size,
+    did_you_mean,
     read_secret,
     toml_value,
 )
@@ -143,7 +143,8 @@ def with_target_defaults(data: dict, source: str) -> tuple[dict, dict[int, set[s
         if key == "name":
             raise ConfigError(f"{source}: target_defaults.name: every target names itself")
         if key not in TargetConfig.model_fields:
-            raise ConfigError(f"{source}: target_defaults.{key}: unknown key{_did_you_mean(key)}")
+            raise ConfigError(f"{source}: target_defaults.{key}: unknown key"
+                              f"{did_you_mean(key, list(TargetConfig.model_fields))}")
     targets = data.get("targets")
     if not isinstance(targets, list):
         return data, {}
@@ -151,7 +152,3 @@ def with_target_defaults(data: dict, source: str) -> tuple[dict, dict[int, set[s
     merged = [{**defaults, **t} if isinstance(t, dict) else t for t in targets]
     return {**data, "targets": merged}, inherited
 
-
-def _did_you_mean(key: str) -> str:
-    close = difflib.get_close_matches(key, list(TargetConfig.model_fields), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

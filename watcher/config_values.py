@@ -60,12 +60,16 @@ def parse_size(value: object) -> int:
     return size
 
 
+def did_you_mean(word: str, known: list[str]) -> str:
+    """" (did you mean 'interval'?)" when one of `known` is close to `word`, else ""."""
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _check_kind(name: str) -> str:
     known = registry.names()
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"{name!r} is not a kind{hint}; known kinds: {', '.join(known)}")
+        raise ValueError(f"{name!r} is not a kind{did_you_mean(name, known)}; known kinds: {', '.join(known)}")
     return name
 
 
