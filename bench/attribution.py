@@ -39,10 +39,11 @@ def _best(repeat: int, run) -> float:
 
 
 def bench_match(repeat: int) -> None:
-    from watcher import attribution, kinds
+    from watcher import attribution
     from watcher.attribution import Waiting
+    from watcher.kinds import registry
 
-    kind = kinds.get("project_rate_limits")
+    kind = registry.get("project_rate_limits")
     now = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
     print("matching core (watcher.attribution.match), best of", repeat)
     print(f"  {'waiting':>8} {'entries':>8} {'named':>6} {'seconds':>9}")

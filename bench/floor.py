@@ -158,8 +158,8 @@ def _raw_in_process(url: str, key: str, path: str, beta: str) -> int:
 
 def warm_child(url: str, key: str, config_path: str, repeat: int, kinds: list[str]) -> dict:
     """Best unchanged poll_target, best stdlib listing and best bare SDK listing, in one warm process."""
-    from watcher import kinds as registry
     from watcher.config import load_config
+    from watcher.kinds import registry
     from watcher.page_memory import PageMemory
     from watcher.poll import poll_target
     from watcher.store import open_engine

@@ -65,16 +65,17 @@ def list_kind(conn: http.client.HTTPConnection, root: str, path: str, headers: d
 
 
 def serving_rows(url: str, api_key: str) -> list[tuple[str, int, int, int, float]]:
-    from watcher import kinds
+    from watcher.kinds import registry
+    from watcher.kinds.base import PROJECT
 
     split = urlsplit(url)
     conn = http.client.HTTPConnection(split.hostname, split.port, timeout=60)
     rows = []
-    for kind in (k for k in kinds.all_kinds() if k.key == kinds.PROJECT):
+    for kind in (k for k in registry.all_kinds() if k.key == PROJECT):
         headers = {"Authorization": f"Bearer {api_key}", **({"OpenAI-Beta": kind.beta} if kind.beta else {})}
         parents: list = []
         if kind.parent:  # list every parent (not timed), then its children
-            owner = kinds.get(kind.parent)
+            owner = registry.get(kind.parent)
             list_kind(conn, split.path, owner.path, {"Authorization": f"Bearer {api_key}",
                                                      **({"OpenAI-Beta": owner.beta} if owner.beta else {})}, parents)
         started, totals = time.perf_counter(), [0, 0, 0]

@@ -406,7 +406,8 @@ def drift_event():
     from datetime import datetime as _datetime
     from datetime import timedelta as _timedelta
 
-    from watcher import diff, kinds
+    from watcher import diff
+    from watcher.kinds import registry
     from watcher.poll import DriftEvent
 
     detected = _datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -418,7 +419,7 @@ def drift_event():
         paths = diff.changed_paths(changes)
         return DriftEvent(number, target, kind, object_id, name, change, *versions, paths,
                           changes, detected, detected - _timedelta(minutes=5), updated_at, old, new,
-                          severity=kinds.get(kind).severity(change, paths))
+                          severity=registry.get(kind).severity(change, paths))
 
     return build
 

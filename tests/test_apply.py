@@ -131,15 +131,15 @@ def test_apply_refuses_an_unknown_field_by_name(setup, sandbox, cli, cli_json, t
 
 
 def test_apply_refuses_a_changed_read_only_field_by_name():
-    from watcher import kinds
     from watcher.apply import _refuse_what_cannot_be_written
     from watcher.errors import RecordError
+    from watcher.kinds import registry
 
     skill = {"id": "skill_1", "object": "skill", "name": "Refunds", "default_version": "1", "latest_version": "2"}
-    _refuse_what_cannot_be_written(kinds.get("skills"), {**skill, "default_version": "2"}, skill)  # writable
+    _refuse_what_cannot_be_written(registry.get("skills"), {**skill, "default_version": "2"}, skill)  # writable
     with pytest.raises(RecordError, match="^latest_version is read-only for skills: apply can change only "
                                           "default_version$"):
-        _refuse_what_cannot_be_written(kinds.get("skills"), {**skill, "latest_version": "3"}, skill)
+        _refuse_what_cannot_be_written(registry.get("skills"), {**skill, "latest_version": "3"}, skill)
 
 
 def test_apply_dry_run_prints_the_diff_and_changes_nothing(setup, sandbox, engine, cli, cli_json, tmp_path):

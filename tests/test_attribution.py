@@ -13,19 +13,20 @@ from conftest import WEBHOOK_SECRET
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from watcher import attribution, kinds
+from watcher import attribution
 from watcher.attribution import Waiting
 from watcher.config import parse_config
+from watcher.kinds import registry
+from watcher.kinds.base import ADMIN
 from watcher.poll import poll_target
 from watcher.sandbox import Sandbox
-from watcher.snapshot import as_datetime
 from watcher.store import Event
-from watcher.times import json_time
+from watcher.times import as_datetime, json_time
 
 ADMIN_ENV = ADMIN_KEY_ENV
 PRIYA = {"email": "priya.nair@acme.example", "ip": "198.51.100.23"}
 LI = {"email": "li.wei@acme.example", "ip": "192.0.2.10"}
-RATE_LIMITS = kinds.get("project_rate_limits")
+RATE_LIMITS = registry.get("project_rate_limits")
 
 
 @pytest.fixture
@@ -297,7 +298,7 @@ def test_an_event_nobody_can_attribute_says_unknown_out_of_band(org, org_config,
 
 
 def test_no_audit_request_while_no_event_waits(engine, org, org_target):
-    target = org_target(*[k.name for k in kinds.all_kinds() if k.key == kinds.ADMIN])
+    target = org_target(*[k.name for k in registry.all_kinds() if k.key == ADMIN])
     poll_target(engine, target)
     poll_target(engine, target)
     assert audit_requests(org) == []
@@ -364,7 +365,7 @@ def rows_of(engine) -> str:
 
 
 def test_the_admin_key_is_in_no_output_row_or_log(org, org_config, cli, cli_json, caplog, engine):
-    every = "[" + ", ".join(f'"{k.name}"' for k in kinds.all_kinds() if k.key == kinds.ADMIN) + "]"
+    every = "[" + ", ".join(f'"{k.name}"' for k in registry.all_kinds() if k.key == ADMIN) + "]"
     config = org_config(kinds_toml=every)
     with caplog.at_level(logging.DEBUG):
         outputs = [cli(config, "snapshot")]
@@ -459,7 +460,7 @@ def test_the_latest_entry_in_the_window_names_the_change():
 
 
 def test_a_creation_is_named_only_by_an_entry_that_creates():
-    keys = kinds.get("project_api_keys")
+    keys = registry.get("project_api_keys")
     created = Waiting(8, 2, "proj_a/key_1", "created", NOW - timedelta(minutes=5), NOW)
     updated = entry(type="api_key.updated", **{"api_key.updated": {"id": "key_1"}})
     made = entry(id="audit_log-2", type="api_key.created", **{"api_key.created": {"id": "key_1"}})
@@ -468,7 +469,7 @@ def test_a_creation_is_named_only_by_an_entry_that_creates():
 
 
 def test_an_organization_member_is_not_named_by_a_project_membership_entry():
-    users = kinds.get("org_users")
+    users = registry.get("org_users")
     member = Waiting(9, 3, "user-1", "modified", NOW - timedelta(minutes=5), NOW)
     in_project = entry(type="user.updated", **{"user.updated": {"id": "user-1"}})
     assert attribution.match(users, [member], [in_project], {}) == {}

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from watcher.config import Config, load_config, parse_config, parse_duration
+from watcher.config import Config, load_config, parse_config
 from watcher.errors import ConfigError
+from watcher.times import parse_duration
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 MINIMAL = '[[targets]]\nname = "prod"\n'

@@ -2,7 +2,8 @@
 
 import pytest
 
-from watcher import kinds
+from watcher.kinds import registry
+from watcher.kinds.base import PROJECT
 
 
 @pytest.mark.parametrize(("kind", "change", "paths", "level"), [
@@ -27,37 +28,37 @@ from watcher import kinds
     ("agents", "reappeared", [], "high"),
 ])
 def test_severity_comes_from_the_kind(kind, change, paths, level):
-    assert kinds.get(kind).severity(change, paths) == level
+    assert registry.get(kind).severity(change, paths) == level
 
 
 def test_a_change_above_a_high_path_is_high():
-    assert kinds.get("assistants").is_high_path("tool_resources")
-    assert kinds.get("webhook_endpoints").is_high_path("event_types")
+    assert registry.get("assistants").is_high_path("tool_resources")
+    assert registry.get("webhook_endpoints").is_high_path("event_types")
 
 
 def test_every_project_key_kind_is_registered_with_a_label_and_a_path():
-    names = [k.name for k in kinds.all_kinds() if k.key == kinds.PROJECT]
+    names = [k.name for k in registry.all_kinds() if k.key == PROJECT]
     assert names == ["assistants", "agents", "skills", "skill_versions", "webhook_endpoints", "vector_stores",
                      "agent_environments", "agent_automations", "vaults"]
-    assert all(kinds.get(n).label and kinds.get(n).path.startswith("/") for n in names)
+    assert all(registry.get(n).label and registry.get(n).path.startswith("/") for n in names)
 
 
 def test_parents_are_registered_before_the_kinds_listed_under_them():
-    order = kinds.names()
-    for kind in kinds.all_kinds():
+    order = registry.names()
+    for kind in registry.all_kinds():
         if kind.parent:
             assert order.index(kind.parent) < order.index(kind.name)
 
 
 def test_an_unknown_kind_names_the_known_ones():
     with pytest.raises(KeyError, match="known kinds: assistants, agents"):
-        kinds.get("assistant")
+        registry.get("assistant")
 
 
 def test_a_kind_listed_under_a_parent_is_identified_under_it():
-    assert kinds.get("skill_versions").object_id({"id": "skillver_1", "version": "2"}, "skill_9") == "skill_9/2"
-    assert kinds.get("agents").object_id({"id": "agent_1"}, None) == "agent_1"
-    assert kinds.get("agents").object_id({"id": ""}, None) is None
+    assert registry.get("skill_versions").object_id({"id": "skillver_1", "version": "2"}, "skill_9") == "skill_9/2"
+    assert registry.get("agents").object_id({"id": "agent_1"}, None) == "agent_1"
+    assert registry.get("agents").object_id({"id": ""}, None) is None
 
 
 def test_docs_kinds_md_is_written_from_the_registry():

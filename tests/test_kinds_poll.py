@@ -4,13 +4,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher import kinds
 from watcher.config import parse_config
+from watcher.kinds import registry
+from watcher.kinds.base import PROJECT
 from watcher.poll import poll_target
 from watcher.sandbox import Sandbox
 from watcher.store import Event, Resource
 
-PROJECT_KINDS = [k.name for k in kinds.all_kinds() if k.key == kinds.PROJECT]
+PROJECT_KINDS = [k.name for k in registry.all_kinds() if k.key == PROJECT]
 
 
 @pytest.fixture

@@ -10,14 +10,15 @@ from config_text import ADMIN_KEY_ENV, target_toml
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from watcher import kinds
 from watcher.config import parse_config
+from watcher.kinds import registry
+from watcher.kinds.base import ADMIN
 from watcher.poll import poll_target
 from watcher.sandbox import Sandbox
 from watcher.snapshot import normalize
 from watcher.store import Event, Resource
 
-ADMIN_KINDS = [k.name for k in kinds.all_kinds() if k.key == kinds.ADMIN]
+ADMIN_KINDS = [k.name for k in registry.all_kinds() if k.key == ADMIN]
 ADMIN_ENV = ADMIN_KEY_ENV
 
 
@@ -64,7 +65,7 @@ def test_an_admin_key_alone_watches_every_organization_kind_by_default(admin_tar
 
 def test_both_keys_watch_every_kind_by_default(org, monkeypatch):
     target = parse_config(target_toml(org.url, name="both", admin_key=True)).targets[0]
-    assert target.kinds == kinds.names()
+    assert target.kinds == registry.names()
 
 
 def test_every_organization_kind_is_listed_and_recorded_as_a_baseline(engine, org, admin_target):
@@ -177,7 +178,7 @@ def test_no_key_value_told_at_creation_reaches_the_record(engine, org, admin_tar
 
 
 def test_a_key_value_a_server_sends_anyway_is_stored_as_a_fingerprint():
-    rules = kinds.get("project_api_keys").normalization(secret_key=b"k" * 32)
+    rules = registry.get("project_api_keys").normalization(secret_key=b"k" * 32)
     body = normalize({"id": "key_1", "name": "Leaky", "value": "sk-proj-live-0123456789"}, rules=rules).canonical
     assert "sk-proj-live" not in body and "redacted:" in body
 

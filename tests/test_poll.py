@@ -408,12 +408,12 @@ def test_listing_with_repeated_ids_records_a_failed_poll(engine, two_page_sandbo
 
 def _poll_losing_the_lock_midway(engine, target, lose_lock):
     """Poll `target`'s assistants; after the first page call `lose_lock()`, then let another process poll."""
-    from watcher import kinds
+    from watcher.kinds import registry
     from watcher.poll import Context, poll_kind, settings_fingerprint
     from watcher.source import Source
     from watcher.store import installation_key
 
-    kind = kinds.get("assistants")
+    kind = registry.get("assistants")
     context = Context(target.name, target.base_url, kind,
                       kind.normalization(ignore=target.ignore, secret_key=installation_key(engine)),
                       settings_fingerprint(target))

@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlalchemy import inspect, text
 
-from watcher.kinds import get
+from watcher.kinds.registry import get
 from watcher.snapshot import fingerprint, is_secret_key, normalize
 
 TOKEN = "Bearer sk-live-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e"

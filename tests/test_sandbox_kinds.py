@@ -8,7 +8,8 @@ import openai
 import pytest
 from sandbox_helpers import MODELS, RESOURCES, assert_valid, control, http, make_client, raw_json, skill_md
 
-from watcher import kinds
+from watcher.kinds import registry
+from watcher.kinds.base import PROJECT
 from watcher.sandbox import Sandbox
 
 TOP_LEVEL = ["assistants", "agents", "skills", "webhook_endpoints", "vector_stores", "agent_environments",
@@ -25,7 +26,7 @@ def only(kind: str, n: int, **extra) -> Sandbox:
 
 
 def test_every_project_kind_of_the_registry_is_served_under_its_path():
-    project = [k for k in kinds.all_kinds() if k.key == kinds.PROJECT]
+    project = [k for k in registry.all_kinds() if k.key == PROJECT]
     assert {k.name for k in project} == set(TOP_LEVEL) | {"skill_versions"}
     with Sandbox() as sb:
         for kind in project:
@@ -44,7 +45,7 @@ def test_the_sdk_pages_through_every_object_of_a_kind(kind):
     with only(kind, 45) as sb:
         listed = [o.id for o in RESOURCES[kind](make_client(sb)).list(limit=20)]
         assert sorted(listed) == sorted(o["id"] for o in sb.objects(kind)) and len(set(listed)) == 45
-        path = kinds.get(kind).list_path()
+        path = registry.get(kind).list_path()
         assert sb.count_requests("GET", f"/v1{path}?") == 3
 
 
@@ -341,18 +342,18 @@ def test_a_credential_secret_never_comes_back(sandbox):
 # --- headers ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", [k.name for k in kinds.all_kinds() if k.key == kinds.PROJECT and k.beta])
+@pytest.mark.parametrize("kind", [k.name for k in registry.all_kinds() if k.key == PROJECT and k.beta])
 def test_the_beta_header_each_kind_needs_is_required(sandbox, kind):
-    spec = kinds.get(kind)
+    spec = registry.get(kind)
     parent = sandbox.objects(spec.parent)[0]["id"] if spec.parent else None
     status, body = http(sandbox, "GET", spec.list_path(parent), {"Authorization": f"Bearer {sandbox.api_key}"})
     assert status == 400 and f"OpenAI-Beta: {spec.beta}" in body["error"]["message"]
 
 
 def test_kinds_without_a_beta_header_need_none(sandbox):
-    plain = [k.name for k in kinds.all_kinds() if k.key == kinds.PROJECT and k.beta is None and k.parent is None]
+    plain = [k.name for k in registry.all_kinds() if k.key == PROJECT and k.beta is None and k.parent is None]
     assert "skills" in plain and "webhook_endpoints" in plain
     for name in plain:
-        status, _ = http(sandbox, "GET", kinds.get(name).path, {"Authorization": f"Bearer {sandbox.api_key}"})
+        status, _ = http(sandbox, "GET", registry.get(name).path, {"Authorization": f"Bearer {sandbox.api_key}"})
         assert status == 200, name
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from watcher.snapshot import format_path, normalize, parse_path
+from watcher.kinds.paths import format_path, parse_path
+from watcher.snapshot import normalize
 
 ASSISTANT = {
     "id": "asst_1",

@@ -6,9 +6,9 @@ import math
 import pytest
 from config_text import KEY_ENV, target_toml
 
-from watcher import kinds
 from watcher.config import parse_config
 from watcher.errors import KindNotServed, SourceError
+from watcher.kinds import registry
 from watcher.sandbox import Sandbox
 from watcher.source import Source
 
@@ -31,7 +31,7 @@ def source_for(url: str, extra: str = "") -> Source:
 
 def listed(url: str, kind: str = "assistants", extra: str = "") -> list:
     with source_for(url, extra) as source:
-        return list(source.pages(kinds.get(kind)))
+        return list(source.pages(registry.get(kind)))
 
 
 def listed_ids(sandbox, kind="assistants"):
@@ -171,7 +171,7 @@ def test_a_server_that_trickles_fails_the_poll_at_its_deadline(scripted_api):
     source.deadline, source.poll_timeout = time.monotonic() + 2, 2
     began = time.monotonic()
     with source, pytest.raises(SourceError, match="the poll took longer than its deadline"):
-        list(source.pages(kinds.get("assistants")))
+        list(source.pages(registry.get("assistants")))
     assert time.monotonic() - began < 10  # the per-read timeout alone would never fire
 
 

@@ -26,9 +26,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watcher import diff, kinds, notices, render, templating
+from watcher import diff, notices, render, templating
 from watcher.config import WATCHLIST_CHANNEL, Config
 from watcher.documents import event_severity
+from watcher.kinds import registry
 from watcher.poll import ComposeAlerts, DriftEvent, PollOutcome, no_alerts
 from watcher.store import Alert, Delivery, Event, Poll, Version, utcnow
 from watcher.times import json_time
@@ -292,7 +293,7 @@ def recorded_drift(session: Session, row: Event, *, with_changes: bool = True) -
 
 def _name_at(resource, body: dict[str, Any]) -> str | None:
     """The object's name at that version (a renamed object), or the record's label where the listing made it."""
-    kind = kinds.get(resource.kind) if resource.kind in kinds.names() else None
+    kind = registry.get(resource.kind) if resource.kind in registry.names() else None
     if kind is not None and kind.named_under_parent:
         return resource.name
     named = body.get(kind.name_field if kind else "name")

@@ -24,15 +24,17 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import diff, history, kinds
+from watcher import diff, history
 from watcher.config import Config
 from watcher.config_targets import TargetConfig
 from watcher.errors import RecordError
-from watcher.kinds import Kind
+from watcher.kinds import registry
+from watcher.kinds.base import Kind
+from watcher.kinds.paths import format_path, matching_keys, parse_path
 from watcher.locks import poll_lock
-from watcher.snapshot import as_datetime, fingerprint, format_path, is_fingerprint, matching_keys, normalize, parse_path
+from watcher.snapshot import fingerprint, is_fingerprint, normalize
 from watcher.store import Event, Resource, Target, Version, installation_key, rows_updated, utcnow
-from watcher.times import iso
+from watcher.times import as_datetime, iso
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
 
@@ -119,7 +121,7 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
 
 
 def _writable_kind(resource: Resource) -> Kind:
-    kind = kinds.get(resource.kind)
+    kind = registry.get(resource.kind)
     if kind.read_only:
         raise RecordError(f"the watcher does not write {kind.name}: change {resource.remote_id} on the platform "
                           "and the next poll records it (and who did it, where an audit log says)")

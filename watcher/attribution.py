@@ -35,12 +35,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from watcher.errors import SourceError, one_line
-from watcher.kinds import Kind
-from watcher.kinds.base import IN_PROJECT, ORGANIZATION_WIDE
+from watcher.kinds.base import IN_PROJECT, ORGANIZATION_WIDE, Kind
 from watcher.kinds.organization import AUDIT_LOG
-from watcher.snapshot import as_datetime
 from watcher.store import Event, Resource, Target, rows_updated, utcnow
-from watcher.times import json_time
+from watcher.times import as_datetime, json_time
 
 if TYPE_CHECKING:
     from watcher.source import Source

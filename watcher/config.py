@@ -32,7 +32,6 @@ from watcher.config_file import (  # noqa: F401  (config_path, database_parts, p
     check_database_url,
     config_path,
     database_parts,
-    parse_duration,
     pool_size,
 )
 from watcher.config_targets import TargetConfig, with_target_defaults
@@ -47,6 +46,7 @@ from watcher.config_values import (
     toml_value,
 )
 from watcher.errors import ConfigError
+from watcher.times import parse_duration  # noqa: F401  (config_path, database_parts, parse_duration: their old home)
 
 
 class DatabaseConfig(Section):

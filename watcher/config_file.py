@@ -31,8 +31,6 @@ def pool_size(polls: int) -> int:
     lock and the transaction that records it), and four for deliveries, the web and the schedule."""
     return 2 * polls + 4
 
-_DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # scheme[+driver]://rest, read without SQLAlchemy so that reading commands start fast.
 _URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
@@ -43,17 +41,6 @@ _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
 def config_path(explicit: str | None) -> Path:
     """Where the config is: --config, else $ASSISTANT_WATCHER_CONFIG, else /etc."""
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-
-
-def parse_duration(value: object) -> float:
-    """Seconds in a duration such as "30s", "5m", "1h" or "1h30m"."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a duration such as \"30s\", \"5m\" or \"1h\", got {value!r}")
-    text = value.strip().lower()
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(f"{n}{u}" for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(f"bad duration {value!r}: use a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
-    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 def database_parts(value: str) -> tuple[str, str, str | None, str]:
@@ -215,7 +202,7 @@ def _match(value: Any) -> dict[str, str | None]:
 
 
 def _target_kinds(target: Any) -> tuple[str, list[str]]:
-    from watcher import kinds as registry
+    from watcher.kinds import registry
 
     if not isinstance(target, dict) or not isinstance(target.get("name"), str):
         raise _Unsure

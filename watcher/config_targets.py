@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from watcher import kinds as registry
 from watcher.config_values import (
     NAME_PATTERN,
     IgnoreRule,
@@ -21,6 +20,7 @@ from watcher.config_values import (
     toml_value,
 )
 from watcher.errors import ConfigError
+from watcher.kinds import registry
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 

@@ -16,9 +16,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
-from watcher import kinds as registry
-from watcher.config_file import parse_duration
 from watcher.errors import ConfigError
+from watcher.kinds import registry
+from watcher.times import parse_duration
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -83,7 +83,7 @@ def _check_address(value: str) -> str:
 
 
 def _check_ignore_rule(rule: str) -> str:
-    from watcher.snapshot import parse_path
+    from watcher.kinds.paths import parse_path
 
     try:
         parse_path(rule)

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from watcher.snapshot import format_path
+from watcher.kinds.paths import format_path
 from watcher.textdiff import unified_diff
 
 # Strings at least this long, or with a newline, are compared as text by line.

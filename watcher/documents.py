@@ -51,9 +51,9 @@ def event_severity(row: Event | EventRow) -> str:
     """The severity recorded with the event; for rows older than the registry, the registry's verdict now."""
     if row.severity:
         return row.severity
-    from watcher import kinds
+    from watcher.kinds import registry
 
-    return kinds.get(row.resource.kind).severity(row.change, row.paths or [])
+    return registry.get(row.resource.kind).severity(row.change, row.paths or [])
 
 
 def version_document(row: Version | VersionRow) -> dict[str, Any]:

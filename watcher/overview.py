@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, literal, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, contains_eager, defer
 
-from watcher import kinds
 from watcher.errors import RecordError
+from watcher.kinds import registry
 from watcher.record import TrackedObject
 from watcher.store import Delivery, Event, Poll, Resource, Target, Version
 
@@ -61,7 +61,7 @@ def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = (), *,
     Rows of the `disabled` targets say so.
     """
     expected, disabled = list(expected), set(disabled)
-    names = list(dict.fromkeys([*kinds.names(), *(kind for _target, kind in expected)]))
+    names = list(dict.fromkeys([*registry.names(), *(kind for _target, kind in expected)]))
     latest = _latest_polls(session, names)
     objects = _object_counts(session) if count_objects else {}
     open_events = _open_event_counts(session) if count_open else {}
@@ -217,7 +217,7 @@ def find_object(session: Session, target: str, kind: str, object_id: str) -> Res
     row = session.scalars(select(Resource).join(Target).options(contains_eager(Resource.target))
                           .where(Target.name == target, Resource.kind == kind, Resource.remote_id == object_id)).first()
     if row is None:
-        raise RecordError(f"no recorded {kinds.label(kind)} {object_id!r} on target {target!r}")
+        raise RecordError(f"no recorded {registry.label(kind)} {object_id!r} on target {target!r}")
     return row
 
 

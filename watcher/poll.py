@@ -31,9 +31,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import diff, kinds
+from watcher import diff
 from watcher.errors import KindNotServed, SourceError, one_line
-from watcher.kinds import Kind
+from watcher.kinds import registry
+from watcher.kinds.base import Kind
 from watcher.listing import collect, load_known, read_spool
 from watcher.locks import poll_lock
 from watcher.page_memory import PageMemory, PageSummary
@@ -176,8 +177,8 @@ def _attributed(outcome: PollOutcome, actors: dict[int, dict[str, Any]]) -> None
 
 def _in_registry_order(names: list[str]) -> list[Kind]:
     """Parents before the kinds listed under them, so their listing is reused, not repeated."""
-    order = kinds.names()
-    return [kinds.get(name) for name in sorted(dict.fromkeys(names), key=order.index)]
+    order = registry.names()
+    return [registry.get(name) for name in sorted(dict.fromkeys(names), key=order.index)]
 
 
 def settings_fingerprint(target) -> str:

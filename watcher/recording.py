@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from watcher import diff
 from watcher.locks import lock_key
 from watcher.record import RULES_CHANGED
-from watcher.snapshot import as_datetime, normalize
+from watcher.snapshot import normalize
 from watcher.store import Event, Poll, Resource, Version, rows_updated, utcnow
+from watcher.times import as_datetime
 
 if TYPE_CHECKING:
     from watcher.listing import Counts, Known

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from watcher import kinds
 from watcher.diff import Change, whole_body_changes
 from watcher.display import SUBJECT_LIMIT, actor_text, header_text, printable
+from watcher.kinds import registry
+from watcher.kinds.paths import format_path, parse_path
 from watcher.notices import Notice, failing_notice, recovered_notice, retired_notice, settings_notice
 from watcher.sections import Budget, clip, path_parts, sections_for
-from watcher.snapshot import format_path, parse_path
 from watcher.templating import RenderedEmail, Templates
 from watcher.templating import render as render_templates
 from watcher.times import iso
@@ -27,7 +27,7 @@ from watcher.times import iso
 
 
 def kind_label(kind: str) -> str:
-    return kinds.label(kind)
+    return registry.label(kind)
 
 
 def _display_name(name: str | None, object_id: str, limit: int = 80) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from watcher.diff import Change, is_long_text
 from watcher.display import printable
-from watcher.snapshot import format_path, parse_path
+from watcher.kinds.paths import format_path, parse_path
 
 # Bytes of diff content (as escaped HTML, markup included) one email may carry.
 BUDGET_BYTES = 72 * 1024

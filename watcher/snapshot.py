@@ -14,12 +14,12 @@ import hashlib
 import hmac
 import json
 import math
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from watcher.kinds.paths import matching_keys, parse_path
 
 ID_LIMIT = 200  # characters of a remote id the record keeps (resources.remote_id)
 NAME_LIMIT = 500  # characters of a name kept as the object's label (resources.name)
@@ -34,9 +34,6 @@ _SECRET_SUFFIXES = ("_token", "_secret", "_password")
 # Seconds since the epoch stay below this until the year 5138; larger means milliseconds.
 _MILLISECONDS_ABOVE = 100_000_000_000
 
-WILDCARD = "*"
-_PATH_TOKEN = re.compile(r"""\.?([A-Za-z0-9_\-]+|\*)|\[(\d+|\*)\]|\["((?:[^"\\]|\\.)*)"\]""")
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 @dataclass(frozen=True)
@@ -93,41 +90,6 @@ class Snapshot:
     canonical: str
     content_hash: str
     remote_updated_at: int | None
-
-
-@functools.lru_cache(maxsize=1024)
-def parse_path(path: str) -> tuple[str | int, ...]:
-    """`tools[2].function.name` as ("tools", 2, "function", "name"); `*` stays a wildcard."""
-    if not path or path.startswith(".") or path.endswith("."):
-        raise ValueError("a path looks like instructions, metadata.hwm or tools[*].function")
-    parts: list[str | int] = []
-    pos = 0
-    while pos < len(path):
-        match = _PATH_TOKEN.match(path, pos)
-        if not match:
-            raise ValueError(f"cannot read the path at {path[pos:]!r}")
-        key, index, quoted = match.groups()
-        if key is not None:
-            parts.append(key)
-        elif index is not None:
-            parts.append(WILDCARD if index == WILDCARD else int(index))
-        else:
-            parts.append(json.loads(f'"{quoted}"'))
-        pos = match.end()
-    return tuple(parts)
-
-
-def format_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
-    """The inverse of parse_path: ("tools", 2, "function") -> "tools[2].function"."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
 
 
 def canonical_json(value: Any) -> str:
@@ -191,16 +153,6 @@ def is_secret_key(key: str) -> bool:
     if lowered.endswith("_hint"):
         return False
     return lowered in _SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES)
-
-
-def as_datetime(seconds: int | None) -> datetime | None:
-    """A remote Unix timestamp as an aware UTC datetime (None when absent or absurd)."""
-    if seconds is None:
-        return None
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _seconds(value: Any) -> Any:
@@ -321,16 +273,3 @@ def _remove_path(node: Any, parts: tuple[str | int, ...]) -> bool:
             node[key] = None  # keep list positions stable so tools[2] still means the third tool
         removed = True
     return removed
-
-
-def matching_keys(node: Any, part: str | int) -> list[str | int]:
-    """The keys or indexes of `node` that one path part names (`*` names them all)."""
-    if isinstance(node, dict):
-        if part == WILDCARD:
-            return list(node)
-        return [part] if part in node else []
-    if isinstance(node, list):
-        if part == WILDCARD:
-            return list(range(len(node)))
-        return [part] if isinstance(part, int) and 0 <= part < len(node) else []
-    return []

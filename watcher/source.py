@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from watcher.errors import KindNotServed, SourceError
-from watcher.kinds import ADMIN, Kind
-from watcher.kinds.base import AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT
+from watcher.kinds.base import ADMIN, AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT, Kind
 from watcher.page_memory import PageSummary, page_digest
 from watcher.sdk import CONTROL, Unreachable, make_admin_client, make_client, parse_json, request, response_type, scrub
 from watcher.snapshot import ID_LIMIT
@@ -153,11 +152,11 @@ class Source:
 
     def parent_objects(self, kind: Kind) -> list[tuple[str, str | None]]:
         """(id, name) of every object of `kind`'s parent: from this poll's listing of it, else listed now."""
-        from watcher import kinds
+        from watcher.kinds import registry
 
         if kind.parent is None:  # pages() lists only per-parent kinds through here
             raise ValueError(f"{kind.name} is not listed under a parent kind")
-        parent = kinds.get(kind.parent)
+        parent = registry.get(kind.parent)
         if parent.name not in self._parents:
             try:
                 for _page in self.pages(parent):

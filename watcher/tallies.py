@@ -41,9 +41,9 @@ def kind_statuses(db: Database, expected: list[tuple[str, str]], disabled: set[s
                   ) -> list[KindStatus]:
     """Every (target, kind) that was polled or has objects, plus the `expected` ones (configured, maybe
     never polled yet), sorted by target then kind; rows of the `disabled` targets say so."""
-    from watcher import kinds
+    from watcher.kinds import registry
 
-    names = list(dict.fromkeys([*kinds.names(), *(kind for _target, kind in expected)]))
+    names = list(dict.fromkeys([*registry.names(), *(kind for _target, kind in expected)]))
     latest = _latest_polls(db, names)
     objects = _counts(db, "SELECT target_id, kind, COUNT(*) FROM resources WHERE deleted_at IS NULL "
                           "GROUP BY target_id, kind")

@@ -1,4 +1,5 @@
-"""Times as the watcher reads and writes them: parsed from what a user types, shown in UTC. No heavy imports."""
+"""Times as the watcher reads and writes them: parsed from what a user types or a server sends, shown in
+UTC; durations as a config spells them. No heavy imports."""
 
 from __future__ import annotations
 
@@ -6,12 +7,35 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import overload
 
-from watcher.config_file import parse_duration
 from watcher.errors import RecordError
+
+_DURATION_PART = re.compile(r"(\d+)\s*(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration such as "30s", "5m", "1h" or "1h30m"."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as \"30s\", \"5m\" or \"1h\", got {value!r}")
+    text = value.strip().lower()
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(f"{n}{u}" for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"bad duration {value!r}: use a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def as_datetime(seconds: int | None) -> datetime | None:
+    """A remote Unix timestamp as an aware UTC datetime (None when absent or absurd)."""
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:

@@ -66,9 +66,9 @@ def known_kinds(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any
         return value
     import difflib
 
-    from watcher import kinds
+    from watcher.kinds import registry
 
-    names = kinds.names()
+    names = registry.names()
     for name in (value,) if isinstance(value, str) else value:
         if name not in names:
             close = difflib.get_close_matches(name, names, n=1)

@@ -1,11 +1,11 @@
-"""What a kind is, and the registry of them.
+"""What a kind is.
 
 A kind is everything the watcher knows about one sort of remote object: its config
 name and label, the path it is listed at and how (cursor pages; pages under each
 parent object; one object composed per parent), which key reads it, which fields
 change by use rather than by people (ignored by default), which paths make a change
 `high`, which field names an object and which fields `apply`/`restore` may write.
-Nothing outside `watcher.kinds` tests a kind's name: it asks the registry.
+Nothing outside `watcher.kinds` tests a kind's name: it asks the registry (`watcher.kinds.registry`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from watcher.snapshot import WILDCARD, Normalization, parse_path
+from watcher.kinds.paths import WILDCARD, parse_path
+from watcher.snapshot import Normalization
 
 PROJECT, ADMIN = "project", "admin"
 # How a kind is listed.
@@ -116,61 +117,3 @@ HIGH, LOW = "high", "low"
 def _overlaps(a: tuple, b: tuple) -> bool:
     """True when one path is a prefix of the other (a `*` matches any one key or index)."""
     return all(x == y or WILDCARD in (x, y) for x, y in zip(a, b))
-
-
-# --- the registry ---------------------------------------------------------------------------
-
-_KINDS: dict[str, Kind] = {}
-_LOADED = False
-
-
-def register(*kinds: Kind) -> None:
-    for kind in kinds:
-        if kind.name in _KINDS:
-            raise ValueError(f"kind {kind.name!r} registered twice")
-        _KINDS[kind.name] = kind
-
-
-def _loaded() -> dict[str, Kind]:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        # Each module registers its kinds on import, project-key kinds first (organization imports openai).
-        from watcher.kinds import openai as _openai  # noqa: F401
-        from watcher.kinds import organization as _organization  # noqa: F401
-    return _KINDS
-
-
-def get(name: str) -> Kind:
-    """The kind called `name`; KeyError names the known ones."""
-    kinds = _loaded()
-    if name not in kinds:
-        raise KeyError(f"unknown kind {name!r}; known kinds: {', '.join(kinds)}")
-    return kinds[name]
-
-
-def all_kinds() -> list[Kind]:
-    """Every kind, in registry order (parents before the kinds listed under them)."""
-    return list(_loaded().values())
-
-
-def names() -> list[str]:
-    return [kind.name for kind in all_kinds()]
-
-
-def defaults(*, project_key: bool, admin_key: bool) -> list[str]:
-    """The kinds a target watches when its config names none: every kind its keys can read."""
-    return [k.name for k in all_kinds() if (k.key == PROJECT and project_key) or (k.key == ADMIN and admin_key)]
-
-
-def for_target(provider: str, *, project_key: bool, admin_key: bool) -> list[str]:
-    """The kinds a target of `provider` watches when its config names none (Azure serves only some)."""
-    if provider == "azure":
-        return [k.name for k in all_kinds() if k.azure]
-    return defaults(project_key=project_key, admin_key=admin_key)
-
-
-def label(name: str) -> str:
-    """The singular label of a kind for subjects and titles ("assistant"); the name itself if unknown."""
-    kinds = _loaded()
-    return kinds[name].label if name in kinds else name

@@ -13,7 +13,6 @@ redacted hint; a `value` a server might send anyway is stored only as a fingerpr
 
 from __future__ import annotations
 
-from watcher.kinds import openai as _project_kinds  # noqa: F401  (registered first, whoever imports this)
 from watcher.kinds.base import (
     ADMIN,
     AFTER_LAST_ID,
@@ -25,7 +24,6 @@ from watcher.kinds.base import (
     PER_PARENT,
     SINGLETON_PER_PARENT,
     Kind,
-    register,
 )
 
 _UNDER_PROJECT = "/organization/projects/{parent}"
@@ -129,5 +127,6 @@ PROJECT_SETTINGS = _org(
 AUDIT_LOG = _org(name="audit_logs", label="audit log entry", path="/organization/audit_logs", timestamps=(),
                  summary="who changed what in the organization")
 
-register(ORG_USERS, INVITES, ROLES, GROUPS, ADMIN_API_KEYS, PROJECTS, PROJECT_USERS, PROJECT_SERVICE_ACCOUNTS,
+# The registry's order: projects before the kinds listed under each project.
+KINDS = (ORG_USERS, INVITES, ROLES, GROUPS, ADMIN_API_KEYS, PROJECTS, PROJECT_USERS, PROJECT_SERVICE_ACCOUNTS,
          PROJECT_API_KEYS, PROJECT_RATE_LIMITS, PROJECT_SETTINGS)

@@ -5,7 +5,8 @@ Regenerate with: python -m watcher.kinds.reference > docs/kinds.md
 
 from __future__ import annotations
 
-from watcher.kinds.base import ADMIN, IN_PROJECT, ORGANIZATION_WIDE, PER_PARENT, SINGLETON_PER_PARENT, Kind, all_kinds
+from watcher.kinds.base import ADMIN, IN_PROJECT, ORGANIZATION_WIDE, PER_PARENT, SINGLETON_PER_PARENT, Kind
+from watcher.kinds.registry import all_kinds
 
 _HEADER = """# Kinds
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from watcher import kinds
+from watcher.kinds import registry
 from watcher.sandbox.agent_platform import AgentAutomations, AgentEnvironments, VaultCredentials, Vaults
 from watcher.sandbox.assistants import Agents, Assistants
 from watcher.sandbox.audit import AuditLog
@@ -50,7 +50,7 @@ DEFAULT_COUNTS = {"skills": 2, "webhook_endpoints": 2, "vector_stores": 2, "agen
 def served_kinds() -> list[Served]:
     """Every served kind, parents before the kinds listed under them."""
     served = []
-    for kind in kinds.all_kinds():
+    for kind in registry.all_kinds():
         family = FAMILIES.get(kind.name)
         if family is None:
             raise RuntimeError(f"the sandbox has no family for the registry's kind {kind.name!r}")
@@ -61,7 +61,7 @@ def served_kinds() -> list[Served]:
 
 def endpoints(account: Account, audit: AuditLog) -> list[Endpoint]:
     """Routes beyond the kinds' own: each project's and the organization's settings, the audit log."""
-    settings = kinds.get("project_settings")
+    settings = registry.get("project_settings")
     if [name for name, _path in settings.parts] != [part.name for part in PROJECT_PARTS]:
         raise RuntimeError("the sandbox's project settings endpoints differ from the registry's parts")
     return [*settings_endpoints(account, settings.name, settings.path, PROJECT_PARTS),

@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from watcher import diff, documents, history, kinds, overview
+from watcher import diff, documents, history, overview
 from watcher.errors import NotLive, RecordError
+from watcher.kinds import registry
 from watcher.store import Event, Target
 from watcher.times import json_time, parse_time
 from watcher.web.app import Call, Refused, configured_pairs, disabled_targets, presented_token
@@ -173,8 +174,8 @@ def target_arg(call: Call) -> str | None:
 
 def kind_arg(call: Call) -> str | None:
     kind = call.request.args.get("kind") or None
-    if kind is not None and kind not in kinds.names():
-        raise Refused(400, f"unknown kind {kind!r}; known kinds: {', '.join(kinds.names())}")
+    if kind is not None and kind not in registry.names():
+        raise Refused(400, f"unknown kind {kind!r}; known kinds: {', '.join(registry.names())}")
     return kind
 
 

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from watcher import diff, display, history, kinds, overview, sections
+from watcher import diff, display, history, overview, sections
 from watcher.documents import event_severity
+from watcher.kinds import registry
 from watcher.record import RULES_CHANGED
 from watcher.store import Event, Target, utcnow
 from watcher.web import api
@@ -41,7 +42,7 @@ def overview_page(call: Call) -> Response:
     stale = {(row.target, row.kind): reason
              for row, reason in overview.stale(statuses, poll_intervals(call.config), utcnow(), STALE_AFTER)}
     return call.page("overview.html.j2", title="Overview", statuses=statuses, deliveries=deliveries, stale=stale,
-                     label=kinds.label)
+                     label=registry.label)
 
 
 def events(call: Call) -> Response:
@@ -59,7 +60,7 @@ def events(call: Call) -> Response:
     filters = {"open": "1" if where.open_only else None, "target": where.target, "kind": where.kind,
                "severity": where.severity}
     return call.page("events.html.j2", title="Events", events=[_event_view(row) for row in rows], filters=filters,
-                     targets=targets, kinds=kinds.names(), newer=newer, older=older, label=kinds.label,
+                     targets=targets, kinds=registry.names(), newer=newer, older=older, label=registry.label,
                      back=call.request.full_path.rstrip("?"))
 
 
@@ -94,7 +95,7 @@ def objects(call: Call) -> Response:
     more = rows[OBJECTS_PER_PAGE - 1].resource_id if len(rows) > OBJECTS_PER_PAGE else None
     filters = {"target": target, "kind": kind, "deleted": "1" if deleted else None}
     return call.page("objects.html.j2", title="Objects", objects=rows[:OBJECTS_PER_PAGE], filters=filters,
-                     targets=targets, kinds=kinds.names(), more=more, label=kinds.label)
+                     targets=targets, kinds=registry.names(), more=more, label=registry.label)
 
 
 def object_page(call: Call, target: str, kind: str, object_id: str) -> Response:
@@ -109,7 +110,7 @@ def object_page(call: Call, target: str, kind: str, object_id: str) -> Response:
     rows = [{"row": v, "how": _how(v), "who": _who(v, by_version.get(v.number))} for v in reversed(versions)]
     return call.page("object.html.j2", title=_title(resource), resource=resource, versions=rows,
                      events=[_event_view(e) for e in object_events], shown=shown, fields=_fields(history.body(shown)),
-                     label=kinds.label,
+                     label=registry.label,
                      back=call.request.full_path.rstrip("?"))
 
 
@@ -132,7 +133,7 @@ def diff_page(call: Call, target: str, kind: str, object_id: str) -> Response:
                f"--from {from_number} --to {to_number}")
     return call.page("diff.html.j2", title=f"{_title(resource)}: {from_number} → {to_number}", resource=resource,
                      old=old_row, new=new_row, sections=views, hidden=hidden, view=view, numbers=numbers,
-                     content=content, command=display.printable(command), label=kinds.label)
+                     content=content, command=display.printable(command), label=registry.label)
 
 
 def static(call: Call, name: str) -> Response:
@@ -150,7 +151,7 @@ def static(call: Call, name: str) -> Response:
 
 
 def _title(resource) -> str:
-    return display.printable(f"{kinds.label(resource.kind).capitalize()} “{resource.name or resource.remote_id}”")
+    return display.printable(f"{registry.label(resource.kind).capitalize()} “{resource.name or resource.remote_id}”")
 
 
 def _fields(body: dict[str, Any]) -> list[tuple[str, str, bool]]:

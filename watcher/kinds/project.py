@@ -6,7 +6,7 @@ differs from `Kind`'s defaults.
 
 from __future__ import annotations
 
-from watcher.kinds.base import PER_PARENT, Kind, register
+from watcher.kinds.base import PER_PARENT, Kind
 
 # An MCP tool's headers carry its credentials: on agents under `transport`, on compatible servers at the tool.
 _MCP_HEADERS = ("tools[*].headers.*", "tools[*].transport.headers.*")
@@ -81,5 +81,6 @@ VAULTS = Kind(
     summary="credential vaults (their credentials' values are never requested)",
 )
 
-register(ASSISTANTS, AGENTS, SKILLS, SKILL_VERSIONS, WEBHOOK_ENDPOINTS, VECTOR_STORES, AGENT_ENVIRONMENTS,
+# The registry's order: a parent (skills) before the kinds listed under it.
+KINDS = (ASSISTANTS, AGENTS, SKILLS, SKILL_VERSIONS, WEBHOOK_ENDPOINTS, VECTOR_STORES, AGENT_ENVIRONMENTS,
          AGENT_AUTOMATIONS, VAULTS)
