@@ -406,7 +406,7 @@ def drift_event():
     from datetime import datetime as _datetime
     from datetime import timedelta as _timedelta
 
-    from watcher import diff
+    from watcher.compare import diff
     from watcher.kinds import registry
     from watcher.poll import DriftEvent
 

@@ -2,9 +2,9 @@
 
 import random
 
-from watcher import diff
-from watcher.diff import MAX_DEPTH, _mask, compare, tree_digest
-from watcher.snapshot import canonical_json, content_hash
+from watcher.compare import diff
+from watcher.compare.diff import MAX_DEPTH, _mask, compare, tree_digest
+from watcher.compare.normalize import canonical_json, content_hash
 
 
 def test_changed_scalar_has_old_and_new():

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher import history
+from watcher.compare.normalize import MAX_DEPTH  # the record folds deep structure first; diff never sees deeper
 from watcher.config import parse_config
 from watcher.errors import RecordError
 from watcher.poll import poll_target
-from watcher.snapshot import MAX_DEPTH  # the record folds deep structure first; diff never sees deeper
 from watcher.store import Event, Poll, Resource
 
 KEY = "acme-live-4c1d9a7e2b6f48e0a3d5c7b9e1f2a4c6d8e0f1a3"

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from watcher.compare.normalize import rules_for
 from watcher.kinds import registry
 from watcher.page_memory import PageMemory, PageSummary
 from watcher.poll import poll_target
@@ -90,18 +91,18 @@ def test_an_object_deleted_and_back_on_a_remembered_page_reappears(engine, serve
 
 def test_what_is_remembered_lapses_when_the_rules_change():
     memory = PageMemory()
-    rules = registry.get("assistants").normalization(secret_key=b"k" * 32)
+    rules = rules_for(registry.get("assistants"), secret_key=b"k" * 32)
     pages = {b"digest": PageSummary(("asst_1",), ("a",), ("hash",), False, None)}
     memory.keep("t", "assistants", rules, pages)
     assert memory.recall("t", "assistants", rules) == pages
-    assert memory.recall("t", "assistants", registry.get("assistants").normalization(
+    assert memory.recall("t", "assistants", rules_for(registry.get("assistants"),
         ignore=["model"], secret_key=b"k" * 32)) == {}
-    assert memory.recall("t", "assistants", registry.get("assistants").normalization(secret_key=b"j" * 32)) == {}
+    assert memory.recall("t", "assistants", rules_for(registry.get("assistants"), secret_key=b"j" * 32)) == {}
 
 
 def test_what_is_no_longer_polled_is_forgotten():
     memory = PageMemory()
-    rules = registry.get("assistants").normalization()
+    rules = rules_for(registry.get("assistants"))
     pages = {b"digest": PageSummary(("asst_1",), ("a",), ("hash",), False, None)}
     for target, kind in (("kept", "assistants"), ("kept", "agents"), ("gone", "assistants")):
         memory.keep(target, kind, rules, pages)

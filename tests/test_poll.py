@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from watcher.compare.normalize import rules_for
 from watcher.poll import poll_target
 from watcher.sandbox import Sandbox
 from watcher.store import Event, OutboxMessage, Poll, Resource, Version
@@ -415,7 +416,7 @@ def _poll_losing_the_lock_midway(engine, target, lose_lock):
 
     kind = registry.get("assistants")
     context = Context(target.name, target.base_url, kind,
-                      kind.normalization(ignore=target.ignore, secret_key=installation_key(engine)),
+                      rules_for(kind, ignore=target.ignore, secret_key=installation_key(engine)),
                       settings_fingerprint(target))
 
     def pages():

@@ -5,8 +5,8 @@ import json
 import pytest
 from sqlalchemy import inspect, text
 
+from watcher.compare.normalize import fingerprint, is_secret_key, normalize, rules_for
 from watcher.kinds.registry import get
-from watcher.snapshot import fingerprint, is_secret_key, normalize
 
 TOKEN = "Bearer sk-live-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e"
 ROTATED = "Bearer sk-live-0000aaaa1111bbbb2222cccc3333dddd"
@@ -38,7 +38,7 @@ def test_secret_keys_are_named_by_the_contract(key, secret):
 
 
 def test_an_mcp_header_is_a_fingerprint_in_the_body_and_the_hash():
-    rules = get("agents").normalization(secret_key=KEY)
+    rules = rules_for(get("agents"), secret_key=KEY)
     snap = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)]}, rules=rules)
     headers = snap.body["tools"][0]["headers"]
     assert headers["Authorization"] == fingerprint(TOKEN, KEY) and headers["X-Tenant"].startswith("redacted:")
@@ -46,7 +46,7 @@ def test_an_mcp_header_is_a_fingerprint_in_the_body_and_the_hash():
 
 
 def test_a_rotated_secret_changes_the_hash_and_the_same_secret_does_not():
-    rules = get("agents").normalization(secret_key=KEY)
+    rules = rules_for(get("agents"), secret_key=KEY)
     first = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)]}, rules=rules)
     again = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)]}, rules=rules)
     rotated = normalize({"id": "agent_1", "tools": [mcp_tool(ROTATED)]}, rules=rules)
@@ -54,13 +54,13 @@ def test_a_rotated_secret_changes_the_hash_and_the_same_secret_does_not():
 
 
 def test_a_stored_body_normalized_again_keeps_its_fingerprints():
-    rules = get("agents").normalization(secret_key=KEY)
+    rules = rules_for(get("agents"), secret_key=KEY)
     first = normalize({"id": "agent_1", "tools": [mcp_tool(TOKEN)], "api_key": "sk-x"}, rules=rules)
     assert normalize(first.body, rules=rules).content_hash == first.content_hash
 
 
 def test_a_targets_redact_paths_are_fingerprinted_too():
-    rules = get("agents").normalization(redact=["metadata.signing_key"], secret_key=KEY)
+    rules = rules_for(get("agents"), redact=["metadata.signing_key"], secret_key=KEY)
     snap = normalize({"id": "agent_1", "metadata": {"signing_key": "abc123", "team": "ops"}}, rules=rules)
     assert snap.body["metadata"] == {"signing_key": fingerprint("abc123", KEY), "team": "ops"}
 
@@ -99,7 +99,7 @@ def test_a_rotation_is_drift_that_says_a_secret_changed_and_mails_no_secret(agen
 
 
 def test_an_agents_mcp_transport_headers_are_fingerprinted_whatever_their_names():
-    rules = get("agents").normalization(secret_key=KEY)
+    rules = rules_for(get("agents"), secret_key=KEY)
     tool = {"type": "mcp", "server_label": "crm", "transport": {"type": "http", "server_url": "https://crm.example/mcp",
                                                                  "headers": {"X-Crm-Key": "crm-live-123456"}}}
     snap = normalize({"id": "agent_1", "tools": [tool]}, rules=rules)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher import display, render, sections, templating
+from watcher import display, render, templating
+from watcher.compare import sections
 from watcher.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,8 +2,8 @@
 
 import pytest
 
+from watcher.compare.normalize import normalize
 from watcher.kinds.paths import format_path, parse_path
-from watcher.snapshot import normalize
 
 ASSISTANT = {
     "id": "asst_1",

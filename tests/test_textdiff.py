@@ -5,7 +5,7 @@ import random
 import re
 from collections import Counter
 
-from watcher.textdiff import WORK_BUDGET, unified_diff
+from watcher.compare.textdiff import WORK_BUDGET, unified_diff
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@$")
 

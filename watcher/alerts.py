@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watcher import diff, notices, render, templating
+from watcher import notices, render, templating
+from watcher.compare import diff
 from watcher.config import WATCHLIST_CHANNEL, Config
 from watcher.documents import event_severity
 from watcher.kinds import registry

@@ -24,7 +24,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import diff, history
+from watcher import history
+from watcher.compare import diff
+from watcher.compare.normalize import fingerprint, is_fingerprint, normalize, rules_for
 from watcher.config import Config
 from watcher.config_targets import TargetConfig
 from watcher.errors import RecordError
@@ -32,7 +34,6 @@ from watcher.kinds import registry
 from watcher.kinds.base import Kind
 from watcher.kinds.paths import format_path, matching_keys, parse_path
 from watcher.locks import poll_lock
-from watcher.snapshot import fingerprint, is_fingerprint, normalize
 from watcher.store import Event, Resource, Target, Version, installation_key, rows_updated, utcnow
 from watcher.times import as_datetime, iso
 
@@ -162,7 +163,7 @@ def _write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, des
 
     if not by or not by.strip():
         raise RecordError("--by must name who makes the change")
-    rules = kind.normalization(ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
+    rules = rules_for(kind, ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
     with Source(target) as source, poll_lock(engine, target.name, kind.name):
         live = source.retrieve(kind, remote_id)
         _require_recorded(engine, target, kind, remote_id, normalize(live, rules=rules).content_hash)
@@ -177,7 +178,7 @@ def _require_live_recorded(engine: Engine, target: TargetConfig, kind: Kind, rem
     """A dry run reads the live object too: what it shows is what a real run would do, or its refusal."""
     from watcher.source import Source
 
-    rules = kind.normalization(ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
+    rules = rules_for(kind, ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
     with Source(target) as source:
         live = source.retrieve(kind, remote_id)
     _require_recorded(engine, target, kind, remote_id, normalize(live, rules=rules).content_hash)

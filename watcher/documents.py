@@ -96,7 +96,7 @@ def drift_document(event) -> dict[str, Any]:
     bounded: past CHANGES_BUDGET characters, long values are cut (that change says
     `"truncated": true` and carries a unified diff) and `changes_truncated` is true.
     """
-    from watcher.diff import whole_body_changes  # deepdiff: only for the channels that render changes
+    from watcher.compare.diff import whole_body_changes  # deepdiff: only for the channels that render changes
 
     changes = list(event.changes) or whole_body_changes(event.change, event.old_body, event.new_body)
     shown, truncated = bounded_changes(changes)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, NamedTuple, TypeGuard
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from watcher.compare.normalize import Normalization, Snapshot, label, normalize, raw_fingerprint
 from watcher.page_memory import PageSummary
-from watcher.snapshot import Normalization, Snapshot, label, normalize, raw_fingerprint
 from watcher.store import Resource
 
 if TYPE_CHECKING:

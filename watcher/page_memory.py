@@ -17,7 +17,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
-from watcher.snapshot import Normalization
+from watcher.compare.normalize import Normalization
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class PageSummary:
 
     ids: tuple[str, ...]
     labels: tuple[str | None, ...]
-    raw_hashes: tuple[str, ...]  # each object's raw fingerprint (watcher.snapshot.raw_fingerprint)
+    raw_hashes: tuple[str, ...]  # each object's raw fingerprint (watcher.compare.normalize.raw_fingerprint)
     has_more: bool | None
     cursor: str | None  # the next page's `after`
 

@@ -31,14 +31,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import diff
+from watcher.compare import diff
+from watcher.compare.normalize import Normalization, rules_for
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import registry
 from watcher.kinds.base import Kind
 from watcher.listing import collect, load_known, read_spool
 from watcher.locks import poll_lock
 from watcher.page_memory import PageMemory, PageSummary
-from watcher.snapshot import Normalization
 from watcher.store import Poll, ensure_target, utcnow
 
 if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
@@ -153,7 +153,7 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
             source.deadline = time.monotonic() + poll_timeout
             source.poll_timeout = poll_timeout
             context = Context(target.name, target.base_url, kind,
-                              kind.normalization(ignore=target.ignore, redact=target.redact, secret_key=secret_key),
+                              rules_for(kind, ignore=target.ignore, redact=target.redact, secret_key=secret_key),
                               settings, compose)
             label = f"{target.name}/{kind.name}"
             report = functools.partial(progress, label) if progress else None

@@ -22,10 +22,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from watcher import diff
+from watcher.compare import diff
+from watcher.compare.normalize import normalize
 from watcher.locks import lock_key
 from watcher.record import RULES_CHANGED
-from watcher.snapshot import normalize
 from watcher.store import Event, Poll, Resource, Version, rows_updated, utcnow
 from watcher.times import as_datetime
 

@@ -1,7 +1,7 @@
 """What an alert says about drift: subject, what/when/where, the sections of its diff. No I/O.
 
 Python decides what an alert says (severity, subject, the changed sections cut to a byte budget:
-`watcher.sections`); Jinja2 templates decide how an email looks (`watcher.templating`); the other
+`watcher.compare.sections`); Jinja2 templates decide how an email looks (`watcher.templating`); the other
 channels lay out the same context themselves. Notices (failing, recovered, ...) are `watcher.notices`.
 """
 
@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from watcher.diff import Change, whole_body_changes
+from watcher.compare.diff import Change, whole_body_changes
+from watcher.compare.sections import Budget, clip, path_parts, sections_for
 from watcher.display import SUBJECT_LIMIT, actor_text, header_text, printable
 from watcher.kinds import registry
 from watcher.kinds.paths import format_path, parse_path
 from watcher.notices import Notice, failing_notice, recovered_notice, retired_notice, settings_notice
-from watcher.sections import Budget, clip, path_parts, sections_for
 from watcher.templating import RenderedEmail, Templates
 from watcher.templating import render as render_templates
 from watcher.times import iso

@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from watcher.compare.normalize import ID_LIMIT
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds.base import ADMIN, AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT, Kind
 from watcher.page_memory import PageSummary, page_digest
 from watcher.sdk import CONTROL, Unreachable, make_admin_client, make_client, parse_json, request, response_type, scrub
-from watcher.snapshot import ID_LIMIT
 
 if TYPE_CHECKING:
     import openai

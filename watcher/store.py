@@ -42,7 +42,7 @@ from watcher.sql import SCHEMA_HEAD
 from watcher.times import utcnow
 
 log = logging.getLogger("watcher.store")
-from watcher.snapshot import ID_LIMIT, NAME_LIMIT
+from watcher.compare.normalize import ID_LIMIT, NAME_LIMIT
 
 KIND_LIMIT = 40  # characters of a kind's config name (resources.kind, polls.kind)
 

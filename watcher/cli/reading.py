@@ -111,7 +111,7 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
         new = json.loads(newer.body)
         from_number = from_number if from_number is not None else max(to_number - 1, 1)
         old = json.loads(record.version(db, resource, from_number).body)
-    from watcher import diff
+    from watcher.compare import diff
 
     changes = diff.compare(old, new)
     if as_json:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watcher.kinds.paths import WILDCARD, parse_path
-from watcher.snapshot import Normalization
 
 PROJECT, ADMIN = "project", "admin"
 # How a kind is listed.
@@ -92,11 +91,6 @@ class Kind:
         if not isinstance(value, str) or not value:
             return None
         return f"{parent_id}/{value}" if parent_id is not None else value
-
-    def normalization(self, *, ignore=(), redact=(), secret_key: bytes = b"") -> Normalization:
-        """How this kind's objects are normalized for a target with these ignore and redact rules."""
-        return Normalization(tuple(ignore), self.volatile, self.timestamps, self.updated_field, self.name_field,
-                             (*self.secrets, *redact), secret_key)
 
     def list_path(self, parent_id: str | None = None) -> str:
         return self.path.format(parent=parent_id) if parent_id is not None else self.path

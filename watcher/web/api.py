@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from watcher import diff, documents, history, overview
+from watcher import documents, history, overview
+from watcher.compare import diff
 from watcher.errors import NotLive, RecordError
 from watcher.kinds import registry
 from watcher.store import Event, Target

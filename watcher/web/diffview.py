@@ -1,4 +1,4 @@
-"""Side by side rows from the diff lines the emails show (`watcher.sections.DiffLine`). No I/O.
+"""Side by side rows from the diff lines the emails show (`watcher.compare.sections.DiffLine`). No I/O.
 
 A run of removed lines is set beside the run of added lines that follows it, line by line, so
 the word highlights `render` computed for each pair land on the same row. Hunk headers
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from watcher.sections import DiffLine
+from watcher.compare.sections import DiffLine
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from watcher import diff, display, history, overview, sections
+from watcher import display, history, overview
+from watcher.compare import diff, sections
 from watcher.documents import event_severity
 from watcher.kinds import registry
 from watcher.record import RULES_CHANGED

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from watcher.kinds.base import Kind
 from watcher.kinds.paths import matching_keys, parse_path
 
 ID_LIMIT = 200  # characters of a remote id the record keeps (resources.remote_id)
@@ -38,7 +39,7 @@ _MILLISECONDS_ABOVE = 100_000_000_000
 
 @dataclass(frozen=True)
 class Normalization:
-    """What normalizing one kind's objects takes, as plain values (a kind builds it; see watcher.kinds)."""
+    """What normalizing one kind's objects takes, as plain values (`rules_for` builds it from a kind)."""
 
     ignore: tuple[str, ...] = ()  # the target's ignore rules
     volatile: tuple[str, ...] = ("updated_at",)  # paths changed by use, not by people
@@ -61,6 +62,12 @@ class Normalization:
 
 
 DEFAULT = Normalization()
+
+
+def rules_for(kind: Kind, *, ignore=(), redact=(), secret_key: bytes = b"") -> Normalization:
+    """How `kind`'s objects are normalized for a target with these ignore and redact rules."""
+    return Normalization(tuple(ignore), kind.volatile, kind.timestamps, kind.updated_field, kind.name_field,
+                         (*kind.secrets, *redact), secret_key)
 
 
 def raw_fingerprint(raw: dict[str, Any], rules: Normalization) -> str:

@@ -4,7 +4,7 @@ Structure comes from deepdiff, or, when no list differs (most edits: a model, in
 setting, metadata), from a walk here that reports exactly what deepdiff would, without importing
 it (a third of a second at a command's start). Long text (instructions, descriptions, anything
 multi-line) is swapped for a fingerprint before deepdiff sees it, then diffed once
-by line here (`watcher.textdiff`, in bounded work), so a 256k-character field costs
+by line here (`watcher.compare.textdiff`, in bounded work), so a 256k-character field costs
 one line diff whose size follows the edit, not the field.
 
 Depth is bounded the same way: deepdiff recurses (it fails near 490 levels of dicts and
@@ -20,8 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from watcher.compare.textdiff import unified_diff
 from watcher.kinds.paths import format_path
-from watcher.textdiff import unified_diff
 
 # Strings at least this long, or with a newline, are compared as text by line.
 LONG_TEXT = 200

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from watcher.diff import Change, is_long_text
+from watcher.compare.diff import Change, is_long_text
 from watcher.display import printable
 from watcher.kinds.paths import format_path, parse_path
 
