@@ -69,7 +69,7 @@ def bench_match(repeat: int) -> None:
 
 def bench_poll(projects: int, repeat: int) -> None:
     from watcher import attribution
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
     from watcher.poll import poll_target
     from watcher.sandbox import Sandbox
     from watcher.store import open_engine

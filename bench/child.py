@@ -142,7 +142,7 @@ def write_config(directory: Path, api_url: str, database: str, *, smtp: SmtpSink
 
 def config_accepts(snippet: str) -> bool:
     """Whether this watcher's config knows a [schedule] key (the lead's fixes add some)."""
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
     from watcher.errors import ConfigError
 
     try:

@@ -158,7 +158,7 @@ def _raw_in_process(url: str, key: str, path: str, beta: str) -> int:
 
 def warm_child(url: str, key: str, config_path: str, repeat: int, kinds: list[str]) -> dict:
     """Best unchanged poll_target, best stdlib listing and best bare SDK listing, in one warm process."""
-    from watcher.config import load_config
+    from watcher.config.model import load_config
     from watcher.kinds import registry
     from watcher.page_memory import PageMemory
     from watcher.poll import poll_target
@@ -242,7 +242,7 @@ def rss_child(url: str, key: str, config_path: str) -> float:
     """Peak RSS (MiB) of a process doing one unchanged poll of the configured target."""
     import resource
 
-    from watcher.config import load_config
+    from watcher.config.model import load_config
     from watcher.poll import poll_target
     from watcher.store import open_engine
 

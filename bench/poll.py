@@ -104,7 +104,7 @@ def warm_sdk(url: str) -> None:
 
 
 def _target(url: str, api_key: str):
-    from watcher.config_targets import TargetConfig
+    from watcher.config.targets import TargetConfig
 
     os.environ[KEY_ENV] = api_key
     return TargetConfig(name="bench", kinds=["assistants"], base_url=url, api_key_env=KEY_ENV)

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     parser.add_argument("--kinds", type=int, default=9)
     args = parser.parse_args(argv)
 
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
     from watcher.poll import poll_target
     from watcher.sandbox import Sandbox
     from watcher.store import open_engine

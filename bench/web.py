@@ -34,7 +34,7 @@ from urllib.parse import quote  # noqa: E402
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-from watcher.config import parse_config  # noqa: E402
+from watcher.config.model import parse_config  # noqa: E402
 from watcher.store import Event, Poll, Resource, Target, Version, open_engine  # noqa: E402
 from watcher.web.app import Web  # noqa: E402
 from watcher.web.server import HttpServer  # noqa: E402

@@ -129,7 +129,7 @@ def write_config(tmp_path, monkeypatch):
 @pytest.fixture
 def make_target(monkeypatch):
     """The configured Target for a server at `url`, its keys set in the environment (see target_toml)."""
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
 
     def make(url: str, *, key: str = "sk-test", admin_key: str | None = None, **block):
         monkeypatch.setenv(KEY_ENV, key)
@@ -368,7 +368,7 @@ def silent_smtp_port():
 @pytest.fixture
 def mail_settings(monkeypatch):
     """A parsed Config whose [smtp] reaches a MailServer: mail_settings(server, url, alerts="", password=…)."""
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
 
     def settings(server, url: str, *, alerts: str = "", password: str = SMTP_PASSWORD, timeout: str = "5s"):
         monkeypatch.setenv(SMTP_PASSWORD_ENV, password)
@@ -619,7 +619,7 @@ def web_server(monkeypatch):
     The application follows the config's [http] (token, loopback or not) whatever address the test
     server is bound to, so policies for a public address are tested without binding one.
     """
-    from watcher.config import load_config
+    from watcher.config.model import load_config
     from watcher.store import open_engine
     from watcher.web.app import Web
     from watcher.web.server import HttpServer

@@ -13,7 +13,7 @@ from watcher.store import Event, Version
 @pytest.fixture
 def setup(write_config, sandbox, store_url, engine):
     path = write_config(sandbox, store_url, target_extra='ignore = ["metadata.hwm"]')
-    from watcher.config import load_config
+    from watcher.config.model import load_config
 
     config = load_config(path)
     poll_target(engine, config.targets[0])

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from watcher import attribution
 from watcher.attribution import Waiting
-from watcher.config import parse_config
+from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import ADMIN
 from watcher.poll import poll_target

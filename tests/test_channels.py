@@ -11,7 +11,7 @@ import pytest
 from conftest import WEBHOOK_SECRET
 
 from watcher import outbox
-from watcher.config import load_config
+from watcher.config.model import load_config
 from watcher.store import open_engine, utcnow
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -370,7 +370,7 @@ def test_remote_text_cannot_mention_link_or_format_in_slack_or_teams(drift_event
     ('name = "t"\ntype = "pager"', "channels[0] (t).type: 'pager' is not one of"),
 ])
 def test_a_bad_channel_is_one_line_naming_it(channel, expected):
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
     from watcher.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
@@ -379,7 +379,7 @@ def test_a_bad_channel_is_one_line_naming_it(channel, expected):
 
 
 def test_a_route_or_default_naming_no_channel_is_a_config_error():
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
     from watcher.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"alerts.routes\[0\].channels: no channel named 'ops-slak'"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from watcher.config import Config, load_config, parse_config
+from watcher.config.model import Config, load_config, parse_config
 from watcher.errors import ConfigError
 from watcher.times import parse_duration
 

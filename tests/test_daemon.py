@@ -531,6 +531,6 @@ def test_activity_reports_stalled_polls_and_a_status_line():
 
 
 def test_stall_limit_covers_every_sdk_attempt():
-    from watcher.config_targets import TargetConfig
+    from watcher.config.targets import TargetConfig
 
     assert stall_limit(TargetConfig(name="p", timeout="60s")) == 185.0

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from watcher import outbox
 from watcher.channels import email
-from watcher.config import load_config
+from watcher.config.model import load_config
 from watcher.errors import DeliveryError
 from watcher.store import OutboxMessage, open_engine, utcnow
 

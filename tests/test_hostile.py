@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from watcher import history
 from watcher.compare.normalize import MAX_DEPTH  # the record folds deep structure first; diff never sees deeper
-from watcher.config import parse_config
+from watcher.config.model import parse_config
 from watcher.errors import RecordError
 from watcher.poll import poll_target
 from watcher.store import Event, Poll, Resource

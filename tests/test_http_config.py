@@ -2,7 +2,7 @@
 
 import pytest
 
-from watcher.config import parse_config
+from watcher.config.model import parse_config
 from watcher.errors import ConfigError
 
 MINIMAL = '[[targets]]\nname = "prod"\n'

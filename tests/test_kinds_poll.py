@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher.config import parse_config
+from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import PROJECT
 from watcher.poll import poll_target
@@ -114,7 +114,7 @@ def test_an_azure_target_lists_its_assistants_through_azure_openai(engine, accou
 
 def test_drift_and_restore_work_on_an_azure_target(engine, account, azure, tmp_path, monkeypatch):
     from watcher.apply import restore_version
-    from watcher.config import Config
+    from watcher.config.model import Config
 
     poll_target(engine, azure)
     victim = account.objects("assistants")[0]

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import normalize, rules_for
-from watcher.config import parse_config
+from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import ADMIN
 from watcher.poll import poll_target

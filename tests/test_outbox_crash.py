@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from test_channels import SECRET_ENV
 
 from watcher import outbox
-from watcher.config import load_config
+from watcher.config.model import load_config
 from watcher.store import Delivery, open_engine, utcnow
 
 KILLS = 4

@@ -162,7 +162,7 @@ def test_target_defaults_takes_every_target_key_but_its_name(tmp_path, cli):
 
 def _config_model():
     """The validated config's model: the one internal name this test reads (its keys are the surface)."""
-    from watcher.config import Config
+    from watcher.config.model import Config
 
     return Config
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from watcher import config_file, documents, history, overview, record, tallies
-from watcher.config import load_config
-from watcher.config_file import configured_kinds, database_url, disabled_targets
-from watcher.config_file import email_routing as configured_email_routing
+from watcher import documents, history, overview, record, tallies
+from watcher.config import quick as config_file
+from watcher.config.model import load_config
+from watcher.config.quick import configured_kinds, database_url, disabled_targets
+from watcher.config.quick import email_routing as configured_email_routing
 from watcher.errors import ConfigError
 from watcher.sql import SCHEMA_HEAD, open_database
 from watcher.store import open_engine

@@ -6,7 +6,7 @@ import math
 import pytest
 from config_text import KEY_ENV, target_toml
 
-from watcher.config import parse_config
+from watcher.config.model import parse_config
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import registry
 from watcher.sandbox import Sandbox

@@ -106,7 +106,7 @@ def test_install_guide_covers_every_step():
 
 
 def test_the_config_the_install_guide_writes_loads(tmp_path, monkeypatch):
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
 
     guide = (UNITS.parent / "README.md").read_text().split("## Install as a service", 1)[1]
     written = guide.split("cat > /etc/assistant-watcher/config.toml <<'TOML'\n", 1)[1].split("\nTOML\n", 1)[0]

@@ -12,7 +12,7 @@ import pytest
 from conftest import HTTP_TOKEN, HTTP_TOKEN_ENV, http_request
 from sqlalchemy.orm import Session
 
-from watcher.config import load_config
+from watcher.config.model import load_config
 from watcher.poll import poll_target
 from watcher.store import Event, Version, open_engine
 from watcher.times import json_time

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from watcher import notices, render, templating
 from watcher.compare import diff
-from watcher.config import WATCHLIST_CHANNEL, Config
+from watcher.config.model import Config
+from watcher.config.routing import WATCHLIST_CHANNEL
 from watcher.documents import event_severity
 from watcher.kinds import registry
 from watcher.poll import ComposeAlerts, DriftEvent, PollOutcome, no_alerts
@@ -158,7 +159,7 @@ class _Composer:
 
     def _another_kind_failing(self, session: Session, target_id: int, target: str, kind: str) -> bool:
         """True while another kind of `target` is in a failed streak announced as failing."""
-        kinds = _configured_kinds(self.config, target) or session.scalars(
+        kinds = self.config.kinds_of(target) or session.scalars(
             select(Poll.kind).distinct().where(Poll.target_id == target_id)).all()
         return any("failing" in _failed_streak(session, target_id, other).announced for other in kinds if other != kind)
 
@@ -176,10 +177,6 @@ class _Composer:
         if not streak.announced:  # nobody was told of an outage, so nobody needs telling it ended
             return None
         return "recovered", {"failures": streak.failures, "since": json_time(streak.since)}
-
-
-def _configured_kinds(config: Config, target: str) -> list[str]:
-    return next((list(t.kinds) for t in config.targets if t.name == target), [])
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from watcher import history
 from watcher.compare import diff
 from watcher.compare.normalize import fingerprint, is_fingerprint, normalize, rules_for
-from watcher.config import Config
-from watcher.config_targets import TargetConfig
+from watcher.config.model import Config
+from watcher.config.targets import TargetConfig
 from watcher.errors import RecordError
 from watcher.kinds import registry
 from watcher.kinds.base import Kind

@@ -30,8 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher import schedule
 from watcher.activity import Activity
 from watcher.claim_loop import ClaimLoop, Wanted
-from watcher.config import Config, HttpConfig, config_path, load_config
-from watcher.config_targets import TargetConfig
+from watcher.config.model import Config, HttpConfig, load_config
+from watcher.config.targets import TargetConfig
+from watcher.config.values import config_path
 from watcher.daemon_log import log_outcome, result_word, targets_text, warn_if_alerts_go_nowhere
 from watcher.delivery_job import DELIVERY_INTERVAL, DeliveryJob
 from watcher.errors import ConfigError, WatcherError, one_line

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from watcher.config import Config
+    from watcher.config.model import Config
 
 log = logging.getLogger("watcher.daemon")
 

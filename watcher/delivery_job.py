@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.activity import Activity
-from watcher.config import Config
+from watcher.config.model import Config
 from watcher.errors import WatcherError, one_line
 
 log = logging.getLogger("watcher.daemon")

@@ -199,7 +199,7 @@ def _run_steps(steps: _Steps, workdir: Path, html_path: Path) -> None:
 
 def _demo_config(api_url: str, smtp_port: int, database: Path):
     """The demo's config, built in memory from the same TOML a user would write."""
-    from watcher.config import parse_config
+    from watcher.config.model import parse_config
 
     text = f"""
 [database]

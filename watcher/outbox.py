@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from watcher import alerts, channels
 from watcher.channels.base import Claimed, Payload, Sent
 from watcher.channels.email import recipients as email_recipients
-from watcher.config import Config
+from watcher.config.model import Config
 from watcher.errors import ConfigError, DeliveryError, one_line
 from watcher.store import Alert, ChannelState, Delivery, installation_key, rows_updated, utcnow
 from watcher.times import iso

@@ -17,7 +17,7 @@ from watcher.errors import ConfigError, KindNotServed, SourceError
 if TYPE_CHECKING:
     import openai
 
-    from watcher.config_targets import TargetConfig
+    from watcher.config.targets import TargetConfig
 
 _KEY_LIKE = re.compile(r"\b(sk|sess|key)[-_][A-Za-z0-9_\-*.]{3,}")  # keys a server might echo back, masked or not
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # characters that must not reach a terminal, a log or an id

@@ -33,7 +33,7 @@ from watcher.sdk import CONTROL, Unreachable, make_admin_client, make_client, pa
 if TYPE_CHECKING:
     import openai
 
-    from watcher.config_targets import TargetConfig
+    from watcher.config.targets import TargetConfig
 
 log = logging.getLogger("watcher.source")
 

@@ -15,7 +15,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from watcher.config_file import database_parts
+from watcher.config.values import database_parts
 
 log = logging.getLogger("watcher.store")
 

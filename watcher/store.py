@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.sql.dml import Update
 
-from watcher.config_file import MAX_CONCURRENT_POLLS, pool_size
+from watcher.config.values import MAX_CONCURRENT_POLLS, pool_size
 from watcher.errors import ConfigError
 from watcher.locks import lock_key
 from watcher.sql import SCHEMA_HEAD

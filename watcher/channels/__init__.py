@@ -12,7 +12,8 @@ from watcher.channels.email import EmailChannel
 from watcher.channels.slack import SlackChannel
 from watcher.channels.teams import TeamsChannel
 from watcher.channels.webhook import WebhookChannel
-from watcher.config import WATCHLIST_CHANNEL, Config
+from watcher.config.model import Config
+from watcher.config.routing import WATCHLIST_CHANNEL
 
 TYPES: dict[str, type[Channel]] = {c.type: c for c in (EmailChannel, WebhookChannel, SlackChannel, TeamsChannel)}
 

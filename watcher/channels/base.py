@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from watcher import documents, notices, templating
-from watcher.config import Config
+from watcher.config.model import Config
 
 # The type of the document a webhook receives, by alert purpose.
 DOCUMENT_TYPES = {"failing": "watcher.failing", "recovered": "watcher.recovered", "retired": "kind.retired",

@@ -25,10 +25,10 @@ import aiosmtplib
 
 from watcher import display, render, templating
 from watcher.channels.base import Alert, Channel, Claimed, Payload, Sent
-from watcher.config import WATCHLIST_CHANNEL, Config
-from watcher.config_alerts import SmtpConfig
+from watcher.config.alerts import SmtpConfig
+from watcher.config.model import Config
+from watcher.config.routing import WATCHLIST_CHANNEL, email_recipients
 from watcher.errors import ConfigError, DeliveryError
-from watcher.recipients import email_recipients
 from watcher.store import Delivery, utcnow
 from watcher.times import iso
 
@@ -104,7 +104,7 @@ def _plain_subject(alert: Alert) -> str:
 
 
 def recipients(config: Config, channel: str, routing: Iterable[dict]) -> list[str]:
-    """Who an alert goes to on an email channel, by the config of now (see `watcher.recipients`)."""
+    """Who an alert goes to on an email channel, by the config of now (see `watcher.config.routing`)."""
     return email_recipients(channel, routing, watchlist=config.alerts.watchlist,
                             routes=[(r.match.model_dump(), r.to) for r in config.alerts.routes],
                             channel_to={c.name: c.to for c in config.channels if c.type == "email"})

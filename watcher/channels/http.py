@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from watcher import __version__, display
 from watcher.channels.base import Channel, Claimed, Payload, Sent
-from watcher.config_alerts import ChannelConfig
+from watcher.config.alerts import ChannelConfig
 from watcher.errors import ConfigError, DeliveryError
 
 MAX_REDIRECTS = 3

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
-    from watcher.config import Config
+    from watcher.config.model import Config
     from watcher.sql import Database
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -106,8 +106,8 @@ class App:
     @property
     def config(self) -> Config:
         if self._config is None:
-            from watcher.config import load_config
-            from watcher.config_file import config_path
+            from watcher.config.model import load_config
+            from watcher.config.values import config_path
 
             self._config = load_config(config_path(self.config_option))
             log.debug("config %s: %d targets", self._config.path, len(self._config.targets))
@@ -128,7 +128,8 @@ class App:
 
     def database(self) -> Database:
         """The record for reading, in plain SQL: opened from the config's [database] url alone."""
-        from watcher.config_file import config_path, database_url
+        from watcher.config.quick import database_url
+        from watcher.config.values import config_path
         from watcher.sql import open_database
 
         path = config_path(self.config_option)
@@ -138,25 +139,29 @@ class App:
 
     def configured_kinds(self) -> list[tuple[str, str]]:
         """(target, kind) of every configured target and kind, without validating the whole config."""
-        from watcher.config_file import config_path, configured_kinds
+        from watcher.config.quick import configured_kinds
+        from watcher.config.values import config_path
 
         return configured_kinds(config_path(self.config_option))
 
     def disabled_targets(self) -> set[str]:
         """The names of targets configured with `enabled = false`, without validating the whole config."""
-        from watcher.config_file import config_path, disabled_targets
+        from watcher.config.quick import disabled_targets
+        from watcher.config.values import config_path
 
         return disabled_targets(config_path(self.config_option))
 
     def channel_types(self) -> dict[str, str]:
         """Every configured channel's type by name, without validating the whole config."""
-        from watcher.config_file import channel_types, config_path
+        from watcher.config.quick import channel_types
+        from watcher.config.values import config_path
 
         return channel_types(config_path(self.config_option))
 
     def email_routing(self) -> dict[str, Any]:
         """The watchlist, routes and email channels' addresses, without validating the whole config."""
-        from watcher.config_file import config_path, email_routing
+        from watcher.config.quick import email_routing
+        from watcher.config.values import config_path
 
         return email_routing(config_path(self.config_option))
 

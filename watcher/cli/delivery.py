@@ -49,13 +49,13 @@ def _preview(row, types: dict[str, str], routing: dict) -> dict:
     """What the delivery would carry if sent now, as `watcher.outbox.preview` says: its alert's title,
     and on an email channel the recipients the config gives it today (a sent one shows what it carried).
 
-    `types`: channel → type; `routing`: what `watcher.recipients.email_recipients` takes.
+    `types`: channel → type; `routing`: what `watcher.config.routing.email_recipients` takes.
     """
     if row.recipients is not None or row.alert is None:
         return {"subject": row.alert.title if row.alert else None, "recipients": None}
     if types.get(row.channel) != "email":
         return {"subject": row.alert.title, "recipients": []}  # webhooks and chats have no recipients
-    from watcher.recipients import email_recipients
+    from watcher.config.routing import email_recipients
 
     return {"subject": row.alert.title, "recipients": email_recipients(row.channel, row.alert.routing or [], **routing)}
 

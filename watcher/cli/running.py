@@ -161,7 +161,7 @@ def run(app: App) -> None:
 @pass_app
 def serve(app: App, listen: str | None) -> None:
     """The web UI, the JSON API, /metrics and /healthz, without polling (until SIGTERM or Ctrl-C)."""
-    from watcher.config import HttpConfig
+    from watcher.config.model import HttpConfig
     from watcher.web.app import Web
     from watcher.web.server import HttpServer, serve_until_signal
 

@@ -20,7 +20,7 @@ from watcher.errors import NotLive, RecordError
 from watcher.kinds import registry
 from watcher.store import Event, Target
 from watcher.times import json_time, parse_time
-from watcher.web.app import Call, Refused, configured_pairs, disabled_targets, presented_token
+from watcher.web.app import Call, Refused, presented_token
 
 SEVERITIES = ("high", "low")
 _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")
@@ -32,7 +32,7 @@ _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")
 def status(call: Call) -> Response:
     """`GET /api/v1/status`: as `status --json`."""
     with call.reading() as session:
-        rows = overview.kind_statuses(session, configured_pairs(call.config), disabled=disabled_targets(call.config))
+        rows = overview.kind_statuses(session, call.config.configured_kinds, disabled=call.config.disabled_targets)
         document = documents.status_document(rows, overview.deliveries(session))
     return call.json(document)
 

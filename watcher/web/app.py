@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from watcher.config import Config, HttpConfig, is_loopback
+from watcher.config.model import Config, HttpConfig, is_loopback
 from watcher.errors import ConfigError, RecordError, one_line
 from watcher.render import printable
 from watcher.store import reader
@@ -179,19 +179,9 @@ class Web:
                             "HTTP Basic)", challenge=challenge)
 
 
-def configured_pairs(config: Config) -> list[tuple[str, str]]:
-    """(target, kind) of every configured target and kind: shown and checked even before their first poll."""
-    return [(target.name, kind) for target in config.targets for kind in target.kinds]
-
-
 def poll_intervals(config: Config) -> dict[str, float]:
     """Seconds between two polls of each enabled target (a disabled one is never stale)."""
     return {target.name: config.interval_of(target) for target in config.enabled_targets}
-
-
-def disabled_targets(config: Config) -> set[str]:
-    """The targets configured with enabled = false: shown, not polled."""
-    return {target.name for target in config.targets if not target.enabled}
 
 
 def _hostname(host: str) -> str:

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from watcher import overview
 from watcher.store import reader, utcnow
 from watcher.times import json_time
-from watcher.web.app import Call, configured_pairs, disabled_targets, poll_intervals
+from watcher.web.app import Call, poll_intervals
 
 PREFIX = "assistant_watcher_"
 STALE_AFTER = 3  # intervals without a complete poll before /healthz calls a target and kind stale
@@ -38,8 +38,8 @@ class RecordCollector:
 
     def collect(self) -> Iterator[Metric]:
         with Session(reader(self.web.engine)) as session:
-            statuses = overview.kind_statuses(session, configured_pairs(self.web.config), count_open=False,
-                                              disabled=disabled_targets(self.web.config))
+            statuses = overview.kind_statuses(session, self.web.config.configured_kinds, count_open=False,
+                                              disabled=self.web.config.disabled_targets)
             polls = overview.poll_counts(session)
             drift = overview.drift_counts(session)
             deliveries = overview.deliveries(session)
@@ -101,7 +101,7 @@ def healthz(call: Call) -> Response:
     config = call.config
     intervals = poll_intervals(config)
     with call.reading() as session:
-        statuses = overview.kind_statuses(session, configured_pairs(config), count_objects=False, count_open=False)
+        statuses = overview.kind_statuses(session, config.configured_kinds, count_objects=False, count_open=False)
     found = overview.stale(statuses, intervals, utcnow(), STALE_AFTER)
     if not found:
         checked = sum(1 for s in statuses if s.target in intervals)

@@ -23,7 +23,7 @@ from watcher.kinds import registry
 from watcher.record import RULES_CHANGED
 from watcher.store import Event, Target, utcnow
 from watcher.web import api
-from watcher.web.app import HERE, Call, Refused, configured_pairs, disabled_targets, poll_intervals
+from watcher.web.app import HERE, Call, Refused, poll_intervals
 from watcher.web.diffview import content, side_by_side
 from watcher.web.metrics import STALE_AFTER
 
@@ -37,8 +37,8 @@ STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_fil
 def overview_page(call: Call) -> Response:
     """`/`: every target and kind (last poll, status, objects, open events), deliveries, health."""
     with call.reading() as session:
-        statuses = overview.kind_statuses(session, configured_pairs(call.config),
-                                          disabled=disabled_targets(call.config))
+        statuses = overview.kind_statuses(session, call.config.configured_kinds,
+                                          disabled=call.config.disabled_targets)
         deliveries = overview.deliveries(session)
     stale = {(row.target, row.kind): reason
              for row, reason in overview.stale(statuses, poll_intervals(call.config), utcnow(), STALE_AFTER)}

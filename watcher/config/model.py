@@ -5,8 +5,9 @@ that names the key and what is wrong. Secrets are resolved on demand from an
 environment variable or a file (a bare file name is looked up in systemd's
 `$CREDENTIALS_DIRECTORY`) and are never kept on the config object.
 
-The sections live beside it: targets in watcher.config_targets, smtp, alerts and channels in
-watcher.config_alerts, the value types they share in watcher.config_values.
+The sections live beside it: targets in watcher.config.targets, smtp, alerts and channels in
+watcher.config.alerts, the field types they share in watcher.config.fields over the plain checks
+of watcher.config.values.
 """
 
 from __future__ import annotations
@@ -20,33 +21,24 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
-from watcher.config_alerts import AlertsConfig, ChannelConfig, SmtpConfig
-from watcher.config_file import (  # noqa: F401  (config_path, database_parts, parse_duration: their old home)
+from watcher.config.alerts import AlertsConfig, ChannelConfig, SmtpConfig
+from watcher.config.fields import Duration, Interval, PositiveDuration, Section
+from watcher.config.routing import WATCHLIST_CHANNEL
+from watcher.config.targets import TargetConfig, with_target_defaults
+from watcher.config.values import (
     CONFIG_ENV,
-    DEFAULT_CONFIG_PATH,
     DEFAULT_DATABASE_URL,
     MAX_CONCURRENT_POLLS,
-    WATCHLIST_CHANNEL,
+    NAME_PATTERN,
     anchored,
     anchored_database_url,
     check_database_url,
-    config_path,
-    database_parts,
-    pool_size,
-)
-from watcher.config_targets import TargetConfig, with_target_defaults
-from watcher.config_values import (
-    NAME_PATTERN,
-    Duration,
-    Interval,
-    PositiveDuration,
-    Section,
     did_you_mean,
+    pool_size,
     read_secret,
     toml_value,
 )
 from watcher.errors import ConfigError
-from watcher.times import parse_duration  # noqa: F401  (config_path, database_parts, parse_duration: their old home)
 
 
 class DatabaseConfig(Section):
@@ -149,6 +141,21 @@ class Config(Section):
     def enabled_targets(self) -> list[TargetConfig]:
         """The targets to poll (`enabled = false` ones are only read)."""
         return [t for t in self.targets if t.enabled]
+
+    @property
+    def configured_kinds(self) -> list[tuple[str, str]]:
+        """(target, kind) of every configured target and kind, disabled ones too: shown and checked even
+        before their first poll (`watcher.config.quick.configured_kinds` reads the same without the model)."""
+        return [(target.name, kind) for target in self.targets for kind in target.kinds]
+
+    @property
+    def disabled_targets(self) -> set[str]:
+        """The targets configured with `enabled = false`: shown, not polled."""
+        return {target.name for target in self.targets if not target.enabled}
+
+    def kinds_of(self, name: str) -> list[str]:
+        """The kinds the target called `name` watches; none for a target not configured."""
+        return next((list(t.kinds) for t in self.targets if t.name == name), [])
 
     @property
     def max_connections(self) -> int:

@@ -7,18 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from watcher.config_values import (
-    NAME_PATTERN,
-    IgnoreRule,
-    Interval,
-    KindName,
-    PositiveDuration,
-    Section,
-    Size,
-    did_you_mean,
-    read_secret,
-    toml_value,
-)
+from watcher.config.fields import IgnoreRule, Interval, KindName, PositiveDuration, Section, Size
+from watcher.config.values import NAME_PATTERN, did_you_mean, read_secret, toml_value
 from watcher.errors import ConfigError
 from watcher.kinds import registry
 

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from watcher.config_values import NAME_PATTERN, Address, KindName, PositiveDuration, Section, read_secret
+from watcher.config.fields import Address, KindName, PositiveDuration, Section
+from watcher.config.routing import route_matches
+from watcher.config.values import NAME_PATTERN, read_secret
 from watcher.errors import ConfigError
-from watcher.recipients import route_matches
 
 
 class SmtpConfig(Section):

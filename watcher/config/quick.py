@@ -1,6 +1,6 @@
 """The config file read without its schema: what reading commands need, at the cost of a TOML parse.
 
-`load_config` (watcher.config) validates the whole file with pydantic, which a command that only reads
+`load_config` (watcher.config.model) validates the whole file with pydantic, which a command that only reads
 the record does not need and should not wait for. `database_url` reads `[database] url`, and
 `configured_kinds` the targets' names and kinds, the way the full model would; whenever the file holds
 anything these readers do not know how to read as the model would (a missing or broken file, an
@@ -12,75 +12,16 @@ ConfigError is then the one given. So a reading command never reads a config dif
 from __future__ import annotations
 
 import functools
-import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from watcher.recipients import WATCHLIST_CHANNEL
+from watcher.config.routing import WATCHLIST_CHANNEL
+from watcher.config.values import DEFAULT_DATABASE_URL, anchored_database_url, check_database_url
 
-DEFAULT_CONFIG_PATH = "/etc/assistant-watcher/config.toml"
-CONFIG_ENV = "ASSISTANT_WATCHER_CONFIG"
-DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
-MAX_CONCURRENT_POLLS = 8  # [schedule] max_concurrent_polls by default
-
-
-def pool_size(polls: int) -> int:
-    """PostgreSQL connections a process running `polls` polls at once holds by default: two a poll (its
-    lock and the transaction that records it), and four for deliveries, the web and the schedule."""
-    return 2 * polls + 4
-
-# scheme[+driver]://rest, read without SQLAlchemy so that reading commands start fast.
-_URL = re.compile(r"^(?P<scheme>(?P<backend>[A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?)://(?P<rest>.*)$", re.S)
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
 _SECTIONS = {"database", "schedule", "target_defaults", "targets", "smtp", "alerts", "channels", "http"}
 _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
-
-
-def config_path(explicit: str | None) -> Path:
-    """Where the config is: --config, else $ASSISTANT_WATCHER_CONFIG, else /etc."""
-    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-
-
-def database_parts(value: str) -> tuple[str, str, str | None, str]:
-    """(scheme, backend, SQLite file or None, query) of a database URL; ValueError if it is not one."""
-    match = _URL.match(value)
-    if not match:
-        raise ValueError("not a database URL (sqlite:///watcher.db or postgresql+psycopg://user@host/db)")
-    backend, rest = match["backend"].lower(), match["rest"]
-    if backend != "sqlite":
-        return match["scheme"], backend, None, ""
-    path, _, query = rest.partition("?")
-    if path and not path.startswith("/"):
-        raise ValueError("an SQLite URL is sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH")
-    return match["scheme"], backend, path[1:] or None, query
-
-
-def check_database_url(value: str) -> str:
-    """`value` if it is a database URL the watcher can use; ValueError saying why not."""
-    _scheme, backend, database, _query = database_parts(value)
-    if backend not in ("sqlite", "postgresql"):
-        raise ValueError(f"{backend!r} databases are not supported: use sqlite:///PATH or postgresql+psycopg://…")
-    if backend == "sqlite" and database in (None, "", ":memory:"):
-        raise ValueError("an SQLite URL needs a file (sqlite:///watcher.db): an in-memory database keeps nothing")
-    return value
-
-
-def anchored_database_url(url: str, folder: Path) -> str:
-    """`url` with a relative SQLite file made absolute: in systemd's $STATE_DIRECTORY when there is one
-    (the config folder is read-only under the unit), else in `folder` (the config file's)."""
-    scheme, backend, database, query = database_parts(url)
-    if backend != "sqlite" or not database:
-        return url
-    home = Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or folder)
-    return f"{scheme}:///{anchored(database, home)}" + (f"?{query}" if query else "")
-
-
-def anchored(path: str, folder: Path) -> str:
-    """`path` (`~` expanded) if absolute, else under `folder`."""
-    expanded = Path(path).expanduser()
-    return str(expanded if expanded.is_absolute() else folder.resolve() / expanded)
 
 
 class _Unsure(Exception):
@@ -109,7 +50,7 @@ def configured_kinds(path: Path) -> list[tuple[str, str]]:
         targets = _targets(path)
         return [(name, kind) for target in targets for name, kinds in [_target_kinds(target)] for kind in kinds]
     except _Unsure:
-        return [(t.name, kind) for t in _full(path).targets for kind in t.kinds]
+        return _full(path).configured_kinds
 
 
 def disabled_targets(path: Path) -> set[str]:
@@ -120,7 +61,7 @@ def disabled_targets(path: Path) -> set[str]:
             raise _Unsure
         return {name for name, flag in flags.items() if not flag}
     except _Unsure:
-        return {t.name for t in _full(path).targets if not t.enabled}
+        return _full(path).disabled_targets
 
 
 def _targets(path: Path) -> list[dict[str, Any]]:
@@ -153,7 +94,7 @@ def channel_types(path: Path) -> dict[str, str]:
 
 def email_routing(path: Path) -> dict[str, Any]:
     """The watchlist, the routes as (match, to), and every email channel's `to` by name: what
-    `watcher.recipients.email_recipients` takes, as the model has them."""
+    `watcher.config.routing.email_recipients` takes, as the model has them."""
     try:
         data = _read(path)
         alerts, channels = data.get("alerts", {}), data.get("channels", [])
@@ -242,6 +183,6 @@ def _parsed(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
 
 
 def _full(path: Path):
-    from watcher.config import load_config
+    from watcher.config.model import load_config
 
     return load_config(path)
