@@ -160,8 +160,8 @@ def warm_child(url: str, key: str, config_path: str, repeat: int, kinds: list[st
     """Best unchanged poll_target, best stdlib listing and best bare SDK listing, in one warm process."""
     from watcher.config.model import load_config
     from watcher.kinds import registry
-    from watcher.page_memory import PageMemory
     from watcher.poll import poll_target
+    from watcher.source.page_memory import PageMemory
     from watcher.store import open_engine
 
     os.environ[KEY_ENV] = key

@@ -200,7 +200,7 @@ def test_a_dry_run_sees_an_out_of_band_change_as_a_real_run_would(setup, sandbox
 def test_the_same_edit_made_again_after_a_restore_is_drift(setup, sandbox, engine, remembering):
     """The listing after the edit is byte for byte the listing before the restore: it must not pass as restored."""
     from watcher.apply import restore_version
-    from watcher.page_memory import PageMemory
+    from watcher.source.page_memory import PageMemory
 
     _path, config = setup
     target = config.targets[0]

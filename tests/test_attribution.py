@@ -324,7 +324,7 @@ def test_reading_the_audit_log_stops_at_its_request_cap(engine, org, org_target,
     for _ in range(5):  # five changes in one window: five entries for one id
         lower(org, pid, actor=PRIYA)
     monkeypatch.setattr(attribution, "MAX_REQUESTS", 2)
-    monkeypatch.setattr("watcher.source.PAGE_LIMIT", 2)
+    monkeypatch.setattr("watcher.source.listing.PAGE_LIMIT", 2)
     poll_target(engine, target)
     assert len(audit_requests(org)) == 2  # three pages of entries name the object; two were read
     assert [a["email"] for a in actors(engine).values()] == [PRIYA["email"]]  # the newest come first

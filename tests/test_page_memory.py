@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import rules_for
 from watcher.kinds import registry
-from watcher.page_memory import PageMemory, PageSummary
 from watcher.poll import poll_target
+from watcher.source.page_memory import PageMemory, PageSummary
 from watcher.store import Event, Resource
 
 

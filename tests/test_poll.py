@@ -411,7 +411,7 @@ def _poll_losing_the_lock_midway(engine, target, lose_lock):
     """Poll `target`'s assistants; after the first page call `lose_lock()`, then let another process poll."""
     from watcher.kinds import registry
     from watcher.poll import Context, poll_kind, settings_fingerprint
-    from watcher.source import Source
+    from watcher.source.listing import Source
     from watcher.store import installation_key
 
     kind = registry.get("assistants")
@@ -567,7 +567,7 @@ def test_an_object_listed_with_the_same_content_takes_the_label_the_listing_give
 
 @pytest.mark.parametrize("remembering", [False, True], ids=["snapshot", "daemon"])
 def test_versions_of_a_renamed_skill_take_its_new_name_without_a_new_version(engine, make_target, remembering):
-    from watcher.page_memory import PageMemory
+    from watcher.source.page_memory import PageMemory
 
     memory = PageMemory() if remembering else None
     with Sandbox(assistants=0, agents=0, skills=1) as sandbox:

@@ -10,7 +10,7 @@ from watcher.config.model import parse_config
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import registry
 from watcher.sandbox import Sandbox
-from watcher.source import Source
+from watcher.source.listing import Source
 
 
 @pytest.fixture

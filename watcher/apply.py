@@ -159,7 +159,7 @@ def _dry_run(kind: Kind, where: tuple, current: dict[str, Any], desired: dict[st
 
 def _write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, desired: dict[str, Any], *,
            origin: str, by: str, note: str | None) -> WriteResult:
-    from watcher.source import Source
+    from watcher.source.listing import Source
 
     if not by or not by.strip():
         raise RecordError("--by must name who makes the change")
@@ -176,7 +176,7 @@ def _write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, des
 
 def _require_live_recorded(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str) -> None:
     """A dry run reads the live object too: what it shows is what a real run would do, or its refusal."""
-    from watcher.source import Source
+    from watcher.source.listing import Source
 
     rules = rules_for(kind, ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
     with Source(target) as source:

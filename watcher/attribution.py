@@ -41,7 +41,7 @@ from watcher.store import Event, Resource, Target, rows_updated, utcnow
 from watcher.times import as_datetime, json_time
 
 if TYPE_CHECKING:
-    from watcher.source import Source
+    from watcher.source.listing import Source
 
 log = logging.getLogger("watcher.attribution")
 

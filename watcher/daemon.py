@@ -36,7 +36,7 @@ from watcher.config.values import config_path
 from watcher.daemon_log import log_outcome, result_word, targets_text, warn_if_alerts_go_nowhere
 from watcher.delivery_job import DELIVERY_INTERVAL, DeliveryJob
 from watcher.errors import ConfigError, WatcherError, one_line
-from watcher.page_memory import PageMemory
+from watcher.source.page_memory import PageMemory
 from watcher.systemd import SignalInbox, SystemdNotifier
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ log = logging.getLogger("watcher.daemon")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 STOP_GRACE = 7.0  # seconds an in-flight poll may take to finish after SIGTERM (exit within 10 s)
 HTTP_STOP_GRACE = 1.0  # seconds a web request in flight may take to finish after SIGTERM (within the 10 s too)
-SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.sdk.make_client)
+SDK_ATTEMPTS = 3  # the openai client's first try plus its 2 retries (watcher.source.sdk.make_client)
 DELIVER_JOB, WATCHDOG_JOB = "deliver", "watchdog"
 
 

@@ -3,7 +3,7 @@
 Memory stays flat whatever the number of objects: what differs goes to a temporary file, one
 line per object, and the rest is only counted. What is known to be unchanged is not normalized
 again (its raw fingerprint is the recorded one), nor, in a process that remembers pages
-(`watcher.page_memory`), even parsed.
+(`watcher.source.page_memory`), even parsed.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import Normalization, Snapshot, label, normalize, raw_fingerprint
-from watcher.page_memory import PageSummary
+from watcher.source.page_memory import PageSummary
 from watcher.store import Resource
 
 if TYPE_CHECKING:
-    from watcher.source import Page
+    from watcher.source.listing import Page
 
 
 class Known(NamedTuple):  # a tuple, not a dataclass: a poll builds one per recorded object

@@ -38,11 +38,11 @@ from watcher.kinds import registry
 from watcher.kinds.base import Kind
 from watcher.listing import collect, load_known, read_spool
 from watcher.locks import poll_lock
-from watcher.page_memory import PageMemory, PageSummary
+from watcher.source.page_memory import PageMemory, PageSummary
 from watcher.store import Poll, ensure_target, utcnow
 
 if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
-    from watcher.source import Page
+    from watcher.source.listing import Page
 
 log = logging.getLogger("watcher.poll")
 tracebacks = logging.getLogger("watcher.traceback")  # shown only at -vv
@@ -139,10 +139,10 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
     was not served before. Each kind's poll must end within `poll_timeout` seconds. Once
     `cancelled()` is true, KeyboardInterrupt is raised before the next request or record: the
     poll in flight is not recorded. A long-lived process passes its `memory` of pages, so the
-    pages that come back byte for byte are not read again (see `watcher.page_memory`).
+    pages that come back byte for byte are not read again (see `watcher.source.page_memory`).
     """
     from watcher import attribution
-    from watcher.source import Source
+    from watcher.source.listing import Source
     from watcher.store import installation_key
 
     asked = list(only) if only is not None else list(target.kinds)

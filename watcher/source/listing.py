@@ -27,8 +27,17 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from watcher.compare.normalize import ID_LIMIT
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds.base import ADMIN, AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT, Kind
-from watcher.page_memory import PageSummary, page_digest
-from watcher.sdk import CONTROL, Unreachable, make_admin_client, make_client, parse_json, request, response_type, scrub
+from watcher.source.page_memory import PageSummary, page_digest
+from watcher.source.sdk import (
+    CONTROL,
+    Unreachable,
+    make_admin_client,
+    make_client,
+    parse_json,
+    request,
+    response_type,
+    scrub,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -46,7 +55,7 @@ class Page:
     """One page of a listing: raw objects as the server sent them, and the record's id of each.
 
     A page whose bytes are those of a page remembered from this process's last poll (see
-    `watcher.page_memory`) comes unread: `objects` is empty and `remembered` holds what reading
+    `watcher.source.page_memory`) comes unread: `objects` is empty and `remembered` holds what reading
     it gave; `read()` parses it when the record has moved since.
     """
 
