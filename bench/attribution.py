@@ -71,8 +71,8 @@ def bench_poll(projects: int, repeat: int) -> None:
     from watcher import attribution
     from watcher.config.model import parse_config
     from watcher.poll import poll_target
+    from watcher.record.engine import open_engine
     from watcher.sandbox import Sandbox
-    from watcher.store import open_engine
 
     print(f"\na poll of project_rate_limits, {projects} projects x 4 limits, every limit lowered (best of {repeat})")
     with Sandbox(assistants=0, agents=0, projects=projects, org_users=8, project_users=3) as sandbox:

@@ -161,8 +161,8 @@ def warm_child(url: str, key: str, config_path: str, repeat: int, kinds: list[st
     from watcher.config.model import load_config
     from watcher.kinds import registry
     from watcher.poll import poll_target
+    from watcher.record.engine import open_engine
     from watcher.source.page_memory import PageMemory
-    from watcher.store import open_engine
 
     os.environ[KEY_ENV] = key
     config = load_config(config_path)
@@ -244,7 +244,7 @@ def rss_child(url: str, key: str, config_path: str) -> float:
 
     from watcher.config.model import load_config
     from watcher.poll import poll_target
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     os.environ[KEY_ENV] = key
     config = load_config(config_path)

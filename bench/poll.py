@@ -155,7 +155,7 @@ def db_size(path: str) -> tuple[int, int]:
 def timing_child(url: str, api_key: str, n: int, repeat: int, growth_polls: int) -> dict:
     """Interleaved repetitions of bare / baseline / unchanged; min of each; requests; bytes."""
     import watcher.poll  # noqa: F401 - imports out of the timed region, for both sides
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     warm_sdk(url)
     target = _target(url, api_key)
@@ -217,7 +217,7 @@ def _maxrss() -> int:
 def rss_watcher_child(url: str, api_key: str, n: int, path: str, baseline: bool) -> dict:
     """Peak RSS of a process that does one watcher poll (baseline into `path`, or an unchanged one)."""
     import watcher.poll  # noqa: F401
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     warm_sdk(url)
     target = _target(url, api_key)
@@ -244,7 +244,7 @@ def profile_child(url: str, api_key: str, n: int, which: str) -> str:
     import pstats
 
     import watcher.poll  # noqa: F401
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     warm_sdk(url)
     target = _target(url, api_key)

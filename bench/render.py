@@ -31,7 +31,7 @@ from watcher import channels, render, templating  # noqa: E402
 from watcher.channels import email as email_channel  # noqa: E402
 from watcher.channels import slack, teams, webhook
 from watcher.compare import diff, textdiff  # noqa: E402
-from watcher.poll import DriftEvent  # noqa: E402
+from watcher.record.drift import DriftEvent  # noqa: E402
 
 TARGET_SECONDS = 0.5
 TARGET_BYTES = 256 * 1024
@@ -60,8 +60,10 @@ def edit_lines(text: str, share: float, rng: random.Random) -> str:
 
 def event(number: int, old: dict, new: dict, name: str) -> DriftEvent:
     changes = diff.compare(old, new)
-    return DriftEvent(number, "prod", "assistants", f"asst_{number:024d}", name, "modified", 3, 4,
-                      diff.changed_paths(changes), changes, NOW, NOW - timedelta(minutes=5), None, old, new)
+    return DriftEvent(event_id=number, target="prod", kind="assistants", object_id=f"asst_{number:024d}", name=name,
+                      change="modified", from_version=3, to_version=4, paths=diff.changed_paths(changes),
+                      changes=changes, detected_at=NOW, window_start=NOW - timedelta(minutes=5),
+                      remote_updated_at=None, old_body=old, new_body=new)
 
 
 def email_bytes(email: templating.RenderedEmail) -> int:

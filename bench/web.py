@@ -35,7 +35,8 @@ from urllib.parse import quote  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from watcher.config.model import parse_config  # noqa: E402
-from watcher.store import Event, Poll, Resource, Target, Version, open_engine  # noqa: E402
+from watcher.record.engine import open_engine  # noqa: E402
+from watcher.record.models import Event, Poll, Resource, Target, Version  # noqa: E402
 from watcher.web.app import Web  # noqa: E402
 from watcher.web.server import HttpServer  # noqa: E402
 

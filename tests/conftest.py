@@ -103,7 +103,7 @@ def sqlite_url(tmp_path):
 
 @pytest.fixture
 def engine(store_url):
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     engine = open_engine(store_url)
     yield engine
@@ -408,7 +408,7 @@ def drift_event():
 
     from watcher.compare import diff
     from watcher.kinds import registry
-    from watcher.poll import DriftEvent
+    from watcher.record.drift import DriftEvent
 
     detected = _datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -417,8 +417,10 @@ def drift_event():
         changes = diff.compare(old, new) if change in ("modified", "reappeared") else []
         versions = {"created": (None, 1), "deleted": (3, None)}.get(change, (3, 4))
         paths = diff.changed_paths(changes)
-        return DriftEvent(number, target, kind, object_id, name, change, *versions, paths,
-                          changes, detected, detected - _timedelta(minutes=5), updated_at, old, new,
+        return DriftEvent(event_id=number, target=target, kind=kind, object_id=object_id, name=name, change=change,
+                          from_version=versions[0], to_version=versions[1], paths=paths, changes=changes,
+                          detected_at=detected, window_start=detected - _timedelta(minutes=5),
+                          remote_updated_at=updated_at, old_body=old, new_body=new,
                           severity=registry.get(kind).severity(change, paths))
 
     return build
@@ -445,11 +447,11 @@ def outbox_of():
     from sqlalchemy import select as _select
     from sqlalchemy.orm import Session as _Session
 
-    from watcher.store import OutboxMessage
+    from watcher.record.models import Delivery
 
     def rows(engine) -> list:
         with _Session(engine, expire_on_commit=False) as session:
-            return list(session.scalars(_select(OutboxMessage).order_by(OutboxMessage.id)))
+            return list(session.scalars(_select(Delivery).order_by(Delivery.id)))
 
     return rows
 
@@ -620,7 +622,7 @@ def web_server(monkeypatch):
     server is bound to, so policies for a public address are tested without binding one.
     """
     from watcher.config.model import load_config
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
     from watcher.web.app import Web
     from watcher.web.server import HttpServer
 

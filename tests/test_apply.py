@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher.poll import poll_target
-from watcher.store import Event, Version
+from watcher.record.models import Event, Version
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def setup(write_config, sandbox, store_url, engine):
 
 
 def versions_of(engine, remote_id):
-    from watcher.store import Resource
+    from watcher.record.models import Resource
 
     with Session(engine) as session:
         rows = session.scalars(select(Version).join(Resource, Version.resource_id == Resource.id)
@@ -169,7 +169,7 @@ def test_restoring_a_deleted_object_says_when_and_how_to_recreate_it(setup, sand
 def test_a_read_only_kind_is_refused_clearly():
     from watcher.apply import _writable_kind
     from watcher.errors import RecordError
-    from watcher.store import Resource
+    from watcher.record.models import Resource
 
     with pytest.raises(RecordError, match="^the watcher does not write skill_versions"):
         _writable_kind(Resource(kind="skill_versions", remote_id="skill_1/2"))

@@ -19,8 +19,8 @@ from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import ADMIN
 from watcher.poll import poll_target
+from watcher.record.models import Event
 from watcher.sandbox import Sandbox
-from watcher.store import Event
 from watcher.times import as_datetime, json_time
 
 ADMIN_ENV = ADMIN_KEY_ENV

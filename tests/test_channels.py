@@ -12,7 +12,8 @@ from conftest import WEBHOOK_SECRET
 
 from watcher import outbox
 from watcher.config.model import load_config
-from watcher.store import open_engine, utcnow
+from watcher.record.engine import open_engine
+from watcher.times import utcnow
 
 SCHEMAS = Path(__file__).parent / "schemas"
 SECRET_ENV = "WATCHER_TEST_WEBHOOK_SECRET"

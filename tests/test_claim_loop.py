@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from watcher.activity import Activity
 from watcher.claim_loop import ClaimLoop, Wanted, fair_share
-from watcher.store import ScheduleEntry, utcnow
+from watcher.record.models import ScheduleEntry
+from watcher.times import utcnow
 
 WANTED = {"prod": ["assistants", "agents"], "staging": ["assistants"]}
 INTERVALS = {"prod": 60.0, "staging": 60.0}

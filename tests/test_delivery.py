@@ -16,7 +16,9 @@ from watcher import outbox
 from watcher.channels import email
 from watcher.config.model import load_config
 from watcher.errors import DeliveryError
-from watcher.store import OutboxMessage, open_engine, utcnow
+from watcher.record.engine import open_engine
+from watcher.record.models import Delivery
+from watcher.times import utcnow
 
 # aiosmtpd warns when a test server takes AUTH outside STARTTLS (plain and implicit-TLS servers here).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -215,7 +217,7 @@ def test_a_claim_left_by_a_crashed_deliverer_is_taken_over_when_it_expires(db, s
     now = utcnow()
     queue_mail(db, 2, now=now)
     with Session(db) as session, session.begin():
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == 1)
+        session.execute(update(Delivery).where(Delivery.id == 1)
                         .values(claimed_until=now + timedelta(minutes=5)))
     assert outbox.deliver_pending(db, settings, now=now).sent == 1  # row 1 is still someone else's
     assert outbox.deliver_pending(db, settings, now=now + timedelta(minutes=6)).sent == 1
@@ -336,7 +338,7 @@ def test_outbox_lists_pending_and_failing_first_then_recently_sent(db, sqlite_ur
     outbox.deliver_pending(db, settings)
     queue_mail(db, 1)
     with Session(db) as session, session.begin():
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == 3).values(attempts=2, last_error="421 busy"))
+        session.execute(update(Delivery).where(Delivery.id == 3).values(attempts=2, last_error="421 busy"))
     queue_mail(db, 1)
     config = write_config(sandbox, sqlite_url)
     documents = cli_json(config, "outbox")

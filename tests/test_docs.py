@@ -44,8 +44,8 @@ def test_the_documented_shape_is_the_printed_shape(recorded, cli_json, command):
 def test_the_documented_outbox_and_feed_shapes_are_the_printed_ones(drift_event):
     from datetime import datetime
 
-    from watcher import documents
-    from watcher.store import Delivery
+    from watcher.record import documents
+    from watcher.record.models import Delivery
 
     row = Delivery(id=1, channel="watchlist", state="pending", message_id="msg_1", attempts=0,
                    next_attempt_at=datetime.now(UTC), recipients=["ops@example.com"], subject="s")

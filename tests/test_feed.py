@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from test_channels import DRIFT_KEYS
 
 from watcher import feed
-from watcher.store import Event, Resource, open_engine, utcnow
-from watcher.times import json_time
+from watcher.record.engine import open_engine
+from watcher.record.models import Event, Resource
+from watcher.times import json_time, utcnow
 
 
 class Follower:

@@ -8,12 +8,12 @@ from config_text import KEY_ENV, target_toml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher import history
 from watcher.compare.normalize import MAX_DEPTH  # the record folds deep structure first; diff never sees deeper
 from watcher.config.model import parse_config
 from watcher.errors import RecordError
 from watcher.poll import poll_target
-from watcher.store import Event, Poll, Resource
+from watcher.record import history_orm
+from watcher.record.models import Event, Poll, Resource
 
 KEY = "acme-live-4c1d9a7e2b6f48e0a3d5c7b9e1f2a4c6d8e0f1a3"
 
@@ -164,11 +164,11 @@ def test_no_version_is_live_while_the_object_was_deleted(sandbox, monkeypatch, e
     sandbox.add("assistants", **{k: v for k, v in victim.items() if k != "object"})
     poll_target(engine, prod)
     with Session(engine) as session:
-        resource = history.find_resource(session, victim["id"])
+        resource = history_orm.find_resource(session, victim["id"])
         [deleted, reappeared] = session.scalars(select(Event).where(Event.resource_id == resource.id)
                                                 .order_by(Event.id)).all()
         assert (deleted.change, reappeared.change) == ("deleted", "reappeared")
         gap = deleted.detected_at + (reappeared.detected_at - deleted.detected_at) / 2
         with pytest.raises(RecordError, match="was deleted at"):
-            history.version_at(session, resource, gap)
-        assert history.version_at(session, resource, reappeared.detected_at + timedelta(seconds=1)).version.number == 1
+            history_orm.version_at(session, resource, gap)
+        assert history_orm.version_at(session, resource, reappeared.detected_at + timedelta(seconds=1)).version.number == 1

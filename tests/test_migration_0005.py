@@ -1,19 +1,17 @@
 """Migration 0005: events recorded before the kind registry get the severity they were read with."""
 
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from watcher import store
-from watcher.store import open_engine
+from watcher.record.engine import MIGRATIONS, open_engine
 
 
 def test_a_0002_database_gets_every_event_severity_filled(store_url):
     raw = create_engine(store_url)
     config = Config()
-    config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with raw.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0002")

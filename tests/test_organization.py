@@ -15,8 +15,8 @@ from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import ADMIN
 from watcher.poll import poll_target
+from watcher.record.models import Event, Resource
 from watcher.sandbox import Sandbox
-from watcher.store import Event, Resource
 
 ADMIN_KINDS = [k.name for k in registry.all_kinds() if k.key == ADMIN]
 ADMIN_ENV = ADMIN_KEY_ENV

@@ -1,6 +1,5 @@
 """The outbox across the upgrade to channels, and what `outbox` shows of deliveries not sent yet."""
 
-from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -9,9 +8,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-import watcher.store
 from watcher import outbox
-from watcher.store import Alert, Base, open_engine
+from watcher.record.engine import MIGRATIONS, open_engine
+from watcher.record.models import Alert, Base
 
 
 def test_the_models_match_the_migrations(engine):
@@ -22,7 +21,7 @@ def test_the_models_match_the_migrations(engine):
 def _database_at_0002(url: str) -> None:
     engine = create_engine(url)
     config = AlembicConfig()
-    config.set_main_option("script_location", str(Path(watcher.store.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0002")

@@ -20,7 +20,9 @@ from test_channels import SECRET_ENV
 
 from watcher import outbox
 from watcher.config.model import load_config
-from watcher.store import Delivery, open_engine, utcnow
+from watcher.record.engine import open_engine
+from watcher.record.models import Delivery
+from watcher.times import utcnow
 
 KILLS = 4
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import rules_for
 from watcher.poll import poll_target
+from watcher.record.models import Delivery, Event, Poll, Resource, Version
 from watcher.sandbox import Sandbox
-from watcher.store import Event, OutboxMessage, Poll, Resource, Version
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_removing_an_ignore_rule_is_not_drift_but_records_what_it_reveals(engine
 
 
 def test_a_version_recorded_because_the_rules_changed_says_so(engine, sandbox, poll):
-    from watcher.record import RULES_CHANGED
+    from watcher.record.schema import RULES_CHANGED
 
     agent = sandbox.objects("agents")[0]
     sandbox.edit("agents", agent["id"], metadata={"hwm": "1", "team": "ops"})
@@ -303,12 +303,12 @@ def test_outbox_rows_commit_with_the_events(engine, sandbox, target_of):
 
     def one_mail_per_event(_session, outcome):
         now = datetime.now(UTC)
-        return [OutboxMessage(purpose="event", recipients=["ops@example.com"], subject=f"{e.change} {e.object_id}",
+        return [Delivery(purpose="event", recipients=["ops@example.com"], subject=f"{e.change} {e.object_id}",
                               text_body="t", html_body="h", message_id=f"<{e.event_id}@test>", created_at=now,
                               attempts=0, next_attempt_at=now) for e in outcome.events]
 
     poll_target(engine, target, compose=one_mail_per_event)
-    assert count(engine, OutboxMessage) == count(engine, Event) == 1
+    assert count(engine, Delivery) == count(engine, Event) == 1
 
 
 # --- invariant 9: processes sharing a database never record a change twice ---
@@ -356,7 +356,7 @@ def _in_threads(work, args_list) -> list:
 
 
 def test_as_many_targets_as_the_daemon_polls_at_once_fit_the_connection_pool(engine, sandbox, make_target):
-    from watcher.store import MAX_CONCURRENT_POLLS
+    from watcher.config.values import MAX_CONCURRENT_POLLS
 
     targets = [make_target(sandbox.url, key=sandbox.api_key, name=f"t{n}", kinds=["assistants", "agents"])
                for n in range(MAX_CONCURRENT_POLLS)]
@@ -367,7 +367,7 @@ def test_as_many_targets_as_the_daemon_polls_at_once_fit_the_connection_pool(eng
 
 
 def test_two_processes_creating_one_new_target_at_once_both_record(store_url, sandbox, make_target):
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     engines = [open_engine(store_url), open_engine(store_url)]  # two pools, as two processes have
     for attempt in range(5):  # the window is small: several new targets make a lost race all but certain
@@ -411,8 +411,8 @@ def _poll_losing_the_lock_midway(engine, target, lose_lock):
     """Poll `target`'s assistants; after the first page call `lose_lock()`, then let another process poll."""
     from watcher.kinds import registry
     from watcher.poll import Context, poll_kind, settings_fingerprint
+    from watcher.record.engine import installation_key
     from watcher.source.listing import Source
-    from watcher.store import installation_key
 
     kind = registry.get("assistants")
     context = Context(target.name, target.base_url, kind,

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from watcher.prune import prune
-from watcher.store import Alert, Delivery, Event, Poll, Resource, Version, utcnow
+from watcher.record.models import Alert, Delivery, Event, Poll, Resource, Version
+from watcher.record.prune import prune
+from watcher.times import utcnow
 
 
 @pytest.fixture

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from watcher import documents, history, overview, record, tallies
 from watcher.config import quick as config_file
 from watcher.config.model import load_config
 from watcher.config.quick import configured_kinds, database_url, disabled_targets
 from watcher.config.quick import email_routing as configured_email_routing
 from watcher.errors import ConfigError
-from watcher.sql import SCHEMA_HEAD, open_database
-from watcher.store import open_engine
+from watcher.record import documents, history_orm, history_sql, overview_orm, overview_sql
+from watcher.record.connection import open_database
+from watcher.record.engine import open_engine
+from watcher.record.schema import SCHEMA_HEAD
 
 HEAVY = ("sqlalchemy", "alembic", "openai", "pydantic", "jinja2", "deepdiff")
 
@@ -49,43 +50,43 @@ def both(store_url):
 
 def test_events_read_in_plain_sql_are_the_documents_the_models_give(recorded, both):
     session, db = both
-    plain = [documents.event_document(e) for e in record.list_events(db)]
-    models = [documents.event_document(e) for e in history.list_events(session)]
+    plain = [documents.event_document(e) for e in history_sql.list_events(db)]
+    models = [documents.event_document(e) for e in history_orm.list_events(session)]
     assert plain == models and {e["change"] for e in plain} == {"modified", "deleted"}
 
 
 def test_events_filters_in_plain_sql_match_the_models(recorded, both):
     session, db = both
-    since = history.list_events(session)[-1].detected_at
+    since = history_orm.list_events(session)[-1].detected_at
     for options in ({"open_only": True}, {"since": since}, {"target": "prod"}, {"target": "staging"}):
-        assert ([documents.event_document(e) for e in record.list_events(db, **options)]
-                == [documents.event_document(e) for e in history.list_events(session, **options)]), options
+        assert ([documents.event_document(e) for e in history_sql.list_events(db, **options)]
+                == [documents.event_document(e) for e in history_orm.list_events(session, **options)]), options
 
 
 def test_versions_and_the_version_live_at_a_time_match_the_models(recorded, both):
     session, db = both
-    plain, model = record.find_resource(db, recorded["id"]), history.find_resource(session, recorded["id"])
-    assert ([documents.version_document(v) for v in record.versions(db, plain)]
-            == [documents.version_document(v) for v in history.versions(session, model)])
-    second = history.version(session, model, 2)
+    plain, model = history_sql.find_resource(db, recorded["id"]), history_orm.find_resource(session, recorded["id"])
+    assert ([documents.version_document(v) for v in history_sql.versions(db, plain)]
+            == [documents.version_document(v) for v in history_orm.versions(session, model)])
+    second = history_orm.version(session, model, 2)
     for moment in (second.observed_at, second.observed_at - timedelta(microseconds=1),
                    second.observed_at.replace(microsecond=0)):  # a time to the second: that whole second
-        assert (documents.live_version_document(record.version_at(db, plain, moment))
-                == documents.live_version_document(history.version_at(session, model, moment)))
+        assert (documents.live_version_document(history_sql.version_at(db, plain, moment))
+                == documents.live_version_document(history_orm.version_at(session, model, moment)))
 
 
 def test_objects_in_plain_sql_match_the_overview(recorded, both):
     session, db = both
     for options in ({}, {"deleted": True}, {"kind": "agents"}, {"target": "staging"}):
-        assert ([documents.object_document(o) for o in record.list_objects(db, **options)]
-                == [documents.object_document(o) for o in overview.list_objects(session, **options)]), options
+        assert ([documents.object_document(o) for o in overview_sql.list_objects(db, **options)]
+                == [documents.object_document(o) for o in overview_orm.list_objects(session, **options)]), options
 
 
 def test_status_in_plain_sql_matches_the_overview(recorded, both, config):
     session, db = both
     expected = [*configured_kinds(Path(config)), ("prod", "vaults")]
-    plain = documents.status_document(tallies.kind_statuses(db, expected), tallies.waiting(db))
-    models = documents.status_document(overview.kind_statuses(session, expected), overview.deliveries(session))
+    plain = documents.status_document(overview_sql.kind_statuses(db, expected), overview_sql.deliveries(db))
+    models = documents.status_document(overview_orm.kind_statuses(session, expected), overview_orm.deliveries(session))
     assert plain == models and plain["open_events"] == 2
 
 

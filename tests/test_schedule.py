@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher import schedule
-from watcher.store import ScheduleEntry, utcnow
+from watcher.record.models import ScheduleEntry
+from watcher.times import utcnow
 
 WANTED = {"prod": ["assistants", "agents"], "staging": ["assistants"]}
 INTERVALS = {"prod": 60.0, "staging": 60.0}

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from watcher.record import asked_span, live_during
+from watcher.record.rows import asked_span, live_during
 
 SECOND = datetime(2026, 11, 30, 16, 40, 27, tzinfo=UTC)
 

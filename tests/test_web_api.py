@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from watcher.config.model import load_config
 from watcher.poll import poll_target
-from watcher.store import Event, Version, open_engine
+from watcher.record.engine import open_engine
+from watcher.record.models import Event, Version
 from watcher.times import json_time
 
 HTTP_SECTION = f'[http]\nlisten = "127.0.0.1:8080"\ntoken_env = "{HTTP_TOKEN_ENV}"\n'
@@ -156,7 +157,7 @@ def test_object_ids_with_a_slash_are_routed_whole(store_url, write_config, sandb
 
 def _recorded(store_url, object_id):
     """(versions, events) of one object, oldest first, read with the store's own models."""
-    from watcher.store import Resource
+    from watcher.record.models import Resource
 
     engine = open_engine(store_url)
     with Session(engine, expire_on_commit=False) as session:

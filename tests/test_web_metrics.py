@@ -115,7 +115,7 @@ def test_deliveries_are_counted_per_channel(drifted, config, web_server, engine,
 def _later():
     from datetime import timedelta
 
-    from watcher.store import utcnow
+    from watcher.times import utcnow
 
     return utcnow() + timedelta(hours=2)
 

@@ -30,11 +30,12 @@ from watcher import notices, render, templating
 from watcher.compare import diff
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL
-from watcher.documents import event_severity
 from watcher.kinds import registry
-from watcher.poll import ComposeAlerts, DriftEvent, PollOutcome, no_alerts
-from watcher.store import Alert, Delivery, Event, Poll, Version, utcnow
-from watcher.times import json_time
+from watcher.poll import ComposeAlerts, PollOutcome, no_alerts
+from watcher.record.documents import event_severity
+from watcher.record.drift import DriftEvent
+from watcher.record.models import Alert, Delivery, Event, Poll, Version
+from watcher.times import json_time, utcnow
 
 log = logging.getLogger("watcher.alerts")
 
@@ -283,10 +284,12 @@ def recorded_drift(session: Session, row: Event, *, with_changes: bool = True) -
     if with_changes and row.change in ("modified", "reappeared") and old is not None and new is not None:
         wanted = set(row.paths or [])
         changes = [change for change in diff.compare(old, new) if change.path in wanted]
-    return DriftEvent(row.id, resource.target.name, resource.kind, resource.remote_id,
-                      _name_at(resource, new or old or {}), row.change, row.from_version,
-                      row.to_version, list(row.paths or []), changes, row.detected_at, row.window_start,
-                      row.remote_updated_at, old, new, severity=event_severity(row), actor=row.actor)
+    return DriftEvent(event_id=row.id, target=resource.target.name, kind=resource.kind, object_id=resource.remote_id,
+                      name=_name_at(resource, new or old or {}), change=row.change, from_version=row.from_version,
+                      to_version=row.to_version, paths=list(row.paths or []), changes=changes,
+                      detected_at=row.detected_at, window_start=row.window_start,
+                      remote_updated_at=row.remote_updated_at, old_body=old, new_body=new,
+                      severity=event_severity(row), actor=row.actor)
 
 
 def _name_at(resource, body: dict[str, Any]) -> str | None:

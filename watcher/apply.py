@@ -24,7 +24,6 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import history
 from watcher.compare import diff
 from watcher.compare.normalize import fingerprint, is_fingerprint, normalize, rules_for
 from watcher.config.model import Config
@@ -33,9 +32,11 @@ from watcher.errors import RecordError
 from watcher.kinds import registry
 from watcher.kinds.base import Kind
 from watcher.kinds.paths import format_path, matching_keys, parse_path
-from watcher.locks import poll_lock
-from watcher.store import Event, Resource, Target, Version, installation_key, rows_updated, utcnow
-from watcher.times import as_datetime, iso
+from watcher.record import history_orm
+from watcher.record.engine import installation_key
+from watcher.record.locks import poll_lock
+from watcher.record.models import Event, Resource, Target, Version, rows_updated
+from watcher.times import as_datetime, iso, utcnow
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
 
@@ -71,7 +72,7 @@ def apply_document(engine: Engine, config: Config, document: dict[str, Any], *, 
     with Session(engine) as session:
         resource = _document_resource(session, document["id"], target)
         kind = _writable_kind(resource)
-        current = history.body(history.version(session, resource, resource.current_version))
+        current = history_orm.body(history_orm.version(session, resource, resource.current_version))
         _refuse_what_cannot_be_written(kind, document, current)
         where = (resource.target.name, resource.remote_id, resource.current_version, resource.name)
     if dry_run:
@@ -83,7 +84,7 @@ def apply_document(engine: Engine, config: Config, document: dict[str, Any], *, 
 def _document_resource(session: Session, object_id: str, target: str | None) -> Resource:
     """The recorded object a file's `id` names; a child kind's body carries only its own part of the id."""
     try:
-        return history.find_resource(session, object_id, target=target)
+        return history_orm.find_resource(session, object_id, target=target)
     except RecordError:
         # autoescape: an id's "_" is a character, not LIKE's wildcard
         query = select(Resource).join(Target).where(Resource.remote_id.endswith(f"/{object_id}", autoescape=True))
@@ -92,7 +93,7 @@ def _document_resource(session: Session, object_id: str, target: str | None) -> 
         matches = list(session.scalars(query))
         if not matches:
             raise
-        return history.choose_resource(matches, object_id, target=target)
+        return history_orm.choose_resource(matches, object_id, target=target)
 
 
 def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by: str, note: str | None = None,
@@ -102,16 +103,16 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
     Open drift events since that version are acknowledged by `by`: the restore answers them.
     """
     with Session(engine) as session:
-        resource = history.find_resource(session, ref, target=target, kind=kind)
+        resource = history_orm.find_resource(session, ref, target=target, kind=kind)
         writable = _writable_kind(resource)
-        body = history.body(history.version(session, resource, number))
+        body = history_orm.body(history_orm.version(session, resource, number))
         if resource.deleted_at is not None:
             raise RecordError(
                 f"{resource.remote_id} was deleted at {iso(resource.deleted_at)}; restore cannot bring "
                 f"back a deleted object. Recreate it on the platform from its last version "
                 f"(assistant-watcher show {resource.remote_id} --version {resource.current_version} --json), "
                 f"then run snapshot")
-        current = history.body(history.version(session, resource, resource.current_version))
+        current = history_orm.body(history_orm.version(session, resource, resource.current_version))
         where = (resource.target.name, resource.remote_id, resource.current_version, resource.name)
     if dry_run:
         _require_live_recorded(engine, config.target(where[0]), writable, where[1])

@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session
 from watcher.errors import SourceError, one_line
 from watcher.kinds.base import IN_PROJECT, ORGANIZATION_WIDE, Kind
 from watcher.kinds.organization import AUDIT_LOG
-from watcher.store import Event, Resource, Target, rows_updated, utcnow
-from watcher.times import as_datetime, json_time
+from watcher.record.models import Event, Resource, Target, rows_updated
+from watcher.times import as_datetime, json_time, utcnow
 
 if TYPE_CHECKING:
     from watcher.source.listing import Source

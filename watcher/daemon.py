@@ -214,7 +214,7 @@ class Daemon:
         """The running engine, or a new (migrated) one when database.url changed."""
         if config.database.url == self.config.database.url:
             return self.engine
-        from watcher.store import open_engine
+        from watcher.record.engine import open_engine
 
         return open_engine(config.database.url, max_connections=config.max_connections)
 
@@ -360,7 +360,7 @@ def _exit_now(code: int) -> None:
 
 def _open(config_option: str | None) -> tuple[Config, Engine]:
     """The config (secrets checked) and the migrated database, or ConfigError/SQLAlchemyError."""
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     config = load_config(config_path(config_option))
     check_secrets(config)

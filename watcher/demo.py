@@ -227,7 +227,7 @@ watchlist = ["{WATCHLIST}"]
 
 
 def _open_record(config):
-    from watcher.store import open_engine
+    from watcher.record.engine import open_engine
 
     return open_engine(config.database.url)
 

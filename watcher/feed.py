@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from watcher.alerts import recorded_drift
 from watcher.errors import one_line
-from watcher.poll import DriftEvent
-from watcher.store import Event, Resource, Target
+from watcher.record.drift import DriftEvent
+from watcher.record.models import Event, Resource, Target
 
 log = logging.getLogger("watcher.feed")
 

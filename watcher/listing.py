@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import Normalization, Snapshot, label, normalize, raw_fingerprint
+from watcher.record.models import Resource
 from watcher.source.page_memory import PageSummary
-from watcher.store import Resource
 
 if TYPE_CHECKING:
     from watcher.source.listing import Page

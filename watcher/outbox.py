@@ -32,8 +32,9 @@ from watcher.channels.base import Claimed, Payload, Sent
 from watcher.channels.email import recipients as email_recipients
 from watcher.config.model import Config
 from watcher.errors import ConfigError, DeliveryError, one_line
-from watcher.store import Alert, ChannelState, Delivery, installation_key, rows_updated, utcnow
-from watcher.times import iso
+from watcher.record.engine import installation_key
+from watcher.record.models import Alert, ChannelState, Delivery, rows_updated
+from watcher.times import iso, utcnow
 
 log = logging.getLogger("watcher.outbox")
 

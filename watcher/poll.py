@@ -31,15 +31,17 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher.compare import diff
 from watcher.compare.normalize import Normalization, rules_for
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import registry
 from watcher.kinds.base import Kind
 from watcher.listing import collect, load_known, read_spool
-from watcher.locks import poll_lock
+from watcher.record.drift import DriftEvent
+from watcher.record.engine import ensure_target
+from watcher.record.locks import poll_lock
+from watcher.record.models import Poll
 from watcher.source.page_memory import PageMemory, PageSummary
-from watcher.store import Poll, ensure_target, utcnow
+from watcher.times import utcnow
 
 if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
     from watcher.source.listing import Page
@@ -49,29 +51,6 @@ tracebacks = logging.getLogger("watcher.traceback")  # shown only at -vv
 
 # This process (host:pid:random, unique even when a pid is reused): who polled, who holds a lease.
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-@dataclass
-class DriftEvent:
-    """One recorded drift event with everything an alert needs to describe it."""
-
-    event_id: int
-    target: str
-    kind: str
-    object_id: str
-    name: str | None
-    change: str
-    from_version: int | None
-    to_version: int | None
-    paths: list[str]
-    changes: list[diff.Change]
-    detected_at: datetime
-    window_start: datetime | None
-    remote_updated_at: datetime | None
-    old_body: dict[str, Any] | None = None
-    new_body: dict[str, Any] | None = None
-    severity: str = "low"  # high | low, from the kind registry
-    actor: dict[str, Any] | None = None  # who made the change, when a source knows
 
 
 @dataclass
@@ -142,8 +121,8 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
     pages that come back byte for byte are not read again (see `watcher.source.page_memory`).
     """
     from watcher import attribution
+    from watcher.record.engine import installation_key
     from watcher.source.listing import Source
-    from watcher.store import installation_key
 
     asked = list(only) if only is not None else list(target.kinds)
     secret_key = installation_key(engine)

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from watcher.compare import diff
 from watcher.compare.normalize import normalize
-from watcher.locks import lock_key
-from watcher.record import RULES_CHANGED
-from watcher.store import Event, Poll, Resource, Version, rows_updated, utcnow
-from watcher.times import as_datetime
+from watcher.record.locks import lock_key
+from watcher.record.models import Event, Poll, Resource, Version, rows_updated
+from watcher.record.schema import RULES_CHANGED
+from watcher.times import as_datetime, utcnow
 
 if TYPE_CHECKING:
     from watcher.listing import Counts, Known
@@ -327,7 +327,7 @@ class _Writer:
 
     def _event(self, resource_id, object_id, name, change, from_version, to_version, changes, updated, old_body,
                new_body) -> None:
-        from watcher.poll import DriftEvent
+        from watcher.record.drift import DriftEvent
 
         paths = diff.changed_paths(changes)
         level = self.context.kind.severity(change, paths)
@@ -335,7 +335,8 @@ class _Writer:
                     to_version=to_version, paths=paths, detected_at=self.now, window_start=self.window_start,
                     remote_updated_at=updated, severity=level)
         self.session.add(row)
-        drift = DriftEvent(0, self.outcome.target, self.outcome.kind, object_id, name, change, from_version,
-                           to_version, paths, changes, self.now, self.window_start, updated, old_body, new_body,
-                           severity=level)
+        drift = DriftEvent(event_id=0, target=self.outcome.target, kind=self.outcome.kind, object_id=object_id,
+                           name=name, change=change, from_version=from_version, to_version=to_version, paths=paths,
+                           changes=changes, detected_at=self.now, window_start=self.window_start,
+                           remote_updated_at=updated, old_body=old_body, new_body=new_body, severity=level)
         self.pending.append((row, drift))

@@ -22,7 +22,9 @@ from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher.store import ScheduleEntry, reader, rows_updated, utcnow
+from watcher.record.engine import reader
+from watcher.record.models import ScheduleEntry, rows_updated
+from watcher.times import utcnow
 
 LEASE_FLOOR = 3.0  # seconds: a lease shorter than this would expire under a healthy poll's first request
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from watcher import documents, notices, templating
+from watcher import notices, templating
 from watcher.config.model import Config
+from watcher.record import documents
 
 # The type of the document a webhook receives, by alert purpose.
 DOCUMENT_TYPES = {"failing": "watcher.failing", "recovered": "watcher.recovered", "retired": "kind.retired",

@@ -29,8 +29,8 @@ from watcher.config.alerts import SmtpConfig
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL, email_recipients
 from watcher.errors import ConfigError, DeliveryError
-from watcher.store import Delivery, utcnow
-from watcher.times import iso
+from watcher.record.models import Delivery
+from watcher.times import iso, utcnow
 
 log = logging.getLogger("watcher.channels.email")
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from watcher.config.model import Config
-    from watcher.sql import Database
+    from watcher.record.connection import Database
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("watcher")
@@ -116,7 +116,7 @@ class App:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from watcher.store import open_engine
+            from watcher.record.engine import open_engine
 
             self._engine = open_engine(self.config.database.url)
         return self._engine
@@ -130,7 +130,7 @@ class App:
         """The record for reading, in plain SQL: opened from the config's [database] url alone."""
         from watcher.config.quick import database_url
         from watcher.config.values import config_path
-        from watcher.sql import open_database
+        from watcher.record.connection import open_database
 
         path = config_path(self.config_option)
         url = self._config.database.url if self._config is not None else database_url(path)

@@ -17,10 +17,10 @@ from watcher.times import iso
 @pass_app
 def ack(app: App, event_id: int, by: str, note: str | None) -> None:
     """Acknowledge a drift event as reviewed."""
-    from watcher import history
+    from watcher.record import history_orm
 
     with app.session() as session, session.begin():
-        row = history.acknowledge(session, event_id, by, note)
+        row = history_orm.acknowledge(session, event_id, by, note)
         click.echo(f"event {row.id} acknowledged by {row.acked_by}")
 
 
@@ -36,7 +36,7 @@ def prune(app: App, keep_days: int, confirmed: bool) -> None:
     """
     from datetime import timedelta
 
-    from watcher import prune as retention
+    from watcher.record import prune as retention
     from watcher.times import utcnow
 
     cutoff = utcnow() - timedelta(days=keep_days)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import click
 
-from watcher import documents
 from watcher.cli.app import App, main, pass_app
 from watcher.cli.output import echo_table, print_json
 from watcher.display import header_text, printable
+from watcher.record import documents
 from watcher.times import iso, parse_time
 
 
@@ -22,13 +22,13 @@ from watcher.times import iso, parse_time
 @pass_app
 def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
     """Deliveries: pending (with their next attempt), recently sent, and dead, per channel."""
-    from watcher import tallies
+    from watcher.record import overview_sql
 
     if retry_now:
         _retry_now(app, err=as_json)
     with app.database() as db:
-        rows = tallies.outbox_rows(db, limit)
-        held = tallies.held_channels(db)
+        rows = overview_sql.outbox_rows(db, limit)
+        held = overview_sql.held_channels(db)
     unsent = [r.channel for r in rows if r.recipients is None and r.alert is not None]  # what needs a preview
     types = app.channel_types() if unsent else {}
     routing = app.email_routing() if any(types.get(channel) == "email" for channel in unsent) else {}

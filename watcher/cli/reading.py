@@ -14,7 +14,6 @@ from datetime import datetime
 
 import click
 
-from watcher import documents, record
 from watcher.cli.app import EXIT_OK, App, main, pass_app
 from watcher.cli.output import (
     echo_change,
@@ -26,6 +25,8 @@ from watcher.cli.output import (
     resource_title,
 )
 from watcher.display import actor_text, header_text, printable
+from watcher.record import documents, history_sql, overview_sql
+from watcher.record.schema import RULES_CHANGED
 from watcher.times import iso, json_time
 
 
@@ -40,8 +41,8 @@ def history_command(app: App, obj: str, target: str | None, kind: str | None, as
     """The versions of OBJECT (a remote id or a unique name), oldest first."""
     with app.database() as db:
         _check_target(app, db, target)
-        resource = record.find_resource(db, obj, target=target, kind=kind)
-        rows = record.versions(db, resource)
+        resource = history_sql.find_resource(db, obj, target=target, kind=kind)
+        rows = history_sql.versions(db, resource)
     if as_json:
         print_json([documents.version_document(r) for r in rows])
         return
@@ -69,9 +70,9 @@ def show(app: App, obj: str, number: int | None, at: datetime | None, target: st
     note = None
     with app.database() as db:
         _check_target(app, db, target)
-        resource = record.find_resource(db, obj, target=target, kind=kind)
+        resource = history_sql.find_resource(db, obj, target=target, kind=kind)
         if at is not None:
-            live = record.version_at(db, resource, at)
+            live = history_sql.version_at(db, resource, at)
             row = live.version
             if live.uncertain_since and live.uncertain_since == live.uncertain_until:
                 note = (f"note: version {row.number + 1} was edited in at {iso(live.uncertain_since)}, "
@@ -80,7 +81,7 @@ def show(app: App, obj: str, number: int | None, at: datetime | None, target: st
                 note = (f"note: version {row.number + 1} was edited in at some time after "
                         f"{iso(live.uncertain_since)}; {iso(at)} falls inside that window")
         else:
-            row = record.version(db, resource, resource.current_version if number is None else number)
+            row = history_sql.version(db, resource, resource.current_version if number is None else number)
     body = json.loads(row.body)
     if as_json:
         print_json(body)
@@ -105,12 +106,12 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
     """What changed in OBJECT between two versions."""
     with app.database() as db:
         _check_target(app, db, target)
-        resource = record.find_resource(db, obj, target=target, kind=kind)
+        resource = history_sql.find_resource(db, obj, target=target, kind=kind)
         to_number = resource.current_version if to_number is None else to_number
-        newer = record.version(db, resource, to_number)  # the number the user gave is checked first
+        newer = history_sql.version(db, resource, to_number)  # the number the user gave is checked first
         new = json.loads(newer.body)
         from_number = from_number if from_number is not None else max(to_number - 1, 1)
-        old = json.loads(record.version(db, resource, from_number).body)
+        old = json.loads(history_sql.version(db, resource, from_number).body)
     from watcher.compare import diff
 
     changes = diff.compare(old, new)
@@ -124,7 +125,7 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
         click.echo(f"{resource_title(resource)}: only version 1 is recorded, nothing to compare it with ({then})")
         return
     click.echo(f"{resource_title(resource)}: version {from_number} → {to_number}")
-    if newer.note == record.RULES_CHANGED:
+    if newer.note == RULES_CHANGED:
         click.echo(f"note: version {to_number} was recorded because {newer.note}")
     if not changes:
         click.echo("no changes")
@@ -149,7 +150,7 @@ def events(app: App, open_only: bool, since: datetime | None, target: str | None
         raise click.UsageError("--follow prints new events, which are all open: drop --open")
     with app.database() as db:
         _check_target(app, db, target)
-        rows = [] if follow else [documents.event_document(e) for e in record.list_events(
+        rows = [] if follow else [documents.event_document(e) for e in history_sql.list_events(
             db, open_only=open_only, since=since, target=target)]
     if follow:
         click.get_current_context().exit(_follow(app, target, since, as_json))
@@ -230,7 +231,7 @@ def _check_target(app: App, db, name: str | None) -> None:
     if name is None:
         return
     configured = sorted({target for target, _kind in app.configured_kinds()})
-    if name in configured or record.has_target(db, name):
+    if name in configured or history_sql.has_target(db, name):
         return
     raise click.BadParameter(f"no target named {name!r} (configured: {', '.join(configured) or 'none'})",
                              param_hint="'--target'")
@@ -247,7 +248,7 @@ def objects_command(app: App, target: str | None, kinds: tuple[str, ...], delete
     """Every tracked object: target, kind, id, name, current version, last change."""
     with app.database() as db:
         _check_target(app, db, target)
-        rows = record.list_objects(db, target=target, kind=kinds, deleted=deleted)
+        rows = overview_sql.list_objects(db, target=target, kind=kinds, deleted=deleted)
     if as_json:
         print_json([documents.object_document(r) for r in rows])
         return
@@ -264,13 +265,11 @@ def objects_command(app: App, target: str | None, kinds: tuple[str, ...], delete
 @pass_app
 def status_command(app: App, as_json: bool) -> None:
     """Per target and kind: last poll, status, objects, open events; deliveries pending and dead."""
-    from watcher import tallies
-
     expected = app.configured_kinds()
     with app.database() as db:
-        rows = tallies.kind_statuses(db, expected, app.disabled_targets())
-        waiting = tallies.waiting(db)
-    document = documents.status_document(rows, waiting)
+        rows = overview_sql.kind_statuses(db, expected, app.disabled_targets())
+        deliveries = overview_sql.deliveries(db)
+    document = documents.status_document(rows, deliveries)
     if as_json:
         print_json(document)
         return

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from watcher.store import Base
+from watcher.record.models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

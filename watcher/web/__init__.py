@@ -2,9 +2,9 @@
 
 - `app`: the application (routing, the token, security headers, errors as one line);
 - `pages`: HTML for people (Jinja2 templates in `templates/`, one stylesheet in `static/`, no script);
-- `api`: the CLI's JSON shapes (`watcher.documents`), paged with `Link: <…>; rel="next"`;
+- `api`: the CLI's JSON shapes (`watcher.record.documents`), paged with `Link: <…>; rel="next"`;
 - `metrics`: Prometheus text and the health check, read from the database at each request;
 - `server`: waitress in a thread, for `serve` and the daemon.
 
-Every question goes to `watcher.overview` and `watcher.history`, the same functions the CLI asks.
+Every question goes to `watcher.record.overview_orm` and `watcher.record.history_orm`, the same functions the CLI asks.
 """

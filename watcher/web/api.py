@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: the CLI's `--json` shapes (`watcher.documents`), paged.
+"""The JSON API under /api/v1: the CLI's `--json` shapes (`watcher.record.documents`), paged.
 
 A list answers at most `limit` rows (default 100, at most 1000); when there are more, the
 response carries `Link: <URL>; rel="next"` (RFC 8288), so the body stays exactly the CLI's list.
@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from watcher import documents, history, overview
 from watcher.compare import diff
 from watcher.errors import NotLive, RecordError
 from watcher.kinds import registry
-from watcher.store import Event, Target
+from watcher.record import documents, history_orm, overview_orm
+from watcher.record.models import Event, Target
 from watcher.times import json_time, parse_time
 from watcher.web.app import Call, Refused, presented_token
 
@@ -32,8 +32,8 @@ _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")
 def status(call: Call) -> Response:
     """`GET /api/v1/status`: as `status --json`."""
     with call.reading() as session:
-        rows = overview.kind_statuses(session, call.config.configured_kinds, disabled=call.config.disabled_targets)
-        document = documents.status_document(rows, overview.deliveries(session))
+        rows = overview_orm.kind_statuses(session, call.config.configured_kinds, disabled=call.config.disabled_targets)
+        document = documents.status_document(rows, overview_orm.deliveries(session))
     return call.json(document)
 
 
@@ -43,7 +43,7 @@ def events(call: Call) -> Response:
     limit = page_limit(call)
     after = integer_arg(call, "after")
     with call.reading() as session:
-        rows = overview.events_page(session, where, after=after, limit=limit + 1)
+        rows = overview_orm.events_page(session, where, after=after, limit=limit + 1)
         document = [documents.event_document(row) for row in rows[:limit]]
     return call.json(document, headers=next_link(call, rows, limit, lambda row: row.id))
 
@@ -53,7 +53,7 @@ def objects(call: Call) -> Response:
     kind, target = kind_arg(call), target_arg(call)  # read before the session: target_arg may open its own
     limit = page_limit(call)
     with call.reading() as session:
-        rows = overview.list_objects(session, target=target, kind=kind,
+        rows = overview_orm.list_objects(session, target=target, kind=kind,
                                      deleted=flag(call, "deleted"), after=integer_arg(call, "after"),
                                      limit=limit + 1)
     return call.json([documents.object_document(row) for row in rows[:limit]],
@@ -64,8 +64,8 @@ def versions(call: Call, target: str, kind: str, object_id: str) -> Response:
     """`GET /api/v1/objects/{target}/{kind}/{id}/versions`: as `history --json`, oldest first."""
     limit = page_limit(call)
     with call.reading() as session:
-        resource = overview.find_object(session, target, kind, object_id)
-        rows = overview.versions_page(session, resource, after=integer_arg(call, "after"), limit=limit + 1)
+        resource = overview_orm.find_object(session, target, kind, object_id)
+        rows = overview_orm.versions_page(session, resource, after=integer_arg(call, "after"), limit=limit + 1)
         document = [documents.version_document(row) for row in rows[:limit]]
     return call.json(document, headers=next_link(call, rows, limit, lambda row: row.number))
 
@@ -73,18 +73,18 @@ def versions(call: Call, target: str, kind: str, object_id: str) -> Response:
 def version(call: Call, target: str, kind: str, object_id: str, number: int) -> Response:
     """`GET /api/v1/objects/{target}/{kind}/{id}/versions/{n}`: as `show --json` (the canonical body)."""
     with call.reading() as session:
-        resource = overview.find_object(session, target, kind, object_id)
-        return call.json(history.body(history.version(session, resource, number)))
+        resource = overview_orm.find_object(session, target, kind, object_id)
+        return call.json(history_orm.body(history_orm.version(session, resource, number)))
 
 
 def diff_versions(call: Call, target: str, kind: str, object_id: str) -> Response:
     """`GET /api/v1/objects/{target}/{kind}/{id}/diff?from=N&to=M`: as `diff --json`."""
     with call.reading() as session:
-        resource = overview.find_object(session, target, kind, object_id)
+        resource = overview_orm.find_object(session, target, kind, object_id)
         to_number = integer_arg(call, "to") or resource.current_version
         from_number = integer_arg(call, "from") or max(to_number - 1, 1)
-        old = history.body(history.version(session, resource, from_number))
-        new = history.body(history.version(session, resource, to_number))
+        old = history_orm.body(history_orm.version(session, resource, from_number))
+        new = history_orm.body(history_orm.version(session, resource, to_number))
     changes = diff.compare(old, new)
     return call.json({"object_id": object_id, "from": from_number, "to": to_number,
                       "changes": [c.as_json() for c in changes]})
@@ -97,9 +97,9 @@ def at(call: Call, target: str, kind: str, object_id: str) -> Response:
     """
     moment = time_arg(call, "time", required=True)
     with call.reading() as session:
-        resource = overview.find_object(session, target, kind, object_id)
+        resource = overview_orm.find_object(session, target, kind, object_id)
         try:
-            live = history.version_at(session, resource, moment)
+            live = history_orm.version_at(session, resource, moment)
         except NotLive as exc:
             raise Refused(404, str(exc), **_not_live_details(exc)) from None
         return call.json(documents.live_version_document(live))
@@ -145,7 +145,7 @@ def acknowledge(call: Call, event_id: int, by: str, note: str | None) -> dict[st
     by, note = by.strip()[:200], (note or "").strip() or None
     with call.writing() as session:
         try:
-            return documents.event_document(history.acknowledge(session, event_id, by, note))
+            return documents.event_document(history_orm.acknowledge(session, event_id, by, note))
         except RecordError as exc:
             raise Refused(404 if session.get(Event, event_id) is None else 409, str(exc)) from None
 
@@ -153,11 +153,11 @@ def acknowledge(call: Call, event_id: int, by: str, note: str | None) -> dict[st
 # --- arguments ----------------------------------------------------------------------------------
 
 
-def event_filter(call: Call) -> overview.EventFilter:
+def event_filter(call: Call) -> overview_orm.EventFilter:
     severity = call.request.args.get("severity") or None
     if severity is not None and severity not in SEVERITIES:
         raise Refused(400, f"severity must be one of {', '.join(SEVERITIES)}")
-    return overview.EventFilter(open_only=flag(call, "open"), target=target_arg(call),
+    return overview_orm.EventFilter(open_only=flag(call, "open"), target=target_arg(call),
                                 kind=kind_arg(call), severity=severity, since=time_arg(call, "since"))
 
 
@@ -201,9 +201,9 @@ def integer_arg(call: Call, name: str) -> int | None:
 def page_limit(call: Call) -> int:
     limit = integer_arg(call, "limit")
     if limit is None:
-        return overview.PAGE_LIMIT
-    if not 1 <= limit <= overview.MAX_PAGE_LIMIT:
-        raise Refused(400, f"limit must be between 1 and {overview.MAX_PAGE_LIMIT}")
+        return overview_orm.PAGE_LIMIT
+    if not 1 <= limit <= overview_orm.MAX_PAGE_LIMIT:
+        raise Refused(400, f"limit must be between 1 and {overview_orm.MAX_PAGE_LIMIT}")
     return limit
 
 

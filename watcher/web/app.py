@@ -31,8 +31,8 @@ from werkzeug.wrappers import Request, Response
 
 from watcher.config.model import Config, HttpConfig, is_loopback
 from watcher.errors import ConfigError, RecordError, one_line
+from watcher.record.engine import reader
 from watcher.render import printable
-from watcher.store import reader
 from watcher.times import iso
 
 log = logging.getLogger("watcher.web")

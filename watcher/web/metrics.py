@@ -18,9 +18,9 @@ from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from watcher import overview
-from watcher.store import reader, utcnow
-from watcher.times import json_time
+from watcher.record import overview_orm
+from watcher.record.engine import reader
+from watcher.times import json_time, utcnow
 from watcher.web.app import Call, poll_intervals
 
 PREFIX = "assistant_watcher_"
@@ -38,11 +38,11 @@ class RecordCollector:
 
     def collect(self) -> Iterator[Metric]:
         with Session(reader(self.web.engine)) as session:
-            statuses = overview.kind_statuses(session, self.web.config.configured_kinds, count_open=False,
+            statuses = overview_orm.kind_statuses(session, self.web.config.configured_kinds, count_open=False,
                                               disabled=self.web.config.disabled_targets)
-            polls = overview.poll_counts(session)
-            drift = overview.drift_counts(session)
-            deliveries = overview.deliveries(session)
+            polls = overview_orm.poll_counts(session)
+            drift = overview_orm.drift_counts(session)
+            deliveries = overview_orm.deliveries(session)
         yield _counter("polls", "Polls recorded, by outcome.", ["target", "kind", "status"], polls)
         yield _gauge("poll_duration_seconds", "Seconds the last poll of this target and kind took.",
                      ["target", "kind"], [(s.target, s.kind, s.duration) for s in statuses if s.duration is not None])
@@ -101,8 +101,8 @@ def healthz(call: Call) -> Response:
     config = call.config
     intervals = poll_intervals(config)
     with call.reading() as session:
-        statuses = overview.kind_statuses(session, config.configured_kinds, count_objects=False, count_open=False)
-    found = overview.stale(statuses, intervals, utcnow(), STALE_AFTER)
+        statuses = overview_orm.kind_statuses(session, config.configured_kinds, count_objects=False, count_open=False)
+    found = overview_orm.stale(statuses, intervals, utcnow(), STALE_AFTER)
     if not found:
         checked = sum(1 for s in statuses if s.target in intervals)
         return call.json({"status": "ok", "checked": checked})

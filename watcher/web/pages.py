@@ -16,12 +16,14 @@ from sqlalchemy import select
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from watcher import display, history, overview
+from watcher import display
 from watcher.compare import diff, sections
-from watcher.documents import event_severity
 from watcher.kinds import registry
-from watcher.record import RULES_CHANGED
-from watcher.store import Event, Target, utcnow
+from watcher.record import history_orm, overview_orm
+from watcher.record.documents import event_severity
+from watcher.record.models import Event, Target
+from watcher.record.schema import RULES_CHANGED
+from watcher.times import utcnow
 from watcher.web import api
 from watcher.web.app import HERE, Call, Refused, poll_intervals
 from watcher.web.diffview import content, side_by_side
@@ -37,11 +39,11 @@ STATIC = {path.name: path for path in (HERE / "static").iterdir() if path.is_fil
 def overview_page(call: Call) -> Response:
     """`/`: every target and kind (last poll, status, objects, open events), deliveries, health."""
     with call.reading() as session:
-        statuses = overview.kind_statuses(session, call.config.configured_kinds,
+        statuses = overview_orm.kind_statuses(session, call.config.configured_kinds,
                                           disabled=call.config.disabled_targets)
-        deliveries = overview.deliveries(session)
+        deliveries = overview_orm.deliveries(session)
     stale = {(row.target, row.kind): reason
-             for row, reason in overview.stale(statuses, poll_intervals(call.config), utcnow(), STALE_AFTER)}
+             for row, reason in overview_orm.stale(statuses, poll_intervals(call.config), utcnow(), STALE_AFTER)}
     return call.page("overview.html.j2", title="Overview", statuses=statuses, deliveries=deliveries, stale=stale,
                      label=registry.label)
 
@@ -52,11 +54,11 @@ def events(call: Call) -> Response:
     before, after = api.integer_arg(call, "before"), api.integer_arg(call, "after")
     with call.reading() as session:
         if after is not None:
-            rows = list(reversed(overview.events_page(session, where, after=after, limit=EVENTS_PER_PAGE)))
+            rows = list(reversed(overview_orm.events_page(session, where, after=after, limit=EVENTS_PER_PAGE)))
         else:
-            rows = overview.events_page(session, where, before=before, limit=EVENTS_PER_PAGE, newest_first=True)
-        newer = bool(rows) and overview.has_events(session, where, after=rows[0].id)
-        older = bool(rows) and overview.has_events(session, where, before=rows[-1].id)
+            rows = overview_orm.events_page(session, where, before=before, limit=EVENTS_PER_PAGE, newest_first=True)
+        newer = bool(rows) and overview_orm.has_events(session, where, after=rows[0].id)
+        older = bool(rows) and overview_orm.has_events(session, where, before=rows[-1].id)
         targets = list(session.scalars(select(Target.name).order_by(Target.name)))
     filters = {"open": "1" if where.open_only else None, "target": where.target, "kind": where.kind,
                "severity": where.severity}
@@ -90,7 +92,7 @@ def objects(call: Call) -> Response:
     deleted = api.flag(call, "deleted")
     after = api.integer_arg(call, "after")
     with call.reading() as session:
-        rows = overview.list_objects(session, target=target, kind=kind, deleted=deleted, after=after,
+        rows = overview_orm.list_objects(session, target=target, kind=kind, deleted=deleted, after=after,
                                      limit=OBJECTS_PER_PAGE + 1)
         targets = list(session.scalars(select(Target.name).order_by(Target.name)))
     more = rows[OBJECTS_PER_PAGE - 1].resource_id if len(rows) > OBJECTS_PER_PAGE else None
@@ -102,15 +104,16 @@ def objects(call: Call) -> Response:
 def object_page(call: Call, target: str, kind: str, object_id: str) -> Response:
     """`/objects/{target}/{kind}/{id}`: its versions (who and how each came), its events, one body."""
     with call.reading() as session:
-        resource = overview.find_object(session, target, kind, object_id)
-        versions = overview.versions_page(session, resource)
-        object_events = overview.events_page(session, overview.EventFilter(resource_id=resource.id),
+        resource = overview_orm.find_object(session, target, kind, object_id)
+        versions = overview_orm.versions_page(session, resource)
+        object_events = overview_orm.events_page(session, overview_orm.EventFilter(resource_id=resource.id),
                                              limit=EVENTS_ON_OBJECT, newest_first=True)
-        shown = history.version(session, resource, api.integer_arg(call, "version") or resource.current_version)
+        shown = history_orm.version(session, resource, api.integer_arg(call, "version") or resource.current_version)
     by_version = {e.to_version: e for e in object_events if e.to_version is not None}
     rows = [{"row": v, "how": _how(v), "who": _who(v, by_version.get(v.number))} for v in reversed(versions)]
     return call.page("object.html.j2", title=_title(resource), resource=resource, versions=rows,
-                     events=[_event_view(e) for e in object_events], shown=shown, fields=_fields(history.body(shown)),
+                     events=[_event_view(e) for e in object_events], shown=shown,
+                     fields=_fields(history_orm.body(shown)),
                      label=registry.label,
                      back=call.request.full_path.rstrip("?"))
 
@@ -121,13 +124,13 @@ def diff_page(call: Call, target: str, kind: str, object_id: str) -> Response:
     if view not in ("split", "unified"):
         raise Refused(400, "view must be split or unified")
     with call.reading() as session:
-        resource = overview.find_object(session, target, kind, object_id)
+        resource = overview_orm.find_object(session, target, kind, object_id)
         to_number = api.integer_arg(call, "to") or resource.current_version
         from_number = api.integer_arg(call, "from") or max(to_number - 1, 1)
-        old_row = history.version(session, resource, from_number)
-        new_row = history.version(session, resource, to_number)
-        numbers = [v.number for v in overview.versions_page(session, resource)]
-    changes = diff.compare(history.body(old_row), history.body(new_row))
+        old_row = history_orm.version(session, resource, from_number)
+        new_row = history_orm.version(session, resource, to_number)
+        numbers = [v.number for v in overview_orm.versions_page(session, resource)]
+    changes = diff.compare(history_orm.body(old_row), history_orm.body(new_row))
     shown, hidden = sections.sections_for(changes, sections.Budget(DIFF_BUDGET))
     views = [{"section": s, "rows": side_by_side(s.lines)} for s in shown]
     command = (f"assistant-watcher diff {shlex.quote(object_id)} --target {shlex.quote(target)} "

@@ -1,24 +1,22 @@
-"""The store: migrated on open, SQLite private and in WAL mode, no secret in any row."""
+"""The record's engine: migrated on open, SQLite private and in WAL mode, no secret in any row."""
 
 import os
 import stat
-from pathlib import Path
 
 from sqlalchemy import inspect, text
 
-from watcher import store
 from watcher.poll import poll_target
-from watcher.store import open_engine
+from watcher.record.engine import MIGRATIONS, open_engine
+from watcher.record.schema import SCHEMA_HEAD
 
 
 def _head() -> str:
-    from pathlib import Path
 
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     config = Config()
-    config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()
 
 
@@ -30,7 +28,7 @@ def test_open_creates_every_table_at_the_newest_migration(engine):
 
 
 def test_schema_head_is_the_newest_migration():
-    assert store.SCHEMA_HEAD == _head(), "set store.SCHEMA_HEAD to the newest migration's revision"
+    assert SCHEMA_HEAD == _head(), "set watcher.record.schema.SCHEMA_HEAD to the newest migration's revision"
 
 
 def test_a_current_database_opens_without_importing_alembic(sqlite_url):
@@ -38,7 +36,7 @@ def test_a_current_database_opens_without_importing_alembic(sqlite_url):
     import sys
 
     open_engine(sqlite_url).dispose()
-    code = ("import sys; from watcher.store import open_engine; open_engine(sys.argv[1]).dispose(); "
+    code = ("import sys; from watcher.record.engine import open_engine; open_engine(sys.argv[1]).dispose(); "
             "print('alembic' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code, sqlite_url], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
@@ -51,7 +49,7 @@ def test_a_0001_database_migrates_keeping_its_record_and_takes_long_kind_names(s
 
     raw = create_engine(store_url)
     config = Config()
-    config.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with raw.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
@@ -73,7 +71,7 @@ def test_a_0001_database_migrates_keeping_its_record_and_takes_long_kind_names(s
 
 
 def test_opening_twice_keeps_the_record_and_the_schema(store_url):
-    from watcher.store import installation_key
+    from watcher.record.engine import installation_key
 
     first = open_engine(store_url)
     key = installation_key(first)

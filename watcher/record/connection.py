@@ -2,7 +2,7 @@
 
 Reading commands open the record here so that they start as fast as a bare SQLite client would.
 The schema version is read from `alembic_version` directly; only a database that is new or behind
-is handed to `watcher.store.open_engine`, which creates or migrates it, and then opened here.
+is handed to `watcher.record.engine.open_engine`, which creates or migrates it, and then opened here.
 Times come back as aware UTC datetimes and JSON columns as Python values, on both databases,
 exactly as the SQLAlchemy models give them.
 """
@@ -16,12 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from watcher.config.values import database_parts
+from watcher.record.schema import SCHEMA_HEAD
 
 log = logging.getLogger("watcher.store")
-
-# The newest migration in watcher/migrations/versions (a test keeps it so): a database already
-# there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0006"
 
 # How SQLAlchemy's SQLite dialect stores a DateTime (the models store naive UTC): text that sorts as time.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -103,7 +100,7 @@ def open_database(url: str) -> Database:
             log.debug("database schema is current (%s)", SCHEMA_HEAD)
             return database
         database.close()
-    from watcher.store import open_engine  # a new database, or one behind: SQLAlchemy and Alembic do that work
+    from watcher.record.engine import open_engine  # a new or old database: SQLAlchemy and Alembic do that work
 
     open_engine(url).dispose()
     database = _connect(url, backend, path)

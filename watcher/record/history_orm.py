@@ -14,9 +14,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from watcher.errors import NotLive, RecordError
-from watcher.record import LiveVersion, asked_span, choose_resource, live_during
-from watcher.store import Event, Resource, Target, Version, utcnow
-from watcher.times import iso
+from watcher.record.models import Event, Resource, Target, Version
+from watcher.record.rows import LiveVersion, asked_span, choose_resource, live_during
+from watcher.times import iso, utcnow
 
 
 def find_resource(session: Session, ref: str, *, target: str | None = None, kind: str | None = None) -> Resource:

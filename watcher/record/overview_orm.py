@@ -17,38 +17,14 @@ from sqlalchemy.orm import Session, contains_eager, defer
 
 from watcher.errors import RecordError
 from watcher.kinds import registry
-from watcher.record import TrackedObject
-from watcher.store import Delivery, Event, Poll, Resource, Target, Version
+from watcher.record.models import Delivery, Event, Poll, Resource, Target, Version
+from watcher.record.rows import Deliveries, KindStatus, TrackedObject
 
 PAGE_LIMIT = 100  # rows per page unless asked otherwise
 MAX_PAGE_LIMIT = 1000
 
 
 # --- per target and kind ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KindStatus:
-    """How one (target, kind) is doing: its last poll, the objects it tracks, the events left open."""
-
-    target: str
-    kind: str
-    status: str | None  # complete | failed | not_served; None: never polled
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-    objects: int | None  # tracked and not deleted (None: not counted)
-    open_events: int | None  # None: not counted
-    last_complete_at: datetime | None
-    worker: str | None = None  # the process (host:pid:random) that did the last poll
-    enabled: bool = True  # False: configured with enabled = false, not polled
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds the last poll took."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return max((self.finished_at - self.started_at).total_seconds(), 0.0)
 
 
 def kind_statuses(session: Session, expected: Iterable[tuple[str, str]] = (), *, count_objects: bool = True,
@@ -153,17 +129,6 @@ def stale(statuses: Iterable[KindStatus], intervals: dict[str, float], now: date
 
 
 # --- deliveries ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Deliveries:
-    """Outbox figures per channel: rows pending, sent and dead, and failed attempts."""
-
-    channel: str
-    pending: int = 0
-    sent: int = 0
-    dead: int = 0
-    failed_attempts: int = 0
 
 
 def deliveries(session: Session) -> list[Deliveries]:

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 from watcher.times import json_time
 
 if TYPE_CHECKING:  # the shapes are read from any row with these attributes (the reading commands' plain rows too)
-    from watcher.record import EventRow, VersionRow
-    from watcher.store import Delivery, Event, Version
-    from watcher.tallies import DeliveryRow
+    from watcher.record.models import Delivery, Event, Version
+    from watcher.record.rows import DeliveryRow, EventRow, VersionRow
 
 # JSON characters of `changes` a drift document carries; past it values are cut (the record has them all).
 CHANGES_BUDGET = 64 * 1024
@@ -203,7 +202,7 @@ def object_document(row) -> dict[str, Any]:
 def status_document(statuses, deliveries) -> dict[str, Any]:
     """`status --json`: the last poll of every target and kind, open events, deliveries waiting.
 
-    `statuses` are `watcher.overview.KindStatus`, `deliveries` `watcher.overview.Deliveries`.
+    `statuses` are `watcher.record.rows.KindStatus`, `deliveries` `watcher.record.rows.Deliveries`.
     Each poll row also says how many of its events are open (the overview's column).
     """
     statuses = list(statuses)
@@ -225,7 +224,7 @@ def status_document(statuses, deliveries) -> dict[str, Any]:
 
 
 def live_version_document(live) -> dict[str, Any]:
-    """The version live at a time (a `watcher.history.LiveVersion`): what an application stamps.
+    """The version live at a time (a `watcher.record.history_orm.LiveVersion`): what an application stamps.
 
     `edit_window` is null, or says that the next version was edited in at some time inside
     it and the asked time falls there: either version may have been live.

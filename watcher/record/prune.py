@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from watcher.store import Alert, Delivery, Event, Poll, Resource, Version
+from watcher.record.models import Alert, Delivery, Event, Poll, Resource, Version
 
 
 @dataclass(frozen=True)
