@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/attribution.py [--projects 20] [--repeat 3]
 
 Two parts, each printing figures and asserting nothing:
 
-1. the matching core (`watcher.attribution.match`, plain values, no I/O) for W waiting events against
+1. the matching core (`watcher.poll.attribution.match`, plain values, no I/O) for W waiting events against
    E audit entries, best of `--repeat`: it must stay far below a poll's own time;
 2. a real poll of `project_rate_limits` against a sandbox with `--projects` projects (4 rate limits each,
    so the same ids repeat in every project) after every limit was lowered by one of two people: the poll
@@ -39,13 +39,13 @@ def _best(repeat: int, run) -> float:
 
 
 def bench_match(repeat: int) -> None:
-    from watcher import attribution
-    from watcher.attribution import Waiting
     from watcher.kinds import registry
+    from watcher.poll import attribution
+    from watcher.poll.attribution import Waiting
 
     kind = registry.get("project_rate_limits")
     now = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-    print("matching core (watcher.attribution.match), best of", repeat)
+    print("matching core (watcher.poll.attribution.match), best of", repeat)
     print(f"  {'waiting':>8} {'entries':>8} {'named':>6} {'seconds':>9}")
     for waiting_count, entry_count in ((50, 500), (500, 2_000), (500, 20_000)):
         waiting = [Waiting(i, i, f"proj_{i % 50}/rl-model-{i // 50}", "modified", now - timedelta(minutes=5), now)
@@ -68,9 +68,9 @@ def bench_match(repeat: int) -> None:
 
 
 def bench_poll(projects: int, repeat: int) -> None:
-    from watcher import attribution
     from watcher.config.model import parse_config
-    from watcher.poll import poll_target
+    from watcher.poll import attribution
+    from watcher.poll.run import poll_target
     from watcher.record.engine import open_engine
     from watcher.sandbox import Sandbox
 

@@ -160,7 +160,7 @@ def warm_child(url: str, key: str, config_path: str, repeat: int, kinds: list[st
     """Best unchanged poll_target, best stdlib listing and best bare SDK listing, in one warm process."""
     from watcher.config.model import load_config
     from watcher.kinds import registry
-    from watcher.poll import poll_target
+    from watcher.poll.run import poll_target
     from watcher.record.engine import open_engine
     from watcher.source.page_memory import PageMemory
 
@@ -243,7 +243,7 @@ def rss_child(url: str, key: str, config_path: str) -> float:
     import resource
 
     from watcher.config.model import load_config
-    from watcher.poll import poll_target
+    from watcher.poll.run import poll_target
     from watcher.record.engine import open_engine
 
     os.environ[KEY_ENV] = key

@@ -111,7 +111,7 @@ def _target(url: str, api_key: str):
 
 
 def watcher_poll(engine, target, expected: int, *, baseline: bool):
-    from watcher.poll import poll_target
+    from watcher.poll.run import poll_target
 
     (outcome,) = poll_target(engine, target)
     if outcome.status != "complete" or outcome.objects != expected or outcome.baseline != baseline:
@@ -154,7 +154,7 @@ def db_size(path: str) -> tuple[int, int]:
 
 def timing_child(url: str, api_key: str, n: int, repeat: int, growth_polls: int) -> dict:
     """Interleaved repetitions of bare / baseline / unchanged; min of each; requests; bytes."""
-    import watcher.poll  # noqa: F401 - imports out of the timed region, for both sides
+    import watcher.poll.run  # noqa: F401 - imports out of the timed region, for both sides
     from watcher.record.engine import open_engine
 
     warm_sdk(url)
@@ -216,7 +216,7 @@ def _maxrss() -> int:
 
 def rss_watcher_child(url: str, api_key: str, n: int, path: str, baseline: bool) -> dict:
     """Peak RSS of a process that does one watcher poll (baseline into `path`, or an unchanged one)."""
-    import watcher.poll  # noqa: F401
+    import watcher.poll.run  # noqa: F401
     from watcher.record.engine import open_engine
 
     warm_sdk(url)
@@ -243,7 +243,7 @@ def profile_child(url: str, api_key: str, n: int, which: str) -> str:
     import io
     import pstats
 
-    import watcher.poll  # noqa: F401
+    import watcher.poll.run  # noqa: F401
     from watcher.record.engine import open_engine
 
     warm_sdk(url)

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from watcher.config.model import parse_config
-    from watcher.poll import poll_target
+    from watcher.poll.run import poll_target
     from watcher.record.engine import open_engine
     from watcher.sandbox import Sandbox
 

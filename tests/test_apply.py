@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record.models import Event, Version
 
 

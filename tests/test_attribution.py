@@ -13,12 +13,12 @@ from conftest import WEBHOOK_SECRET
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from watcher import attribution
-from watcher.attribution import Waiting
 from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import ADMIN
-from watcher.poll import poll_target
+from watcher.poll import attribution
+from watcher.poll.attribution import Waiting
+from watcher.poll.run import poll_target
 from watcher.record.models import Event
 from watcher.sandbox import Sandbox
 from watcher.times import as_datetime, json_time

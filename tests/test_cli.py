@@ -362,7 +362,7 @@ def test_diff_of_a_deleted_object_with_one_version_does_not_promise_a_version_2(
 
 
 def test_status_names_the_process_that_did_each_last_poll(sandbox, write_config, sqlite_url, cli, cli_json):
-    from watcher.poll import WORKER
+    from watcher.poll.outcome import WORKER
 
     config = write_config(sandbox, sqlite_url)
     assert cli(config, "snapshot", "--no-email").exit_code == 0

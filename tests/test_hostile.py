@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from watcher.compare.normalize import MAX_DEPTH  # the record folds deep structure first; diff never sees deeper
 from watcher.config.model import parse_config
 from watcher.errors import RecordError
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record import history_orm
 from watcher.record.models import Event, Poll, Resource
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import PROJECT
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record.models import Event, Resource
 from watcher.sandbox import Sandbox
 

@@ -14,7 +14,7 @@ from watcher.compare.normalize import normalize, rules_for
 from watcher.config.model import parse_config
 from watcher.kinds import registry
 from watcher.kinds.base import ADMIN
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record.models import Event, Resource
 from watcher.sandbox import Sandbox
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import rules_for
 from watcher.kinds import registry
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record.models import Event, Resource
 from watcher.source.page_memory import PageMemory, PageSummary
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import rules_for
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record.models import Delivery, Event, Poll, Resource, Version
 from watcher.sandbox import Sandbox
 
@@ -410,7 +410,8 @@ def test_listing_with_repeated_ids_records_a_failed_poll(engine, two_page_sandbo
 def _poll_losing_the_lock_midway(engine, target, lose_lock):
     """Poll `target`'s assistants; after the first page call `lose_lock()`, then let another process poll."""
     from watcher.kinds import registry
-    from watcher.poll import Context, poll_kind, settings_fingerprint
+    from watcher.poll.outcome import Context
+    from watcher.poll.run import poll_kind, settings_fingerprint
     from watcher.record.engine import installation_key
     from watcher.source.listing import Source
 
@@ -452,7 +453,7 @@ def test_a_poll_whose_lock_was_lost_records_nothing_twice(engine, sandbox, targe
     if engine.dialect.name == "postgresql":
         lose = lambda: _terminate_advisory_lock_holders(engine)  # noqa: E731  (a real dropped connection)
     else:
-        lose = lambda: monkeypatch.setattr("watcher.poll.poll_lock", lambda *_a: contextlib.nullcontext())  # noqa
+        lose = lambda: monkeypatch.setattr("watcher.poll.run.poll_lock", lambda *_a: contextlib.nullcontext())  # noqa
     outcome = _poll_losing_the_lock_midway(engine, target, lose)
     assert outcome.status == "skipped" and outcome.reason.startswith("already recorded by another process")
     assert sorted(e[0] for e in events(engine)) == ["created", "modified"]
@@ -516,7 +517,7 @@ def _mark_last_poll_as_another_process(engine):
 
 def test_processes_taking_turns_with_other_ignore_rules_are_warned_about_once(engine, sandbox, make_target, caplog,
                                                                              monkeypatch):
-    monkeypatch.setattr("watcher.poll._rules_warned", set())  # once per process: this test's process is shared
+    monkeypatch.setattr("watcher.poll.run._rules_warned", set())  # once per process: this test's process is shared
     ours = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"])
     theirs = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"], extra='ignore = ["metadata.hwm"]')
     poll_target(engine, ours)
@@ -534,7 +535,7 @@ def test_processes_taking_turns_with_other_ignore_rules_are_warned_about_once(en
 
 def test_one_change_of_ignore_rules_by_another_process_is_no_warning(engine, sandbox, make_target, caplog,
                                                                      monkeypatch):
-    monkeypatch.setattr("watcher.poll._rules_warned", set())
+    monkeypatch.setattr("watcher.poll.run._rules_warned", set())
     before = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"], extra='ignore = ["metadata.hwm"]')
     after = make_target(sandbox.url, key=sandbox.api_key, kinds=["agents"])
     poll_target(engine, before)

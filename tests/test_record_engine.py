@@ -5,7 +5,7 @@ import stat
 
 from sqlalchemy import inspect, text
 
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record.engine import MIGRATIONS, open_engine
 from watcher.record.schema import SCHEMA_HEAD
 

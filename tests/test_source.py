@@ -179,7 +179,7 @@ def test_an_unreachable_server_costs_one_set_of_connection_attempts_per_poll_not
                                                                                              monkeypatch):
     import time
 
-    from watcher.poll import poll_target
+    from watcher.poll.run import poll_target
 
     target = parse_config(target_toml("http://127.0.0.1:9/v1", extra='timeout = "2s"')).targets[0]
     began = time.monotonic()

@@ -13,7 +13,7 @@ from conftest import HTTP_TOKEN, HTTP_TOKEN_ENV, http_request
 from sqlalchemy.orm import Session
 
 from watcher.config.model import load_config
-from watcher.poll import poll_target
+from watcher.poll.run import poll_target
 from watcher.record.engine import open_engine
 from watcher.record.models import Event, Version
 from watcher.times import json_time

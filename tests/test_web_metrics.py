@@ -223,7 +223,7 @@ def test_serve_on_a_public_address_without_a_token_exits_2(drifted, config, sand
 
 
 def test_metrics_name_the_process_that_did_each_last_poll(drifted, config, web_server):
-    from watcher.poll import WORKER
+    from watcher.poll.outcome import WORKER
 
     samples = scrape(web_server(config))
     for kind in ("assistants", "agents"):

@@ -31,7 +31,7 @@ from watcher.compare import diff
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL
 from watcher.kinds import registry
-from watcher.poll import ComposeAlerts, PollOutcome, no_alerts
+from watcher.poll.outcome import ComposeAlerts, PollOutcome, no_alerts
 from watcher.record.documents import event_severity
 from watcher.record.drift import DriftEvent
 from watcher.record.models import Alert, Delivery, Event, Poll, Version

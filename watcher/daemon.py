@@ -277,7 +277,7 @@ class Daemon:
 
     def _warn_if_nothing_served(self, target: TargetConfig, outcomes) -> None:
         """Once per target: every kind answering 404 means a wrong base_url, not kinds retired."""
-        from watcher.poll import nothing_served, nothing_served_line
+        from watcher.poll.outcome import nothing_served, nothing_served_line
 
         if not nothing_served(outcomes):
             self._nothing_served.discard(target.name)
@@ -287,7 +287,7 @@ class Daemon:
 
     def _poll(self, target: TargetConfig) -> tuple[str, list]:
         """The poll itself; never raises. Returns the short result for STATUS= and the outcomes."""
-        from watcher.poll import poll_target
+        from watcher.poll.run import poll_target
 
         def progress(_label, _pages, _objects, done=False):
             self.activity.progress(target.name)
@@ -341,7 +341,7 @@ def _now() -> datetime:
 
 
 def _worker_id() -> str:
-    from watcher.poll import WORKER
+    from watcher.poll.outcome import WORKER
 
     return WORKER
 

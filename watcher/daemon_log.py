@@ -35,7 +35,7 @@ def seconds_text(seconds: float) -> str:
 
 def log_outcome(outcome) -> None:
     """One line per (target, kind): drift and baselines at INFO, failures at WARNING, quiet polls at DEBUG."""
-    from watcher.poll import summary_line
+    from watcher.poll.outcome import summary_line
 
     line = summary_line(outcome)
     if outcome.status == "failed":

@@ -234,7 +234,7 @@ def _open_record(config):
 
 def _baseline(steps: _Steps, engine, config) -> None:
     from watcher import alerts
-    from watcher.poll import poll_target
+    from watcher.poll.run import poll_target
 
     outcomes = poll_target(engine, config.targets[0], compose=alerts.composer(config))
     _require_complete(outcomes, "baseline")
@@ -270,7 +270,8 @@ def _edited(instructions: str) -> str:
 
 def _detect(steps: _Steps, engine, config) -> None:
     from watcher import alerts
-    from watcher.poll import poll_target, summary_line
+    from watcher.poll.outcome import summary_line
+    from watcher.poll.run import poll_target
     from watcher.render import kind_label
 
     outcomes = poll_target(engine, config.targets[0], compose=alerts.composer(config))
@@ -312,7 +313,7 @@ def _show(steps: _Steps, mail: ReceivedMail, html_path: Path) -> None:
 
 
 def _require_complete(outcomes, what: str) -> None:
-    from watcher.poll import summary_line
+    from watcher.poll.outcome import summary_line
 
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:

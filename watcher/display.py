@@ -29,6 +29,11 @@ def header_text(text: str, limit: int = SUBJECT_LIMIT) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """`1 object`, `3 objects`; `plural` where adding an s is wrong (`2 deliveries`)."""
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
+
+
 UNKNOWN_ACTOR = "unknown (out of band)"
 
 _ACTOR_TYPES = {"user": "user", "api_key": "API key", "service_account": "service account"}

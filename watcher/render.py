@@ -158,7 +158,7 @@ def event_context(event, budget: Budget | None = None) -> dict[str, Any]:
 
 
 def render_event(event, templates: Templates | None = None) -> RenderedEmail:
-    """The email for one drift event (a `watcher.poll.DriftEvent`)."""
+    """The email for one drift event (a `watcher.record.drift.DriftEvent`)."""
     context = event_context(event)
     return render_templates(templates, "event", context)
 

@@ -26,7 +26,8 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
 
     Exits 0 when every poll completed, 1 when one failed, 2 on a bad config.
     """
-    from watcher import poll
+    from watcher.poll.outcome import nothing_served, nothing_served_line, summary_line
+    from watcher.poll.run import poll_kinds
 
     config = app.config
     # A disabled target is polled only when named: its record is kept, its polling stopped.
@@ -47,13 +48,13 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         for target in targets:
             only = [k for k in kind_names if k in target.kinds] if kind_names else None
             first = len(outcomes)
-            for outcome in poll.poll_kinds(app.engine, target, compose=compose, progress=_progress_printer(),
-                                           only=only, poll_timeout=config.schedule.poll_timeout,
-                                           cancelled=interrupted.is_set):
-                click.echo(printable(poll.summary_line(outcome)))
+            for outcome in poll_kinds(app.engine, target, compose=compose, progress=_progress_printer(),
+                                       only=only, poll_timeout=config.schedule.poll_timeout,
+                                       cancelled=interrupted.is_set):
+                click.echo(printable(summary_line(outcome)))
                 outcomes.append(outcome)  # at once: an interruption later in this target still names it
-            if only is None and poll.nothing_served(outcomes[first:]):
-                click.echo(printable(poll.nothing_served_line(target)), err=True)
+            if only is None and nothing_served(outcomes[first:]):
+                click.echo(printable(nothing_served_line(target)), err=True)
                 failed_targets.append(target.name)
     except KeyboardInterrupt:
         _interrupted(outcomes)

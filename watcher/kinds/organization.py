@@ -5,7 +5,7 @@ Organization lists page with `has_more` + `last_id` (roles and groups with `next
 keys by the last object's id) and most take no `order`. What lives under a project is
 listed under each project, its id prefixed by the project's (`proj_…/rl-gpt-4o`): a rate
 limit's id names its model, so the same id is one object in every project. Every kind
-says which audit log events name its objects, for `watcher.attribution`.
+says which audit log events name its objects, for `watcher.poll.attribution`.
 
 A key's value is never requested: the list endpoints serve ids, names, owners and a
 redacted hint; a `value` a server might send anyway is stored only as a fingerprint.
@@ -123,7 +123,7 @@ PROJECT_SETTINGS = _org(
     summary="each project's model and hosted-tool permissions, data retention and spend limit, as one object",
 )
 
-# Not a watched kind: the audit log is read to learn who made a change (`watcher.attribution`).
+# Not a watched kind: the audit log is read to learn who made a change (`watcher.poll.attribution`).
 AUDIT_LOG = _org(name="audit_logs", label="audit log entry", path="/organization/audit_logs", timestamps=(),
                  summary="who changed what in the organization")
 

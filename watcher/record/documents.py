@@ -91,7 +91,7 @@ def outbox_document(row: Delivery | DeliveryRow, *, subject: str | None = None,
 def drift_document(event) -> dict[str, Any]:
     """One drift event as webhooks receive it and `events --follow --json` prints it.
 
-    `event` is a `watcher.poll.DriftEvent` (or any object with its attributes). `changes` is
+    `event` is a `watcher.record.drift.DriftEvent` (or any object with its attributes). `changes` is
     bounded: past CHANGES_BUDGET characters, long values are cut (that change says
     `"truncated": true` and carries a unified diff) and `changes_truncated` is true.
     """
@@ -187,7 +187,7 @@ def _size(item: dict[str, Any]) -> int:
     return len(json.dumps(item, ensure_ascii=False))
 
 def object_document(row) -> dict[str, Any]:
-    """One tracked object (a `watcher.record.TrackedObject`), as `objects --json` prints it."""
+    """One tracked object (a `watcher.record.rows.TrackedObject`), as `objects --json` prints it."""
     return {
         "target": row.target,
         "kind": row.kind,

@@ -48,7 +48,7 @@ def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVe
 
     One indexed lookup whatever the number of versions: the highest-numbered version whose
     edit time (the remote `updated_at`, else the poll that saw it) is at or before `moment`.
-    A time given to the second stands for that whole second (`watcher.record.asked_span`): the
+    A time given to the second stands for that whole second (`watcher.record.rows.asked_span`): the
     answer is the version live at its start, with the edit window when the next may have been live.
     """
     start, end = asked_span(moment)

@@ -1,7 +1,7 @@
 """Who may poll or record (target, kind) now: PostgreSQL advisory locks, or a file lock beside SQLite.
 
 Locks order processes; they are not what keeps the record true (a lost lock must not lose or
-double a change): recording refuses a stale write on its own (see `watcher.recording`).
+double a change): recording refuses a stale write on its own (see `watcher.poll.recording`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def poll_lock(engine: Engine, target: str, kind: str) -> Iterator[None]:
     """Held while one process polls (target, kind): others wait, then see its result.
 
     On PostgreSQL the lock lives on its own connection, which a network blip or a pooler may
-    drop mid-poll; recording does not trust it (see watcher.recording), and a lock that was lost
+    drop mid-poll; recording does not trust it (see watcher.poll.recording), and a lock that was lost
     is not an error when released.
     """
     if engine.dialect.name == "postgresql":

@@ -7,7 +7,7 @@ next page starts. A page whose bytes have that digest is then known without bein
 
 It never decides alone: a remembered page counts as unchanged only when every object on it
 still has that raw fingerprint in the record loaded at the start of the poll (see
-`watcher.poll`), so whatever another process recorded meanwhile is read and compared as usual.
+`watcher.poll.run`), so whatever another process recorded meanwhile is read and compared as usual.
 Nothing of an object's content is kept, and nothing of this leaves memory.
 """
 

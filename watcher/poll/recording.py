@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Engine
@@ -24,14 +24,13 @@ from sqlalchemy.orm import Session
 
 from watcher.compare import diff
 from watcher.compare.normalize import normalize
+from watcher.poll.outcome import WORKER, Context, LastPoll, PollOutcome
+from watcher.poll.spool import Counts, Known
+from watcher.record.drift import DriftEvent
 from watcher.record.locks import lock_key
 from watcher.record.models import Event, Poll, Resource, Version, rows_updated
 from watcher.record.schema import RULES_CHANGED
 from watcher.times import as_datetime, utcnow
-
-if TYPE_CHECKING:
-    from watcher.listing import Counts, Known
-    from watcher.poll import Context, LastPoll, PollOutcome
 
 _BATCH = 500  # first-seen objects inserted per statement
 
@@ -167,8 +166,6 @@ def _version_body(session: Session, resource_id: int, number: int) -> dict[str, 
 def record(engine: Engine, context: Context, target_id: int, known: dict[str, Known], previous: LastPoll | None,
            started: datetime, counts: Counts, prepared: Prepared, spooled: Iterable[tuple]) -> PollOutcome:
     """Write the poll, its versions, events and outbox rows in one transaction (or AlreadyRecorded)."""
-    from watcher.poll import PollOutcome
-
     kind = context.kind.name
     outcome = PollOutcome(context.target, kind, "complete", target_id=target_id, baseline=previous is None,
                           objects=counts.objects, pages=counts.pages)
@@ -177,7 +174,7 @@ def record(engine: Engine, context: Context, target_id: int, known: dict[str, Kn
             _claim(session, context, target_id, previous)
             poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="complete",
                         objects=counts.objects, pages=counts.pages, changes=0, ignore=list(context.rules.ignore),
-                        settings=context.settings, worker=_worker())
+                        settings=context.settings, worker=WORKER)
             session.add(poll)
             session.flush()
             outcome.poll_id = poll.id
@@ -207,12 +204,6 @@ def _claim(session: Session, context: Context, target_id: int, previous: LastPol
         Poll.target_id == target_id, Poll.kind == context.kind.name, Poll.status == "complete"))
     if newest != (previous.id if previous else None):
         raise AlreadyRecorded(f"already recorded by another process (poll {newest} completed while this one listed)")
-
-
-def _worker() -> str:
-    from watcher.poll import WORKER
-
-    return WORKER
 
 
 class _Writer:
@@ -327,8 +318,6 @@ class _Writer:
 
     def _event(self, resource_id, object_id, name, change, from_version, to_version, changes, updated, old_body,
                new_body) -> None:
-        from watcher.record.drift import DriftEvent
-
         paths = diff.changed_paths(changes)
         level = self.context.kind.severity(change, paths)
         row = Event(resource_id=resource_id, poll_id=self.poll.id, change=change, from_version=from_version,

@@ -3,10 +3,10 @@
 Three phases, each with one job:
 
 1. list: read every page through a `Source`; objects whose content hash differs from the
-   record are spooled to a temporary file (`watcher.listing`);
+   record are spooled to a temporary file (`watcher.poll.spool`);
 2. compare: for each spooled object, the diff against its recorded version, computed before
-   any write lock is taken, so a slow diff never blocks an `ack` (`watcher.recording.prepare`);
-3. record: versions, events and alerts in one transaction (`watcher.recording.record`),
+   any write lock is taken, so a slow diff never blocks an `ack` (`watcher.poll.recording.prepare`);
+3. record: versions, events and alerts in one transaction (`watcher.poll.recording.record`),
    which refuses to write over a state another process recorded meanwhile.
 
 A listing that fails changes nothing but the `polls` row that says why.
@@ -18,85 +18,32 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher.compare.normalize import Normalization, rules_for
+from watcher.compare.normalize import rules_for
+from watcher.display import counted
 from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import registry
 from watcher.kinds.base import Kind
-from watcher.listing import collect, load_known, read_spool
-from watcher.record.drift import DriftEvent
-from watcher.record.engine import ensure_target
+from watcher.poll import attribution, recording
+from watcher.poll.outcome import WORKER, ComposeAlerts, Context, LastPoll, PollOutcome, no_alerts
+from watcher.poll.spool import collect, load_known, read_spool
+from watcher.record.engine import ensure_target, installation_key
 from watcher.record.locks import poll_lock
 from watcher.record.models import Poll
+from watcher.source.listing import Page, Source
 from watcher.source.page_memory import PageMemory, PageSummary
 from watcher.times import utcnow
 
-if TYPE_CHECKING:  # the SDK is imported only by what lists (poll_target), not by readers of DriftEvent
-    from watcher.source.listing import Page
-
 log = logging.getLogger("watcher.poll")
 tracebacks = logging.getLogger("watcher.traceback")  # shown only at -vv
-
-# This process (host:pid:random, unique even when a pid is reused): who polled, who holds a lease.
-WORKER = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-@dataclass
-class PollOutcome:
-    """What one poll of (target, kind) did, for the CLI summary and the alert composer."""
-
-    target: str
-    kind: str
-    status: str  # complete | failed | not_served | skipped (nothing asked or nothing written)
-    target_id: int | None = None
-    poll_id: int | None = None
-    baseline: bool = False
-    objects: int = 0
-    pages: int = 0
-    error: str | None = None
-    first_not_served: bool = False
-    retired: bool = False
-    reason: str | None = None  # why a poll was skipped
-    events: list[DriftEvent] = field(default_factory=list)
-
-    def count(self, change: str) -> int:
-        return sum(1 for e in self.events if e.change == change)
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-
-# Given the open recording session and the outcome so far, the rows to add (alerts and their deliveries).
-ComposeAlerts = Callable[[Session, PollOutcome], list[Any]]
-
-
-def no_alerts(_session: Session, _outcome: PollOutcome) -> list[Any]:
-    return []
-
-
-@dataclass(frozen=True)
-class Context:
-    """Everything one poll of (target, kind) needs besides its pages: plain values."""
-
-    target: str
-    base_url: str
-    kind: Kind
-    rules: Normalization  # this poll's normalization (ignore rules, redaction, volatile fields)
-    settings: str  # fingerprint of the target's settings (see settings_fingerprint)
-    compose: ComposeAlerts = no_alerts
 
 
 # --- the edge: polling configured targets ---------------------------------------------------------
@@ -120,10 +67,6 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
     poll in flight is not recorded. A long-lived process passes its `memory` of pages, so the
     pages that come back byte for byte are not read again (see `watcher.source.page_memory`).
     """
-    from watcher import attribution
-    from watcher.record.engine import installation_key
-    from watcher.source.listing import Source
-
     asked = list(only) if only is not None else list(target.kinds)
     secret_key = installation_key(engine)
     settings = settings_fingerprint(target)
@@ -180,8 +123,6 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
 
     Raises only when even a failed poll cannot be recorded (the database is unreachable).
     """
-    from watcher import recording
-
     kind = context.kind.name
     with poll_lock(engine, context.target, kind):
         with Session(engine) as session, session.begin():
@@ -200,9 +141,9 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
             with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
                 counts = collect(pages(), known, context.rules, spool, progress)
                 log.debug("%s/%s: listed %s in %s: %d differ from the record, %d listed byte for byte as last "
-                          "time (%s)", context.target, kind, _counted(counts.objects, "object"),
-                          _counted(counts.pages, "page"), counts.differ, counts.same_bytes,
-                          _counted(counts.unread_pages, "page") + " not read again")
+                          "time (%s)", context.target, kind, counted(counts.objects, "object"),
+                          counted(counts.pages, "page"), counts.differ, counts.same_bytes,
+                          counted(counts.unread_pages, "page") + " not read again")
                 if cancelled and cancelled():
                     raise KeyboardInterrupt  # interrupted while listing: this poll is not recorded
                 spool.seek(0)
@@ -227,16 +168,6 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
             error = (f"{context.target}/{kind}: could not record this listing: {type(exc).__name__}: "
                      f"{one_line(exc, 300)}")
             return _record_failure(engine, context, target_id, started, error)
-
-
-@dataclass(frozen=True)
-class LastPoll:
-    """The last complete poll of (target, kind), as plain values: the base this poll records on."""
-
-    id: int
-    started_at: datetime
-    ignore: list[str] | None
-    worker: str | None = None  # the process that made it
 
 
 def _last_complete_poll(session: Session, target_id: int, kind: str) -> LastPoll | None:
@@ -316,35 +247,3 @@ def _record_not_served(engine, context: Context, target_id, known, started, erro
     return outcome
 
 
-def nothing_served(outcomes: list[PollOutcome]) -> bool:
-    """True when every kind of a target answered 404: the address is wrong, not every kind retired."""
-    return bool(outcomes) and all(o.status == "not_served" for o in outcomes)
-
-
-def nothing_served_line(target) -> str:
-    return (f"{target.name}: FAILED: no kind is served at {target.base_url} (every kind answered 404): check the "
-            "target's base_url, which is the API's root, such as https://api.openai.com/v1")
-
-
-def summary_line(outcome: PollOutcome) -> str:
-    """One line for a human: what a poll of (target, kind) found."""
-    where = f"{outcome.target}/{outcome.kind}"
-    if outcome.status == "failed":
-        return f"{where}: FAILED: {(outcome.error or '').removeprefix(where + ': ')}"
-    if outcome.status == "not_served":
-        if outcome.poll_id is None:
-            return (f"{where}: not served by this endpoint (as before; asked again when the target's settings "
-                    f"change, or with `snapshot --kind {outcome.kind}`)")
-        once = "" if outcome.first_not_served else " (as before)"
-        return f"{where}: not served by this endpoint{once}"
-    if outcome.status == "skipped":
-        return f"{where}: {outcome.reason}"
-    seen = f"{_counted(outcome.objects, 'object')} in {_counted(outcome.pages, 'page')}"
-    if outcome.baseline:
-        return f"{where}: baseline recorded, {seen}"
-    counts = [f"{outcome.count(c)} {c}" for c in ("created", "modified", "deleted", "reappeared") if outcome.count(c)]
-    return f"{where}: {seen}, " + (", ".join(counts) if counts else "no drift")
-
-
-def _counted(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
