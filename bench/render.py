@@ -27,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watcher import channels, render, templating  # noqa: E402
-from watcher.channels import email as email_channel  # noqa: E402
-from watcher.channels import slack, teams, webhook
+from watcher.alerts import render, templating  # noqa: E402
+from watcher.alerts.channels import dispatch as channels  # noqa: E402
+from watcher.alerts.channels import email as email_channel  # noqa: E402
+from watcher.alerts.channels import slack, teams, webhook
 from watcher.compare import diff, textdiff  # noqa: E402
 from watcher.record.drift import DriftEvent  # noqa: E402
 

@@ -384,8 +384,8 @@ def queue_mail():
     """Queues `count` outbox rows directly (as a poll would); returns their Message-IDs."""
     from sqlalchemy.orm import Session as _Session
 
-    from watcher import templating
-    from watcher.channels import email
+    from watcher.alerts import templating
+    from watcher.alerts.channels import email
 
     def queue(engine, count: int, *, to=("ops@example.com",), now=None) -> list[str]:
         rows = [email.new_row("event", list(to),
@@ -431,7 +431,7 @@ def wire_size():
     """The size in bytes of a RenderedEmail as it goes over SMTP (headers, MIME parts, transfer encoding)."""
     from datetime import datetime as _datetime
 
-    from watcher.channels import email as channel
+    from watcher.alerts.channels import email as channel
 
     def size(email) -> int:
         message = channel.build_message(email, ["ops@example.com"], "Watcher <w@watcher.example.com>",

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from conftest import WEBHOOK_SECRET
 
-from watcher import outbox
+from watcher.alerts import outbox
 from watcher.config.model import load_config
 from watcher.record.engine import open_engine
 from watcher.times import utcnow
@@ -264,7 +264,8 @@ def test_a_watchlist_fixed_after_queueing_helps_mail_already_queued(sandbox, smt
 @pytest.fixture
 def alert_of():
     """A channels.Alert for a DriftEvent (or several: a digest), as the outbox hands it to channels."""
-    from watcher import channels, render
+    from watcher.alerts import render
+    from watcher.alerts.channels import base as channels
 
     def make(*events, purpose=None):
         purpose = purpose or ("event" if len(events) == 1 else "digest")
@@ -278,7 +279,8 @@ def alert_of():
 
 @pytest.fixture
 def notice_alert():
-    from watcher import channels, notices
+    from watcher.alerts import notices
+    from watcher.alerts.channels import base as channels
 
     def make():
         notice = notices.failing_notice("prod", "agents", "prod/agents: HTTP 500: <b>boom</b>\nline 2", 3, None)
@@ -304,7 +306,7 @@ def _cases(drift_event, alert_of, notice_alert, long_instructions):
 
 
 def test_slack_messages_fit_block_kit_for_every_alert(drift_event, alert_of, notice_alert, long_instructions):
-    from watcher.channels import slack
+    from watcher.alerts.channels import slack
 
     for case, alert in _cases(drift_event, alert_of, notice_alert, long_instructions).items():
         message = slack.message(alert)
@@ -314,7 +316,7 @@ def test_slack_messages_fit_block_kit_for_every_alert(drift_event, alert_of, not
 
 def test_teams_cards_fit_the_adaptive_card_schema_and_the_size_limit(drift_event, alert_of, notice_alert,
                                                                      long_instructions):
-    from watcher.channels import teams
+    from watcher.alerts.channels import teams
 
     for case, alert in _cases(drift_event, alert_of, notice_alert, long_instructions).items():
         data = teams.payload_bytes(alert)
@@ -324,7 +326,7 @@ def test_teams_cards_fit_the_adaptive_card_schema_and_the_size_limit(drift_event
 
 def test_slack_shows_the_edited_lines_of_256k_instructions_and_the_command_for_the_rest(
         drift_event, alert_of, long_instructions):
-    from watcher.channels import slack
+    from watcher.alerts.channels import slack
 
     before = long_instructions()
     after = before.replace("00050 Always", "00050 Never")
@@ -337,7 +339,7 @@ def test_slack_shows_the_edited_lines_of_256k_instructions_and_the_command_for_t
 
 
 def test_remote_text_cannot_mention_link_or_format_in_slack_or_teams(drift_event, alert_of):
-    from watcher.channels import slack, teams
+    from watcher.alerts.channels import slack, teams
 
     hostile = "<!channel> <https://evil.example|click> *bold* [x](javascript:alert(1)) ```"
     alert = alert_of(drift_event({"model": "a", "name": hostile}, {"model": "b```\n<!here>", "name": hostile},

@@ -12,8 +12,8 @@ from conftest import SMTP_PASSWORD, SMTP_USER
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from watcher import outbox
-from watcher.channels import email
+from watcher.alerts import outbox
+from watcher.alerts.channels import email
 from watcher.config.model import load_config
 from watcher.errors import DeliveryError
 from watcher.record.engine import open_engine

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 from test_channels import DRIFT_KEYS
 
-from watcher import feed
+from watcher.alerts import feed
 from watcher.record.engine import open_engine
 from watcher.record.models import Event, Resource
 from watcher.times import json_time, utcnow

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from watcher import outbox
+from watcher.alerts import outbox
 from watcher.record.engine import MIGRATIONS, open_engine
 from watcher.record.models import Alert, Base
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_channels import SECRET_ENV
 
-from watcher import outbox
+from watcher.alerts import outbox
 from watcher.config.model import load_config
 from watcher.record.engine import open_engine
 from watcher.record.models import Delivery

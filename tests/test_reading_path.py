@@ -144,7 +144,7 @@ def hook_down(write_config, sandbox, store_url, monkeypatch, cli):
 
 
 def test_outbox_in_plain_sql_matches_the_outbox_with_a_pending_webhook_delivery(hook_down, both, cli_json):
-    from watcher import outbox
+    from watcher.alerts import outbox
 
     session, _db = both
     settings = load_config(hook_down)
@@ -199,7 +199,7 @@ def mail_down(write_config, sandbox, store_url, cli):
 
 
 def test_outbox_in_plain_sql_previews_pending_emails_as_the_outbox_does(mail_down, both, cli_json):
-    from watcher import outbox
+    from watcher.alerts import outbox
 
     session, _db = both
     settings = load_config(mail_down)

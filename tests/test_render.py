@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher import display, render, templating
+from watcher import display
+from watcher.alerts import render, templating
 from watcher.compare import sections
 from watcher.errors import ConfigError
 
@@ -164,7 +165,7 @@ def test_templates_ship_in_the_wheel_and_load_from_it(tmp_path):
         pytest.skip("no package index to fetch setuptools for an isolated wheel build")
     assert built.returncode == 0, built.stderr
     [wheel] = (tmp_path / "dist").glob("*.whl")
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from watcher import render, templating; "
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from watcher.alerts import render, templating; "
              "assert render.__file__.startswith(sys.argv[1]), render.__file__; "
              "print(sorted(templating.builtin_sources())); print(render.render_test([('k', 'v')]).subject)")
     run = subprocess.run([sys.executable, "-c", probe, str(wheel)], capture_output=True, text=True, cwd=tmp_path,

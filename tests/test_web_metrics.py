@@ -94,7 +94,7 @@ def test_processes_sharing_a_database_export_the_same_counts(drifted, config, cl
 
 def test_deliveries_are_counted_per_channel(drifted, config, web_server, engine, queue_mail, smtp_server,
                                             mail_settings):
-    from watcher import outbox
+    from watcher.alerts import outbox
 
     queue_mail(engine, 3)
     base = web_server(config)

@@ -82,11 +82,11 @@ class Daemon:
 
     def __init__(self, config_option: str | None, config: Config, engine: Engine, notifier: SystemdNotifier,
                  *, stop_grace: float = STOP_GRACE):
-        from watcher import alerts
+        from watcher.alerts import compose
 
         self.config_option = config_option
         self.config, self.engine, self.notifier = config, engine, notifier
-        self.compose = alerts.composer(config)
+        self.compose = compose.composer(config)
         self.stop_grace = stop_grace
         self.activity = Activity()
         self.owner = _worker_id()
@@ -177,13 +177,13 @@ class Daemon:
             log.error("reload failed, keeping the running config: %s", one_line(exc))
             self.notifier.ready(self.activity.status_line())
             return
-        from watcher import alerts
+        from watcher.alerts import compose
 
         if config.schedule.max_concurrent_polls != self.max_polls:
             log.warning("schedule.max_concurrent_polls changed; restart the service to apply it (up to %d "
                         "polls at once as before)", self.max_polls)
         old_engine, old_http = self.engine, self.config.http
-        self.config, self.engine, self.compose = config, engine, alerts.composer(config)
+        self.config, self.engine, self.compose = config, engine, compose.composer(config)
         changed = self._schedule_targets(config)
         self.page_memory.forget({(target.name, kind) for target in config.enabled_targets for kind in target.kinds})
         self._reload_http(old_http, config, engine)

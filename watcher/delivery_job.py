@@ -77,7 +77,7 @@ class DeliveryJob:
 
     def _sweep(self) -> int | None:
         """One sweep of the outbox; never raises. Returns how many messages are still pending."""
-        from watcher import outbox
+        from watcher.alerts import outbox
 
         engine, config = self._current()
         try:

@@ -233,10 +233,10 @@ def _open_record(config):
 
 
 def _baseline(steps: _Steps, engine, config) -> None:
-    from watcher import alerts
+    from watcher.alerts import compose
     from watcher.poll.run import poll_target
 
-    outcomes = poll_target(engine, config.targets[0], compose=alerts.composer(config))
+    outcomes = poll_target(engine, config.targets[0], compose=compose.composer(config))
     _require_complete(outcomes, "baseline")
     counts = ", ".join(f"{o.objects} {o.kind}" for o in outcomes)
     steps.say(f"Baseline: polled the sandbox ({counts}); each object recorded as version 1. "
@@ -269,12 +269,12 @@ def _edited(instructions: str) -> str:
 
 
 def _detect(steps: _Steps, engine, config) -> None:
-    from watcher import alerts
+    from watcher.alerts import compose
+    from watcher.alerts.render import kind_label
     from watcher.poll.outcome import summary_line
     from watcher.poll.run import poll_target
-    from watcher.render import kind_label
 
-    outcomes = poll_target(engine, config.targets[0], compose=alerts.composer(config))
+    outcomes = poll_target(engine, config.targets[0], compose=compose.composer(config))
     _require_complete(outcomes, "second poll")
     drift = [e for o in outcomes for e in o.events]
     if not drift:
@@ -286,7 +286,7 @@ def _detect(steps: _Steps, engine, config) -> None:
 
 
 def _deliver(steps: _Steps, engine, config, sink: SmtpSink, edited: tuple[str, str]) -> ReceivedMail:
-    from watcher import outbox
+    from watcher.alerts import outbox
 
     sent_from = time.monotonic()
     report = outbox.deliver_pending(engine, config)

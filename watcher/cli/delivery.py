@@ -46,7 +46,7 @@ def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
 
 
 def _preview(row, types: dict[str, str], routing: dict) -> dict:
-    """What the delivery would carry if sent now, as `watcher.outbox.preview` says: its alert's title,
+    """What the delivery would carry if sent now, as `watcher.alerts.outbox.preview` says: its alert's title,
     and on an email channel the recipients the config gives it today (a sent one shows what it carried).
 
     `types`: channel → type; `routing`: what `watcher.config.routing.email_recipients` takes.
@@ -61,7 +61,7 @@ def _preview(row, types: dict[str, str], routing: dict) -> dict:
 
 
 def _retry_now(app: App, *, err: bool) -> None:
-    from watcher import outbox as box
+    from watcher.alerts import outbox as box
 
     waiting, enabled = box.retry_now(app.engine)
     for name in enabled:
@@ -90,6 +90,6 @@ def _delivery_time(document: dict) -> str:
 @pass_app
 def test_email(app: App, to: str | None) -> None:
     """Send one message with the configured SMTP settings and report the server's answer."""
-    from watcher.channels.email import send_test_email
+    from watcher.alerts.channels.email import send_test_email
 
     click.echo(send_test_email(app.config, to))

@@ -182,7 +182,7 @@ def _follow(app: App, target: str | None, since, as_json: bool) -> int:
     """`events --follow`: one line per new event on stdout, flushed, until SIGINT, SIGTERM or a closed pipe."""
     import signal
 
-    from watcher import feed
+    from watcher.alerts import feed
 
     def stop(_signum, _frame):
         raise _Stop

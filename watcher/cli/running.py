@@ -118,13 +118,13 @@ def _interrupted(outcomes: list) -> None:
 
 
 def _composer(config):
-    from watcher import alerts
+    from watcher.alerts import compose
 
-    return alerts.composer(config)
+    return compose.composer(config)
 
 
 def _deliver_after_snapshot(app: App) -> None:
-    from watcher import outbox
+    from watcher.alerts import outbox
 
     report = outbox.deliver_pending(app.engine, app.config)
     line = report.summary()

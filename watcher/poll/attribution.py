@@ -15,7 +15,7 @@ filtered by their ids and the kind's event types, at most MAX_REQUESTS pages of 
 `last_id`. It runs after the poll's commit, in its own short transaction, and never raises: a
 failure is one log line, and the events keep waiting.
 
-Alerts are rendered when a channel delivers them, from the record (`watcher.alerts.load`), so
+Alerts are rendered when a channel delivers them, from the record (`watcher.alerts.stored.load`), so
 an alert still pending when the actor arrives carries it; `events`, `events --json` and the
 API read it from the record whenever it arrives.
 """

@@ -29,10 +29,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from watcher.alerts.render import printable
 from watcher.config.model import Config, HttpConfig, is_loopback
 from watcher.errors import ConfigError, RecordError, one_line
 from watcher.record.engine import reader
-from watcher.render import printable
 from watcher.times import iso
 
 log = logging.getLogger("watcher.web")

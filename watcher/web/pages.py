@@ -2,7 +2,7 @@
 
 Every remote value reaches the page through Jinja2's autoescaping and the `shown` filter (control
 and bidi characters as escapes); the pages carry no script, so a `<script>` in an assistant's
-name is text. Diffs reuse the email's sections (`watcher.render`) with a larger budget.
+name is text. Diffs reuse the email's sections (`watcher.alerts.render`) with a larger budget.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What an alert says about drift: subject, what/when/where, the sections of its diff. No I/O.
 
 Python decides what an alert says (severity, subject, the changed sections cut to a byte budget:
-`watcher.compare.sections`); Jinja2 templates decide how an email looks (`watcher.templating`); the other
-channels lay out the same context themselves. Notices (failing, recovered, ...) are `watcher.notices`.
+`watcher.compare.sections`); Jinja2 templates decide how an email looks (`watcher.alerts.templating`); the other
+channels lay out the same context themselves. Notices (failing, recovered, ...) are `watcher.alerts.notices`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from watcher.alerts.notices import Notice, failing_notice, settings_notice
+from watcher.alerts.templating import RenderedEmail, Templates
+from watcher.alerts.templating import render as render_templates
 from watcher.compare.diff import Change, whole_body_changes
 from watcher.compare.sections import Budget, clip, path_parts, sections_for
 from watcher.display import SUBJECT_LIMIT, actor_text, header_text, printable
 from watcher.kinds import registry
 from watcher.kinds.paths import format_path, parse_path
-from watcher.notices import Notice, failing_notice, recovered_notice, retired_notice, settings_notice
-from watcher.templating import RenderedEmail, Templates
-from watcher.templating import render as render_templates
 from watcher.times import iso
 
 # --- small text helpers ---------------------------------------------------------------------
@@ -245,15 +245,6 @@ def _digest_entry(event) -> dict[str, Any]:
 def render_failing(target: str, kind: str, error: str, failures: int, since: datetime | None,
                    templates: Templates | None = None) -> RenderedEmail:
     return render_notice(failing_notice(target, kind, error, failures, since), templates)
-
-
-def render_recovered(target: str, kind: str, failures: int, since: datetime | None,
-                     templates: Templates | None = None) -> RenderedEmail:
-    return render_notice(recovered_notice(target, kind, failures, since), templates)
-
-
-def render_retired(target: str, kind: str, error: str, templates: Templates | None = None) -> RenderedEmail:
-    return render_notice(retired_notice(target, kind, error), templates)
 
 
 def render_test(facts: list[tuple[str, str]], templates: Templates | None = None) -> RenderedEmail:

@@ -14,8 +14,8 @@ import hmac
 import json
 import time
 
-from watcher.channels.base import Alert, Claimed, Payload
-from watcher.channels.http import HttpChannel
+from watcher.alerts.channels.base import Alert, Claimed, Payload
+from watcher.alerts.channels.http import HttpChannel
 
 
 class WebhookChannel(HttpChannel):

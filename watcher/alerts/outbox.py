@@ -27,9 +27,10 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from watcher import alerts, channels
-from watcher.channels.base import Claimed, Payload, Sent
-from watcher.channels.email import recipients as email_recipients
+from watcher.alerts import compose, stored
+from watcher.alerts.channels import dispatch
+from watcher.alerts.channels.base import Claimed, Payload, Sent, Sweep
+from watcher.alerts.channels.email import recipients as email_recipients
 from watcher.config.model import Config
 from watcher.errors import ConfigError, DeliveryError, one_line
 from watcher.record.engine import installation_key
@@ -101,7 +102,7 @@ class _Sweeper:
 
     def __init__(self, engine: Engine, config: Config, clock: Callable[[], datetime], report: DeliveryReport):
         self.engine, self.config, self.clock, self.report = engine, config, clock, report
-        self.sweep = channels.Sweep(config)
+        self.sweep = Sweep(config)
         self.give_up_after = timedelta(seconds=config.alerts.give_up_after)
         self.dying: list[tuple[Claimed, str]] = []  # failed for good; marked dead, with their notices, at the end
 
@@ -120,17 +121,17 @@ class _Sweeper:
             self._bury()
 
     def _lease(self, name: str) -> timedelta:
-        channel = channels.open_channel(name, self.config, self.sweep)
+        channel = dispatch.open_channel(name, self.config, self.sweep)
         return channel.lease if channel is not None else DEFAULT_LEASE
 
     async def _deliver(self, row: Claimed) -> str:
-        channel = channels.open_channel(row.channel, self.config, self.sweep)
+        channel = dispatch.open_channel(row.channel, self.config, self.sweep)
         if channel is None:
             return self._failed(row, f"channel {row.channel} is not configured any more")
         self.report.email_only &= channel.type == "email"
         try:
             with Session(self.engine) as session:
-                alert = alerts.load(session, row.alert_id)
+                alert = stored.load(session, row.alert_id)
             payload = channel.render(alert, row)
             sent = await channel.send(payload, row)
         except DeliveryError as exc:
@@ -171,7 +172,7 @@ class _Sweeper:
         with Session(self.engine) as session, session.begin():
             _set_dead(session, row, error, at)
             session.merge(ChannelState(name=row.channel, disabled_at=at, reason=error, destination=destination))
-            alerts.queue_notice(session, self.config, "disabled", {"channel": row.channel, "reason": error},
+            compose.queue_notice(session, self.config, "disabled", {"channel": row.channel, "reason": error},
                                 exclude=row.channel)
         log.error("channel %s disabled: %s", row.channel, error)
         self.report.dead += 1
@@ -191,7 +192,7 @@ class _Sweeper:
                 _set_dead(session, row, error, at)
                 if row.purpose != "dead":  # a notice that a notice died would chase itself around the channels
                     by_channel.setdefault(row.channel, []).append(_dead_entry(session, row, error))
-            queued = [alerts.queue_notice(session, self.config, "dead", {
+            queued = [compose.queue_notice(session, self.config, "dead", {
                 "channel": name, "deliveries": entries,
                 "give_up_after": _duration_text(self.config.alerts.give_up_after)}, exclude=name)
                 for name, entries in by_channel.items()]
@@ -350,7 +351,7 @@ def preview(row: Delivery, config: Config) -> dict:
     alert = row.alert
     if row.recipients is not None or alert is None:
         return {"subject": alert.title if alert else None, "recipients": None}
-    is_email = channels.configured(config).get(row.channel) is channels.TYPES["email"]
+    is_email = dispatch.configured(config).get(row.channel) is dispatch.TYPES["email"]
     to = email_recipients(config, row.channel, alert.routing or []) if is_email else []
     return {"subject": alert.title, "recipients": to}
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from watcher.alerts import recorded_drift
+from watcher.alerts.stored import recorded_drift
 from watcher.errors import one_line
 from watcher.record.drift import DriftEvent
 from watcher.record.models import Event, Resource, Target

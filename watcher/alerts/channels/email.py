@@ -23,8 +23,9 @@ from email.utils import format_datetime, make_msgid, parseaddr
 
 import aiosmtplib
 
-from watcher import display, render, templating
-from watcher.channels.base import Alert, Channel, Claimed, Payload, Sent
+from watcher import display
+from watcher.alerts import render, templating
+from watcher.alerts.channels.base import Alert, Channel, Claimed, Payload, Sent
 from watcher.config.alerts import SmtpConfig
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL, email_recipients

@@ -86,3 +86,25 @@ def settings_notice(facts: list[tuple[str, str]]) -> Notice:
     body = ["This message proves that assistant-watcher can deliver alerts with these settings."]
     return Notice("test", "assistant-watcher test email", "assistant-watcher test email", facts, body,
                   severity="low")
+
+
+def notice_for(purpose: str, target: str | None, kind: str | None, detail: dict[str, Any]) -> Notice:
+    """The notice an alert of `purpose` gives, from what its row keeps (`detail`)."""
+    target, kind = target or "", kind or ""
+    if purpose == "failing":
+        return failing_notice(target, kind, detail.get("error", ""), detail.get("failures", 0),
+                              _time(detail.get("since")))
+    if purpose == "recovered":
+        return recovered_notice(target, kind, detail.get("failures", 0), _time(detail.get("since")))
+    if purpose == "retired":
+        return retired_notice(target, kind, detail.get("error", ""))
+    if purpose == "dead":
+        return dead_notice(detail.get("channel", ""), detail.get("deliveries", []), detail.get("give_up_after", ""))
+    if purpose == "disabled":
+        return disabled_notice(detail.get("channel", ""), detail.get("reason", ""))
+    return Notice(purpose, purpose, purpose, [], [])
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+

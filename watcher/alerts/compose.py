@@ -1,4 +1,4 @@
-"""Alerts: what the watcher tells people, composed in the poll's transaction, stored once.
+"""Composing alerts: what the watcher tells people, composed in the poll's transaction, stored once.
 
 `composer(config)` gives the poll a function that turns its outcome into alerts inside the
 poll's own transaction (invariant 3): one alert per drift event, or above `digest_threshold`
@@ -10,13 +10,13 @@ channels (`[alerts] channels`, else every `[[channels]]` entry), and the channel
 matching route.
 
 Nothing is rendered here: a channel renders an alert when it delivers it (`load` reads it
-back from the record), so the poll's transaction stays short, a template or recipient fixed
+back from the record: `watcher.alerts.stored`), so the poll's transaction stays short, a template or recipient fixed
 later helps alerts already queued, and a rendering bug can never cost a poll its record.
 """
 
+
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,21 +26,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watcher import notices, render, templating
-from watcher.compare import diff
+from watcher.alerts import render, templating
+from watcher.alerts.channels import dispatch
+from watcher.alerts.channels.email import recipients
+from watcher.alerts.notices import notice_for
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL
-from watcher.kinds import registry
 from watcher.poll.outcome import ComposeAlerts, PollOutcome, no_alerts
-from watcher.record.documents import event_severity
-from watcher.record.drift import DriftEvent
-from watcher.record.models import Alert, Delivery, Event, Poll, Version
+from watcher.record.models import Alert, Delivery, Poll
 from watcher.times import json_time, utcnow
 
 log = logging.getLogger("watcher.alerts")
-
-HEALTH = ("failing", "recovered", "retired")
-
 
 def composer(config: Config) -> ComposeAlerts:
     """The function a poll calls, in its transaction, for the alerts of its outcome.
@@ -60,11 +56,8 @@ class Routing:
     """Which channels an alert goes to, by the facts routes match on."""
 
     def __init__(self, config: Config):
-        from watcher import channels
-        from watcher.channels.email import recipients
-
         self.config, self.recipients = config, recipients
-        self.channels = channels.configured(config)
+        self.channels = dispatch.configured(config)
         named = [c.name for c in config.channels]
         self.defaults = named if config.alerts.channels is None else list(config.alerts.channels)
 
@@ -154,7 +147,7 @@ class _Composer:
             # One outage of a target is one alert and one recovery, whatever the number of its kinds: this
             # kind's streak is recorded as announced (its row), but told only by the target's first and last.
             names = []
-        title = _notice(purpose, outcome.target, outcome.kind, detail).subject
+        title = notice_for(purpose, outcome.target, outcome.kind, detail).subject
         return [self._alert(purpose, outcome, utcnow(), names, severity="low" if purpose == "recovered" else "high",
                             title=title, detail=detail, routing=facts)]
 
@@ -212,97 +205,12 @@ def queue_notice(session: Session, config: Config, purpose: str, detail: dict[st
     facts = _operational_facts(None, None)
     names = routing.channels_for(facts, exclude=exclude)
     if not names:
-        log.warning("%s: no other channel to tell", _notice(purpose, None, None, detail).subject)
+        log.warning("%s: no other channel to tell", notice_for(purpose, None, None, detail).subject)
         return None
     now = utcnow()
-    row = Alert(purpose=purpose, severity="high", title=_notice(purpose, None, None, detail).subject, detail=detail,
+    row = Alert(purpose=purpose, severity="high", title=notice_for(purpose, None, None, detail).subject, detail=detail,
                 routing=facts, created_at=now, deliveries=routing.deliveries(purpose, names, now))
     session.add(row)
     return row
 
 
-# --- reading an alert back, to deliver it -----------------------------------------------------
-
-
-def load(session: Session, alert_id: int | None):
-    """The alert as channels render it (a `watcher.channels.Alert`), read from the record now (the
-    latest `actor` included)."""
-    from watcher import channels  # not for the feed, which reads events only
-
-    row = session.get(Alert, alert_id) if alert_id is not None else None
-    if row is None:  # a delivery queued by hand, with its email already rendered
-        return channels.Alert(0, "event", "", "low", None, None, utcnow())
-    target = row.target.name if row.target else None
-    events: tuple = ()
-    if row.purpose == "event" and row.event_id is not None:
-        event = session.get(Event, row.event_id)
-        if event is None:  # the foreign key, and prune keeps every event an alert it keeps names
-            raise LookupError(f"alert {row.id}: its event {row.event_id} is not in the record")
-        events = (recorded_drift(session, event),)
-    elif row.purpose == "digest" and row.detail:
-        found = session.scalars(select(Event).where(Event.id.in_(row.detail.get("event_ids", []))).order_by(Event.id))
-        events = tuple(recorded_drift(session, event, with_changes=False) for event in found)
-    notice = None
-    if not events:
-        notice = _notice(row.purpose, target, row.kind, row.detail) if row.detail is not None else \
-            notices.Notice(row.purpose, row.title, row.title, [], [])  # a row from before channels
-    return channels.Alert(row.id, row.purpose, row.title, row.severity, target, row.kind, row.created_at, events,
-                          notice, dict(row.detail or {}), tuple(row.routing or ()))
-
-
-def _notice(purpose: str, target: str | None, kind: str | None, detail: dict[str, Any]) -> notices.Notice:
-    target, kind = target or "", kind or ""
-    if purpose == "failing":
-        return notices.failing_notice(target, kind, detail.get("error", ""), detail.get("failures", 0),
-                                     _time(detail.get("since")))
-    if purpose == "recovered":
-        return notices.recovered_notice(target, kind, detail.get("failures", 0), _time(detail.get("since")))
-    if purpose == "retired":
-        return notices.retired_notice(target, kind, detail.get("error", ""))
-    if purpose == "dead":
-        return notices.dead_notice(detail.get("channel", ""), detail.get("deliveries", []),
-                                  detail.get("give_up_after", ""))
-    if purpose == "disabled":
-        return notices.disabled_notice(detail.get("channel", ""), detail.get("reason", ""))
-    return notices.Notice(purpose, purpose, purpose, [], [])
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
-def recorded_drift(session: Session, row: Event, *, with_changes: bool = True) -> DriftEvent:
-    """A recorded event as the poll described it: its versions' bodies and (with_changes) their diff.
-
-    The diff is limited to the event's recorded paths: what ignore rules hid or revealed
-    between the two versions was never drift.
-    """
-    resource = row.resource
-    old = _body(session, resource.id, row.from_version)
-    new = _body(session, resource.id, row.to_version)
-    changes: list[diff.Change] = []
-    if with_changes and row.change in ("modified", "reappeared") and old is not None and new is not None:
-        wanted = set(row.paths or [])
-        changes = [change for change in diff.compare(old, new) if change.path in wanted]
-    return DriftEvent(event_id=row.id, target=resource.target.name, kind=resource.kind, object_id=resource.remote_id,
-                      name=_name_at(resource, new or old or {}), change=row.change, from_version=row.from_version,
-                      to_version=row.to_version, paths=list(row.paths or []), changes=changes,
-                      detected_at=row.detected_at, window_start=row.window_start,
-                      remote_updated_at=row.remote_updated_at, old_body=old, new_body=new,
-                      severity=event_severity(row), actor=row.actor)
-
-
-def _name_at(resource, body: dict[str, Any]) -> str | None:
-    """The object's name at that version (a renamed object), or the record's label where the listing made it."""
-    kind = registry.get(resource.kind) if resource.kind in registry.names() else None
-    if kind is not None and kind.named_under_parent:
-        return resource.name
-    named = body.get(kind.name_field if kind else "name")
-    return named if isinstance(named, str) else resource.name
-
-
-def _body(session: Session, resource_id: int, number: int | None) -> dict[str, Any] | None:
-    if number is None:
-        return None
-    body = session.scalar(select(Version.body).where(Version.resource_id == resource_id, Version.number == number))
-    return json.loads(body) if body else None

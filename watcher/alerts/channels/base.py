@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from watcher import notices, templating
+from watcher.alerts import notices, templating
 from watcher.config.model import Config
 from watcher.record import documents
 
@@ -122,7 +122,7 @@ class Sweep:
 
     def __init__(self, config: Config):
         self.config = config
-        self.smtp: Any = None  # watcher.channels.email.Connection, opened on first use
+        self.smtp: Any = None  # watcher.alerts.channels.email.Connection, opened on first use
         self.http: Any = None  # httpx2.AsyncClient, created on first use
         self.channels: dict[str, Channel] = {}
         self.templates: templating.Templates | None = None  # the email templates, loaded on first use

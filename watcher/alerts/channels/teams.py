@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 
-from watcher.channels.base import Alert, Claimed, Payload
-from watcher.channels.card import Card, card
-from watcher.channels.http import HttpChannel
+from watcher.alerts.channels.base import Alert, Claimed, Payload
+from watcher.alerts.channels.card import Card, card
+from watcher.alerts.channels.http import HttpChannel
 
 CARD_VERSION = "1.4"
 PAYLOAD_LIMIT = 20 * 1024  # bytes of the whole POST body; Teams' own limit is about 28 KB

@@ -13,7 +13,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from watcher import __version__, display
-from watcher.channels.base import Channel, Claimed, Payload, Sent
+from watcher.alerts.channels.base import Channel, Claimed, Payload, Sent
 from watcher.config.alerts import ChannelConfig
 from watcher.errors import ConfigError, DeliveryError
 

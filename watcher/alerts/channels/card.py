@@ -10,8 +10,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from watcher import display, render
-from watcher.channels.base import Alert
+from watcher import display
+from watcher.alerts import render
+from watcher.alerts.channels.base import Alert
 from watcher.compare import sections
 from watcher.times import iso
 

@@ -1,4 +1,6 @@
-"""Channels: where alerts go. One module per type, each a `Channel` (see `watcher.channels.base`).
+"""Which channel is which: the channel types by name, and the channels a config delivers to.
+
+One module per type, each a `Channel` (see `watcher.alerts.channels.base`).
 
 `configured(config)` names every channel a config delivers to: the watchlist email (when
 `[smtp]` is set) and each `[[channels]]` entry. `open_channel(name, config, sweep)` gives the
@@ -7,11 +9,11 @@ channel object that renders and sends for one sweep of the outbox.
 
 from __future__ import annotations
 
-from watcher.channels.base import Alert, Channel, Claimed, Payload, Sent, Sweep
-from watcher.channels.email import EmailChannel
-from watcher.channels.slack import SlackChannel
-from watcher.channels.teams import TeamsChannel
-from watcher.channels.webhook import WebhookChannel
+from watcher.alerts.channels.base import Channel, Sweep
+from watcher.alerts.channels.email import EmailChannel
+from watcher.alerts.channels.slack import SlackChannel
+from watcher.alerts.channels.teams import TeamsChannel
+from watcher.alerts.channels.webhook import WebhookChannel
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL
 
@@ -36,5 +38,3 @@ def open_channel(name: str, config: Config, sweep: Sweep) -> Channel | None:
         sweep.channels[name] = cls(name, config, sweep)
     return sweep.channels[name]
 
-
-__all__ = ["Alert", "Channel", "Claimed", "Payload", "Sent", "Sweep", "TYPES", "configured", "open_channel"]

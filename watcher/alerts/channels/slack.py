@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 
-from watcher.channels.base import Alert, Claimed, Payload
-from watcher.channels.card import card
-from watcher.channels.http import HttpChannel
+from watcher.alerts.channels.base import Alert, Claimed, Payload
+from watcher.alerts.channels.card import card
+from watcher.alerts.channels.http import HttpChannel
 
 HEADER_LIMIT = 150
 TEXT_LIMIT = 3000
