@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher.activity import Activity
-from watcher.claim_loop import ClaimLoop, Wanted, fair_share
 from watcher.record.models import ScheduleEntry
+from watcher.run.activity import Activity
+from watcher.run.claim_loop import ClaimLoop, Wanted, fair_share
 from watcher.times import utcnow
 
 WANTED = {"prod": ["assistants", "agents"], "staging": ["assistants"]}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher.daemon import Activity, SystemdNotifier, stall_limit
 from watcher.demo import SmtpSink
+from watcher.run.daemon import Activity, SystemdNotifier, stall_limit
 from watcher.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow  # subprocesses and real waits: `make test` runs them, a quick loop skips them

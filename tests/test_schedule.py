@@ -5,8 +5,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher import schedule
 from watcher.record.models import ScheduleEntry
+from watcher.run import schedule
 from watcher.times import utcnow
 
 WANTED = {"prod": ["assistants", "agents"], "staging": ["assistants"]}

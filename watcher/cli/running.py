@@ -152,7 +152,7 @@ def _progress_printer():
 @pass_app
 def run(app: App) -> None:
     """The daemon: poll on schedule and deliver alerts until SIGTERM (systemd Type=notify)."""
-    from watcher import daemon
+    from watcher.run import daemon
 
     click.get_current_context().exit(daemon.run(app.config_option, verbose=app.verbose))
 

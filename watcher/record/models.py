@@ -236,7 +236,7 @@ class ChannelState(Base):
 
 
 class ScheduleEntry(Base):
-    """When (target, kind) is next due, and which process holds it while polling (see watcher.schedule)."""
+    """When (target, kind) is next due, and which process holds it while polling (see watcher.run.schedule)."""
 
     __tablename__ = "schedule"
     __table_args__ = (Index("ix_schedule_due", "next_due_at"),)

@@ -1,12 +1,12 @@
 """The daemon behind `assistant-watcher run`: polls on schedule, delivers alerts, talks to systemd.
 
-Polls follow the shared schedule in the database (watcher.schedule): the claim loop
-(watcher.claim_loop) leases due (target, kind) rows up to the free poll slots and hands each
+Polls follow the shared schedule in the database (watcher.run.schedule): the claim loop
+(watcher.run.claim_loop) leases due (target, kind) rows up to the free poll slots and hands each
 target to a poll thread, so daemons sharing one database poll each (target, kind) once per
 interval between them, jittered and coalesced; a poll's lease is renewed while it makes
 progress. One delivery job empties the outbox every 30 s and right after each poll; a
 watchdog job pings systemd only while every poll in flight, and the claim loop, makes progress
-(watcher.systemd speaks sd_notify). The main thread does nothing but wait for signals:
+(watcher.run.systemd speaks sd_notify). The main thread does nothing but wait for signals:
 SIGTERM/SIGINT stop (in-flight polls finish or never commit), SIGHUP reloads the config (a
 bad one is logged and the running one kept).
 """
@@ -27,17 +27,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher import schedule
-from watcher.activity import Activity
-from watcher.claim_loop import ClaimLoop, Wanted
 from watcher.config.model import Config, HttpConfig, load_config
 from watcher.config.targets import TargetConfig
 from watcher.config.values import config_path
-from watcher.daemon_log import log_outcome, result_word, targets_text, warn_if_alerts_go_nowhere
-from watcher.delivery_job import DELIVERY_INTERVAL, DeliveryJob
 from watcher.errors import ConfigError, WatcherError, one_line
+from watcher.run import schedule
+from watcher.run.activity import Activity
+from watcher.run.claim_loop import ClaimLoop, Wanted
+from watcher.run.delivery_job import DELIVERY_INTERVAL, DeliveryJob
+from watcher.run.journal import log_outcome, result_word, targets_text, warn_if_alerts_go_nowhere
+from watcher.run.systemd import SignalInbox, SystemdNotifier
 from watcher.source.page_memory import PageMemory
-from watcher.systemd import SignalInbox, SystemdNotifier
 
 if TYPE_CHECKING:
     from watcher.web.app import Web

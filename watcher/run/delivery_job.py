@@ -15,9 +15,9 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher.activity import Activity
 from watcher.config.model import Config
 from watcher.errors import WatcherError, one_line
+from watcher.run.activity import Activity
 
 log = logging.getLogger("watcher.daemon")
 

@@ -1,4 +1,4 @@
-"""The daemon's claim loop: the thread that leases due polls from the shared schedule (watcher.schedule).
+"""The daemon's claim loop: the thread that leases due polls from the shared schedule (watcher.run.schedule).
 
 Every CLAIM_TICK seconds, or at once when a poll slot comes free, it brings the schedule's rows in
 line with the targets (after start and after each reload), renews the lease of each poll in flight
@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher import schedule
-from watcher.activity import Activity
 from watcher.errors import one_line
+from watcher.run import schedule
+from watcher.run.activity import Activity
 
 log = logging.getLogger("watcher.daemon")  # the daemon's logger: these lines are the daemon's
 
