@@ -72,7 +72,7 @@ def bench_poll(projects: int, repeat: int) -> None:
     from watcher.poll import attribution
     from watcher.poll.run import poll_target
     from watcher.record.engine import open_engine
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     print(f"\na poll of project_rate_limits, {projects} projects x 4 limits, every limit lowered (best of {repeat})")
     with Sandbox(assistants=0, agents=0, projects=projects, org_users=8, project_users=3) as sandbox:

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from watcher.demo import SmtpSink
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 KEY_ENV = "WATCHER_FAULTS_KEY"
 KEY = "sk-faults-bench"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watcher.sandbox import Sandbox  # noqa: E402
+from watcher.sandbox.server import Sandbox  # noqa: E402
 
 TARGET_RATIO = 1.0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from child import KEY, Record, Row, Run, edit_round, message_ids, mib, run_watcher, secs, verdict, write_config
 
 from watcher.demo import SmtpSink
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 
 def whole_run(args, rng: random.Random) -> Row:

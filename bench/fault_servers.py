@@ -9,7 +9,7 @@ import hostile
 from child import KEY, MIB, Record, Row, config_accepts, mib, run_watcher, secs, verdict, write_config
 
 from watcher.demo import SmtpSink
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 
 def _hostile(prefix: str, behaviour, cap: float, schedule: str = "", runs: int = 1, between=None):

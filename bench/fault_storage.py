@@ -12,7 +12,7 @@ import hostile
 from child import KEY, Edits, Record, Row, Run, edit_round, mib, run_watcher, secs, verdict, write_config
 from sqlalchemy import text
 
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 
 class ReadOnly:

@@ -47,7 +47,7 @@ LAG = re.compile(r"polling .*, due ([0-9.]+) s ago")
 
 def serve_sandbox(connection, objects: int) -> None:
     """In a child process: a sandbox with `objects` assistants, answering "count" and "stop" on `connection`."""
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     with Sandbox(assistants=objects, agents=0, api_key=KEY) as sandbox:
         connection.send(sandbox.url)

@@ -63,7 +63,7 @@ print(count)
 
 
 def _serve(conn, counts: dict) -> None:
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     sandbox = Sandbox(**counts).start()
     conn.send((sandbox.url, sandbox.api_key))

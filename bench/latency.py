@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from watcher.demo import SmtpSink
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 KEY_ENV = "ASSISTANT_WATCHER_BENCH_KEY"
 SLACK = 5.0  # the target: p95 <= interval + SLACK

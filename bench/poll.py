@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/poll.py [--sizes 1000,5000,10000] [--repeat 3] [--gr
 
 What runs where (every process is started with the "spawn" method, so none inherits another's heap):
 
-- the sandbox (watcher.sandbox.Sandbox, N seeded assistants, no agents) runs in its OWN process, one per
+- the sandbox (watcher.sandbox.server.Sandbox, N seeded assistants, no agents) runs in its OWN process, one per
   size, and sends its URL back through a Pipe; its CPU time is therefore never charged to the client
   being timed, and its memory never counts in the client's RSS;
 - a TIMING child per size interleaves, `--repeat` times: the bare SDK listing, the watcher's baseline

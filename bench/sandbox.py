@@ -26,7 +26,7 @@ MIXED = {"assistants": 0, "agents": 1_000, "skills": 200, "versions_per_skill": 
 
 
 def _serve(conn) -> None:
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     sandbox = Sandbox(**MIXED).start()
     conn.send((sandbox.url, sandbox.api_key))
@@ -91,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of each seeding (the min is kept)")
     args = parser.parse_args()
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     print(f"seeding (best of {args.repeat}):")
     print(f"  10k assistants, no agents     {best_seconds(args.repeat, lambda: Sandbox(assistants=10_000, agents=0)):6.2f} s")

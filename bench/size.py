@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from watcher.config.model import parse_config
     from watcher.poll.run import poll_target
     from watcher.record.engine import open_engine
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     n = args.objects
     with Sandbox(assistants=0, agents=n) as sandbox, tempfile.TemporaryDirectory() as folder:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 
 @pytest.fixture

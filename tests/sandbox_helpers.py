@@ -18,7 +18,7 @@ from openai.types.responses.tool import Mcp
 from openai.types.skills import SkillVersion
 from openai.types.webhooks import WebhookEndpoint
 
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 MODELS: dict[str, Any] = {
     "assistants": Assistant, "agents": Agent, "skills": Skill, "skill_versions": SkillVersion,

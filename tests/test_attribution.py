@@ -20,7 +20,7 @@ from watcher.poll import attribution
 from watcher.poll.attribution import Waiting
 from watcher.poll.run import poll_target
 from watcher.record.models import Event
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 from watcher.times import as_datetime, json_time
 
 ADMIN_ENV = ADMIN_KEY_ENV

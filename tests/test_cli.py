@@ -256,7 +256,7 @@ def test_a_base_url_that_serves_no_kind_fails_the_snapshot_and_says_what_to_chec
 @pytest.fixture
 def skills_config(write_config, sqlite_url):
     """A recorded account with two skills, whose versions carry their skill's name."""
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     with Sandbox(assistants=0, agents=0, skills=2) as sb:
         yield write_config(sb, sqlite_url, target_extra='kinds = ["skills", "skill_versions"]'), sb

@@ -21,7 +21,7 @@ import pytest
 
 from watcher.demo import SmtpSink
 from watcher.run.daemon import Activity, SystemdNotifier, stall_limit
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 pytestmark = pytest.mark.slow  # subprocesses and real waits: `make test` runs them, a quick loop skips them
 

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from test_daemon import KEY_ENV, DaemonProcess, wait_until
 
 from watcher.demo import SmtpSink
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 pytestmark = pytest.mark.slow
 

@@ -120,7 +120,7 @@ def test_a_long_or_nul_name_is_recorded_on_every_store(sandbox, monkeypatch, eng
 
 
 def test_a_404_after_the_first_page_is_a_failure_not_a_retired_kind(monkeypatch, engine):
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     with Sandbox(assistants=150, agents=0) as api:
         prod = target(api.url, monkeypatch, key=api.api_key)
@@ -132,7 +132,7 @@ def test_a_404_after_the_first_page_is_a_failure_not_a_retired_kind(monkeypatch,
 
 
 def test_the_key_never_reaches_an_error_even_when_the_message_is_cut(monkeypatch, engine):
-    from watcher.sandbox import Sandbox
+    from watcher.sandbox.server import Sandbox
 
     with Sandbox(api_key=KEY) as api:  # a key of no known shape: only the exact key can be scrubbed
         api.fail_next(10, status=401, message="x" * 270 + f" Received: {KEY}")

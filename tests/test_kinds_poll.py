@@ -9,7 +9,7 @@ from watcher.kinds import registry
 from watcher.kinds.base import PROJECT
 from watcher.poll.run import poll_target
 from watcher.record.models import Event, Resource
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 PROJECT_KINDS = [k.name for k in registry.all_kinds() if k.key == PROJECT]
 

@@ -16,7 +16,7 @@ from watcher.kinds import registry
 from watcher.kinds.base import ADMIN
 from watcher.poll.run import poll_target
 from watcher.record.models import Event, Resource
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 ADMIN_KINDS = [k.name for k in registry.all_kinds() if k.key == ADMIN]
 ADMIN_ENV = ADMIN_KEY_ENV

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from watcher.compare.normalize import rules_for
 from watcher.poll.run import poll_target
 from watcher.record.models import Delivery, Event, Poll, Resource, Version
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 
 @pytest.fixture

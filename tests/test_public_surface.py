@@ -125,8 +125,11 @@ def test_every_command_and_option_is_the_pinned_one():
 
 
 def _commands(group: click.Group) -> dict[str, list[str]]:
+    context = click.Context(group)
     found = {"": _params(group)}
-    for name, command in sorted(group.commands.items()):
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         found[name] = _params(command)
     return found
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 README = Path(__file__).parent.parent / "README.md"
 

@@ -14,7 +14,9 @@ import pytest
 from conftest import free_port
 from sandbox_helpers import assert_valid, control, make_client, raw_json
 
-from watcher.sandbox import ABSENT, EPOCH, QUIRKS, Sandbox
+from watcher.sandbox.faults import QUIRKS
+from watcher.sandbox.server import Sandbox
+from watcher.sandbox.wire import ABSENT, EPOCH
 
 # client.beta.assistants is deprecated in the SDK; this module exercises it on purpose
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

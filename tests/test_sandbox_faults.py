@@ -10,7 +10,7 @@ import openai
 import pytest
 from sandbox_helpers import control, http, make_client, raw_json
 
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 AZURE_VERSION = "2025-04-01-preview"

@@ -10,7 +10,7 @@ from sandbox_helpers import MODELS, RESOURCES, assert_valid, control, http, make
 
 from watcher.kinds import registry
 from watcher.kinds.base import PROJECT
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 TOP_LEVEL = ["assistants", "agents", "skills", "webhook_endpoints", "vector_stores", "agent_environments",
              "agent_automations", "vaults"]

@@ -29,7 +29,7 @@ from openai.types.admin.organization.projects import (
 )
 from sandbox_helpers import assert_model, control, make_client, raw_json
 
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 PER_PROJECT = {  # kind: (model, the resource that lists it under a project)
     "project_users": (ProjectUser, lambda org: org.projects.users.with_raw_response.list),

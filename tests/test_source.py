@@ -9,7 +9,7 @@ from config_text import KEY_ENV, target_toml
 from watcher.config.model import parse_config
 from watcher.errors import KindNotServed, SourceError
 from watcher.kinds import registry
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 from watcher.source.listing import Source
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 pytestmark = pytest.mark.slow  # subprocesses and real waits: `make test` runs them, a quick loop skips them
 

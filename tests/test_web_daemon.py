@@ -10,7 +10,7 @@ from conftest import free_port, http_request
 from test_daemon import DaemonProcess, wait_until, write_daemon_config
 
 from watcher.demo import SmtpSink
-from watcher.sandbox import Sandbox
+from watcher.sandbox.server import Sandbox
 
 TOKEN = "daemon-web-token-0123456789"
 

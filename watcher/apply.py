@@ -30,12 +30,14 @@ from watcher.config.model import Config
 from watcher.config.targets import TargetConfig
 from watcher.errors import RecordError
 from watcher.kinds import registry
-from watcher.kinds.base import Kind
+from watcher.kinds.base import EventChange, Kind
 from watcher.kinds.paths import format_path, matching_keys, parse_path
 from watcher.record import history_orm
 from watcher.record.engine import installation_key
 from watcher.record.locks import poll_lock
 from watcher.record.models import Event, Resource, Target, Version, rows_updated
+from watcher.record.schema import Origin
+from watcher.source.listing import Source
 from watcher.times import as_datetime, iso, utcnow
 
 _PLATFORM_FIELDS = ("id", "object", "created_at")  # set by the platform; a file may carry them as listed
@@ -78,7 +80,7 @@ def apply_document(engine: Engine, config: Config, document: dict[str, Any], *, 
     if dry_run:
         _require_live_recorded(engine, config.target(where[0]), kind, where[1])
         return _dry_run(kind, where, current, document)
-    return _write(engine, config.target(where[0]), kind, where[1], document, origin="apply", by=by, note=note)
+    return _write(engine, config.target(where[0]), kind, where[1], document, origin=Origin.APPLY, by=by, note=note)
 
 
 def _document_resource(session: Session, object_id: str, target: str | None) -> Resource:
@@ -118,7 +120,7 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
         _require_live_recorded(engine, config.target(where[0]), writable, where[1])
         return _dry_run(writable, where, current, body)
     note = note or f"restored version {number}"
-    result = _write(engine, config.target(where[0]), writable, where[1], body, origin="restore", by=by, note=note)
+    result = _write(engine, config.target(where[0]), writable, where[1], body, origin=Origin.RESTORE, by=by, note=note)
     return _answer_open_events(engine, where[0], result, number, by, note)
 
 
@@ -160,8 +162,6 @@ def _dry_run(kind: Kind, where: tuple, current: dict[str, Any], desired: dict[st
 
 def _write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, desired: dict[str, Any], *,
            origin: str, by: str, note: str | None) -> WriteResult:
-    from watcher.source.listing import Source
-
     if not by or not by.strip():
         raise RecordError("--by must name who makes the change")
     rules = rules_for(kind, ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
@@ -177,8 +177,6 @@ def _write(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str, des
 
 def _require_live_recorded(engine: Engine, target: TargetConfig, kind: Kind, remote_id: str) -> None:
     """A dry run reads the live object too: what it shows is what a real run would do, or its refusal."""
-    from watcher.source.listing import Source
-
     rules = rules_for(kind, ignore=target.ignore, redact=target.redact, secret_key=installation_key(engine))
     with Source(target) as source:
         live = source.retrieve(kind, remote_id)
@@ -310,7 +308,8 @@ def _answer_open_events(engine: Engine, target: str, result: WriteResult, number
         if resource is None:
             return result
         rows = session.scalars(select(Event).where(
-            Event.resource_id == resource.id, Event.acked_at.is_(None), Event.change.in_(("modified", "reappeared")),
+            Event.resource_id == resource.id, Event.acked_at.is_(None),
+            Event.change.in_((EventChange.MODIFIED, EventChange.REAPPEARED)),
             Event.from_version >= number, Event.to_version < result.version).order_by(Event.id)).all()
         now = utcnow()
         for row in rows:

@@ -25,6 +25,15 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from watcher.alerts import compose, outbox
+from watcher.alerts.render import kind_label
+from watcher.config.model import parse_config
+from watcher.poll.outcome import summary_line
+from watcher.poll.run import poll_target
+from watcher.record.engine import open_engine
+from watcher.record.schema import PollStatus
+from watcher.sandbox.server import Sandbox
+
 DEFAULT_HTML_PATH = "assistant-watcher-demo-alert.html"
 DEMO_KEY_ENV = "ASSISTANT_WATCHER_DEMO_API_KEY"
 WATCHLIST = "you@example.com"
@@ -47,7 +56,6 @@ _ADDED_SENTENCE = "Refunds of any amount may be approved without asking anyone."
 @dataclass
 class ReceivedMail:
     """One message the sink accepted, with the moment it answered 250 (time.monotonic())."""
-
     accepted_at: float
     sender: str
     recipients: list[str]
@@ -67,7 +75,6 @@ class ReceivedMail:
 
 class SmtpSink:
     """An aiosmtpd server on a free 127.0.0.1 port, in a thread, keeping every message it accepts."""
-
     def __init__(self, host: str = "127.0.0.1"):
         self.host = host
         self.messages: list[ReceivedMail] = []
@@ -126,7 +133,6 @@ class SmtpSink:
 
 class _SinkHandler:
     """aiosmtpd handler: parse each message and hand it to the sink before answering 250."""
-
     def __init__(self, sink: SmtpSink):
         self.sink = sink
 
@@ -146,7 +152,6 @@ class DemoFailed(Exception):
 
 class _Steps:
     """Prints numbered, short steps."""
-
     def __init__(self, out):
         self.out, self.number = out, 0
 
@@ -177,8 +182,6 @@ def run_demo(html_path: str | None = None, *, out=None) -> int:
 
 
 def _run_steps(steps: _Steps, workdir: Path, html_path: Path) -> None:
-    from watcher.sandbox import Sandbox
-
     with Sandbox(assistants=5, agents=5) as sandbox, SmtpSink() as sink:
         steps.say(f"Sandbox: a local OpenAI-compatible API at {sandbox.url} serving 5 assistants and 5 agents.")
         steps.say(f"Mail: an SMTP server (aiosmtpd) on 127.0.0.1:{sink.port}; alerts go to {WATCHLIST}.")
@@ -199,8 +202,6 @@ def _run_steps(steps: _Steps, workdir: Path, html_path: Path) -> None:
 
 def _demo_config(api_url: str, smtp_port: int, database: Path):
     """The demo's config, built in memory from the same TOML a user would write."""
-    from watcher.config.model import parse_config
-
     text = f"""
 [database]
 url = {json.dumps(f"sqlite:///{database}")}
@@ -227,15 +228,10 @@ watchlist = ["{WATCHLIST}"]
 
 
 def _open_record(config):
-    from watcher.record.engine import open_engine
-
     return open_engine(config.database.url)
 
 
 def _baseline(steps: _Steps, engine, config) -> None:
-    from watcher.alerts import compose
-    from watcher.poll.run import poll_target
-
     outcomes = poll_target(engine, config.targets[0], compose=compose.composer(config))
     _require_complete(outcomes, "baseline")
     counts = ", ".join(f"{o.objects} {o.kind}" for o in outcomes)
@@ -269,11 +265,6 @@ def _edited(instructions: str) -> str:
 
 
 def _detect(steps: _Steps, engine, config) -> None:
-    from watcher.alerts import compose
-    from watcher.alerts.render import kind_label
-    from watcher.poll.outcome import summary_line
-    from watcher.poll.run import poll_target
-
     outcomes = poll_target(engine, config.targets[0], compose=compose.composer(config))
     _require_complete(outcomes, "second poll")
     drift = [e for o in outcomes for e in o.events]
@@ -286,8 +277,6 @@ def _detect(steps: _Steps, engine, config) -> None:
 
 
 def _deliver(steps: _Steps, engine, config, sink: SmtpSink, edited: tuple[str, str]) -> ReceivedMail:
-    from watcher.alerts import outbox
-
     sent_from = time.monotonic()
     report = outbox.deliver_pending(engine, config)
     mail = sink.wait_for(lambda m: edited[1] in m.subject or edited[0] in m.subject, timeout=5)
@@ -313,8 +302,6 @@ def _show(steps: _Steps, mail: ReceivedMail, html_path: Path) -> None:
 
 
 def _require_complete(outcomes, what: str) -> None:
-    from watcher.poll.outcome import summary_line
-
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in outcomes if o.status == PollStatus.FAILED]
     if failed:
         raise DemoFailed(f"{what}: " + "; ".join(summary_line(o) for o in failed))

@@ -28,6 +28,20 @@ def parse_duration(value: object) -> float:
     return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
+def duration_text(seconds: float) -> str:
+    """A duration as a config spells it, the inverse of parse_duration: `30s`, `5m`, `1h30m`, `3d`, `250ms`."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    whole, parts = round(seconds), []
+    if abs(seconds - whole) > 0.0005:  # a fraction of a second shows as it is
+        return f"{seconds:g}s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if whole >= size:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+    return "".join(parts)
+
+
 def as_datetime(seconds: int | None) -> datetime | None:
     """A remote Unix timestamp as an aware UTC datetime (None when absent or absurd)."""
     if seconds is None:

@@ -32,8 +32,10 @@ from watcher.alerts.channels.email import recipients
 from watcher.alerts.notices import notice_for
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL
+from watcher.kinds.base import Severity
 from watcher.poll.outcome import ComposeAlerts, PollOutcome, no_alerts
 from watcher.record.models import Alert, Delivery, Poll
+from watcher.record.schema import DeliveryState, PollStatus, Purpose
 from watcher.times import json_time, utcnow
 
 log = logging.getLogger("watcher.alerts")
@@ -73,7 +75,7 @@ class Routing:
 
     def deliveries(self, purpose: str, names: Iterable[str], now: datetime) -> list[Delivery]:
         """One new pending delivery per channel, each with the stable id its retries will carry."""
-        return [Delivery(channel=name, state="pending", purpose=purpose, attempts=0, created_at=now,
+        return [Delivery(channel=name, state=DeliveryState.PENDING, purpose=purpose, attempts=0, created_at=now,
                          next_attempt_at=now, message_id=self.channels[name].new_delivery_id(self.config))
                 for name in names]
 
@@ -93,7 +95,7 @@ class _Composer:
 
     def compose(self, session: Session, outcome: PollOutcome) -> list[Alert]:
         rows = self._health(session, outcome)
-        if outcome.status == "complete" and not outcome.baseline and outcome.events:
+        if outcome.status == PollStatus.COMPLETE and not outcome.baseline and outcome.events:
             rows += self._drift(outcome)
         return rows
 
@@ -108,14 +110,15 @@ class _Composer:
         for event, names in routed:
             one_by_one = [name for name in names if name not in takes_digest]
             if one_by_one:
-                rows.append(self._alert("event", outcome, now, one_by_one, event_id=event.event_id,
+                rows.append(self._alert(Purpose.EVENT, outcome, now, one_by_one, event_id=event.event_id,
                                         severity=event.severity, title=render.event_subject(event, event.severity),
                                         routing=[event_facts(event)]))
         named = dict.fromkeys(n for _e, names in routed for n in names)
         digest_names = [name for name in named if name in takes_digest]
         if digest_names:
-            rows.append(self._alert("digest", outcome, now, digest_names, title=render.digest_subject(outcome.events),
-                                    severity="high" if any(e.severity == "high" for e in outcome.events) else "low",
+            loudest = Severity.HIGH if any(e.severity == Severity.HIGH for e in outcome.events) else Severity.LOW
+            rows.append(self._alert(Purpose.DIGEST, outcome, now, digest_names,
+                                    title=render.digest_subject(outcome.events), severity=loudest,
                                     detail={"event_ids": [e.event_id for e in outcome.events]},
                                     routing=[event_facts(e) for e in outcome.events]))
         return rows
@@ -133,7 +136,7 @@ class _Composer:
         names = self.routing.channels_for(facts)
         if not names:
             return []
-        if outcome.status == "failed":
+        if outcome.status == PollStatus.FAILED:
             notice = self._failure(outcome, _failed_streak(session, outcome.target_id, outcome.kind,
                                                            through=outcome.poll_id))
         else:
@@ -142,14 +145,15 @@ class _Composer:
         if notice is None:
             return []
         purpose, detail = notice
-        if purpose in ("failing", "recovered") and self._another_kind_failing(session, outcome.target_id,
+        if purpose in (Purpose.FAILING, Purpose.RECOVERED) and self._another_kind_failing(session, outcome.target_id,
                                                                               outcome.target, outcome.kind):
             # One outage of a target is one alert and one recovery, whatever the number of its kinds: this
             # kind's streak is recorded as announced (its row), but told only by the target's first and last.
             names = []
         title = notice_for(purpose, outcome.target, outcome.kind, detail).subject
-        return [self._alert(purpose, outcome, utcnow(), names, severity="low" if purpose == "recovered" else "high",
-                            title=title, detail=detail, routing=facts)]
+        severity = Severity.LOW if purpose == Purpose.RECOVERED else Severity.HIGH
+        return [self._alert(purpose, outcome, utcnow(), names, severity=severity, title=title, detail=detail,
+                            routing=facts)]
 
     def _another_kind_failing(self, session: Session, target_id: int, target: str, kind: str) -> bool:
         """True while another kind of `target` is in a failed streak announced as failing."""
@@ -185,13 +189,13 @@ def _failed_streak(session: Session, target_id: int, kind: str, *, through: int 
     last poll)."""
     scope = (Poll.target_id == target_id, Poll.kind == kind)
     until = () if through is None else (Poll.id <= through,)
-    last_ok = session.scalar(select(func.max(Poll.id)).where(*scope, Poll.status != "failed", *until))
+    last_ok = session.scalar(select(func.max(Poll.id)).where(*scope, Poll.status != PollStatus.FAILED, *until))
     in_streak = (*scope, Poll.id > (last_ok or 0), *until)
     failures, since = session.execute(select(func.count(), func.min(Poll.started_at)).where(*in_streak)).one()
     if not failures:  # the usual case, after every healthy poll: nothing can have been announced
         return _Streak(0, None, frozenset())
     announced = session.scalars(select(Alert.purpose).distinct().join(Poll, Alert.poll_id == Poll.id)
-                                .where(*in_streak, Alert.purpose.in_(("failing", "retired"))))
+                                .where(*in_streak, Alert.purpose.in_((Purpose.FAILING, Purpose.RETIRED))))
     return _Streak(failures, since, frozenset(announced))
 
 
@@ -208,8 +212,8 @@ def queue_notice(session: Session, config: Config, purpose: str, detail: dict[st
         log.warning("%s: no other channel to tell", notice_for(purpose, None, None, detail).subject)
         return None
     now = utcnow()
-    row = Alert(purpose=purpose, severity="high", title=notice_for(purpose, None, None, detail).subject, detail=detail,
-                routing=facts, created_at=now, deliveries=routing.deliveries(purpose, names, now))
+    row = Alert(purpose=purpose, severity=Severity.HIGH, title=notice_for(purpose, None, None, detail).subject,
+                detail=detail, routing=facts, created_at=now, deliveries=routing.deliveries(purpose, names, now))
     session.add(row)
     return row
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from watcher.display import header_text
+from watcher.display import counted, header_text
+from watcher.kinds.base import Severity
+from watcher.record.schema import Purpose
 from watcher.times import iso
 
 
@@ -33,18 +35,19 @@ def failing_notice(target: str, kind: str, error: str, failures: int, since: dat
     last = "The last poll" if failures == 1 else f"The last {failures} polls"
     body = [f"{last} of {target}/{kind} failed, so drift there is not being detected. "
             f"One email is sent per outage; another says when polls succeed again."]
-    return Notice("failing", subject, f"Watcher failing on {target}/{kind}", facts, body, error)
+    return Notice(Purpose.FAILING, subject, f"Watcher failing on {target}/{kind}", facts, body, error)
 
 
 def recovered_notice(target: str, kind: str, failures: int, since: datetime | None) -> Notice:
     """A poll of (target, kind) succeeded after a streak that raised a failing or retired alert."""
-    polls = "1 failed poll" if failures == 1 else f"{failures} failed polls"
+    polls = counted(failures, "failed poll")
     subject = header_text(f"[{target}] watcher recovered: {kind} polled again after {polls}")
     facts = [("Target", target), ("Kind", kind), ("Failed polls", str(failures)),
              ("Failing since", iso(since) or "unknown")]
     body = [f"A poll of {target}/{kind} completed again. Drift that happened during the outage is reported "
             f"by the usual alerts; their time window covers the outage."]
-    return Notice("recovered", subject, f"Watcher recovered on {target}/{kind}", facts, body, severity="low")
+    return Notice(Purpose.RECOVERED, subject, f"Watcher recovered on {target}/{kind}", facts, body,
+                  severity=Severity.LOW)
 
 
 def retired_notice(target: str, kind: str, error: str) -> Notice:
@@ -54,13 +57,13 @@ def retired_notice(target: str, kind: str, error: str) -> Notice:
     body = [f"The endpoint of {target} answers 404 for every {kind} request. The recorded {kind} are kept "
             f"as they were; nothing is marked deleted. Each poll keeps failing until the endpoint serves "
             f"{kind} again or `kinds` in the config drops it."]
-    return Notice("retired", subject, f"{kind} retired on {target}", facts, body, error)
+    return Notice(Purpose.RETIRED, subject, f"{kind} retired on {target}", facts, body, error)
 
 
 def dead_notice(channel: str, given_up: list[dict[str, Any]], give_up_after: str) -> Notice:
     """Deliveries to `channel` failed for longer than `give_up_after`: those alerts never reached it."""
     count = len(given_up)
-    alerts = "1 alert" if count == 1 else f"{count} alerts"
+    alerts = counted(count, "alert")
     subject = header_text(f"[high] {alerts} could not be delivered to {channel}")
     facts = [("Channel", channel), ("Undelivered", str(count)), ("Gave up after", give_up_after)]
     facts += [(f"#{d['id']}", f"{d['title']} (queued {d['created_at']}, {d['attempts']} attempts)")
@@ -68,7 +71,7 @@ def dead_notice(channel: str, given_up: list[dict[str, Any]], give_up_after: str
     body = [f"{alerts} for {channel} kept failing for {give_up_after} and are no longer retried. They are "
             f"still in the record: `assistant-watcher events` lists the drift, `assistant-watcher outbox` "
             f"the deliveries."]
-    return Notice("dead", subject, f"Alerts could not be delivered to {channel}", facts, body,
+    return Notice(Purpose.DEAD, subject, f"Alerts could not be delivered to {channel}", facts, body,
                   given_up[0].get("last_error") if given_up else None)
 
 
@@ -79,28 +82,28 @@ def disabled_notice(channel: str, reason: str) -> Notice:
     body = [f"The receiver of {channel} says it is gone for good, so alerts are no longer sent to it: they wait "
             f"in the outbox. Point the channel at a new URL (it is enabled again when its URL changes), or run "
             f"`assistant-watcher outbox --retry-now` once the receiver is back."]
-    return Notice("disabled", subject, f"Channel {channel} disabled", facts, body, reason)
+    return Notice(Purpose.DISABLED, subject, f"Channel {channel} disabled", facts, body, reason)
 
 
 def settings_notice(facts: list[tuple[str, str]]) -> Notice:
     body = ["This message proves that assistant-watcher can deliver alerts with these settings."]
-    return Notice("test", "assistant-watcher test email", "assistant-watcher test email", facts, body,
-                  severity="low")
+    return Notice(Purpose.TEST, "assistant-watcher test email", "assistant-watcher test email", facts, body,
+                  severity=Severity.LOW)
 
 
 def notice_for(purpose: str, target: str | None, kind: str | None, detail: dict[str, Any]) -> Notice:
     """The notice an alert of `purpose` gives, from what its row keeps (`detail`)."""
     target, kind = target or "", kind or ""
-    if purpose == "failing":
+    if purpose == Purpose.FAILING:
         return failing_notice(target, kind, detail.get("error", ""), detail.get("failures", 0),
                               _time(detail.get("since")))
-    if purpose == "recovered":
+    if purpose == Purpose.RECOVERED:
         return recovered_notice(target, kind, detail.get("failures", 0), _time(detail.get("since")))
-    if purpose == "retired":
+    if purpose == Purpose.RETIRED:
         return retired_notice(target, kind, detail.get("error", ""))
-    if purpose == "dead":
+    if purpose == Purpose.DEAD:
         return dead_notice(detail.get("channel", ""), detail.get("deliveries", []), detail.get("give_up_after", ""))
-    if purpose == "disabled":
+    if purpose == Purpose.DISABLED:
         return disabled_notice(detail.get("channel", ""), detail.get("reason", ""))
     return Notice(purpose, purpose, purpose, [], [])
 

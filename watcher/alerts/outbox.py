@@ -32,10 +32,12 @@ from watcher.alerts.channels import dispatch
 from watcher.alerts.channels.base import Claimed, Payload, Sent, Sweep
 from watcher.alerts.channels.email import recipients as email_recipients
 from watcher.config.model import Config
+from watcher.display import counted
 from watcher.errors import ConfigError, DeliveryError, one_line
 from watcher.record.engine import installation_key
 from watcher.record.models import Alert, ChannelState, Delivery, rows_updated
-from watcher.times import iso, utcnow
+from watcher.record.schema import DeliveryState, Purpose
+from watcher.times import duration_text, iso, utcnow
 
 log = logging.getLogger("watcher.outbox")
 
@@ -66,8 +68,8 @@ class DeliveryReport:
         """One line for the CLI and the daemon's log; None when nothing was attempted."""
         if not (self.sent or self.failed or self.dead):
             return None
-        noun, unit = ("mail", "email") if self.email_only else ("alerts", "delivery")
-        parts = [f"{self.sent} {_plural(self.sent, unit)} sent"] if self.sent else []
+        noun, unit, plural = ("mail", "email", "emails") if self.email_only else ("alerts", "delivery", "deliveries")
+        parts = [f"{counted(self.sent, unit, plural)} sent"] if self.sent else []
         if self.failed:
             parts.append(f"{self.failed} not delivered, will retry ({self.errors[0]})" if self.errors
                          else f"{self.failed} not delivered, will retry")
@@ -172,7 +174,7 @@ class _Sweeper:
         with Session(self.engine) as session, session.begin():
             _set_dead(session, row, error, at)
             session.merge(ChannelState(name=row.channel, disabled_at=at, reason=error, destination=destination))
-            compose.queue_notice(session, self.config, "disabled", {"channel": row.channel, "reason": error},
+            compose.queue_notice(session, self.config, Purpose.DISABLED, {"channel": row.channel, "reason": error},
                                 exclude=row.channel)
         log.error("channel %s disabled: %s", row.channel, error)
         self.report.dead += 1
@@ -190,11 +192,11 @@ class _Sweeper:
         with Session(self.engine) as session, session.begin():
             for row, error in self.dying:
                 _set_dead(session, row, error, at)
-                if row.purpose != "dead":  # a notice that a notice died would chase itself around the channels
+                if row.purpose != Purpose.DEAD:  # a notice that a notice died would chase itself around the channels
                     by_channel.setdefault(row.channel, []).append(_dead_entry(session, row, error))
-            queued = [compose.queue_notice(session, self.config, "dead", {
+            queued = [compose.queue_notice(session, self.config, Purpose.DEAD, {
                 "channel": name, "deliveries": entries,
-                "give_up_after": _duration_text(self.config.alerts.give_up_after)}, exclude=name)
+                "give_up_after": duration_text(self.config.alerts.give_up_after)}, exclude=name)
                 for name, entries in by_channel.items()]
         self.dying = []
         return any(queued)
@@ -206,9 +208,10 @@ class _Sweeper:
         at = self.clock()
         with Session(self.engine) as session, session.begin():
             session.execute(update(Delivery).where(
-                Delivery.state == "pending", Delivery.channel.in_(held),
+                Delivery.state == DeliveryState.PENDING, Delivery.channel.in_(held),
                 Delivery.created_at <= at - self.give_up_after,
-            ).values(state="dead", dead_at=at, last_error="channel disabled (410 Gone) until it was given up")
+            ).values(state=DeliveryState.DEAD, dead_at=at,
+                     last_error="channel disabled (410 Gone) until it was given up")
                 .execution_options(synchronize_session=False))
 
 
@@ -218,18 +221,11 @@ def _dead_entry(session: Session, row: Claimed, error: str) -> dict:
             "last_error": error}
 
 
-def _duration_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 # --- claims and marks ---------------------------------------------------------------------------
 
 
 def _due(at: datetime):
-    return (Delivery.state == "pending", Delivery.next_attempt_at <= at,
+    return (Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= at,
             or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < at))
 
 
@@ -257,7 +253,7 @@ def _claim_next(engine: Engine, at: datetime, held: set[str], lease: Callable[[s
 def _mark_sent(engine: Engine, row: Claimed, payload: Payload, sent: Sent, at: datetime) -> None:
     with Session(engine) as session, session.begin():
         session.execute(update(Delivery).where(Delivery.id == row.id).values(
-            state="sent", sent_at=at, attempts=row.attempts + 1, claimed_until=None, last_error=None,
+            state=DeliveryState.SENT, sent_at=at, attempts=row.attempts + 1, claimed_until=None, last_error=None,
             refused=sent.refused or None, recipients=payload.recipients, subject=payload.subject,
         ).execution_options(synchronize_session=False))
     if sent.refused:
@@ -274,7 +270,7 @@ def _mark_failed(engine: Engine, row: Claimed, error: str, at: datetime) -> None
 
 def _set_dead(session: Session, row: Claimed, error: str, at: datetime) -> None:
     session.execute(update(Delivery).where(Delivery.id == row.id).values(
-        state="dead", dead_at=at, attempts=row.attempts + 1, last_error=error, claimed_until=None,
+        state=DeliveryState.DEAD, dead_at=at, attempts=row.attempts + 1, last_error=error, claimed_until=None,
     ).execution_options(synchronize_session=False))
 
 
@@ -318,7 +314,7 @@ def retry_now(engine: Engine, *, now: datetime | None = None) -> tuple[int, list
     at = now or utcnow()
     with Session(engine) as session, session.begin():
         waiting = rows_updated(session, update(Delivery)
-                               .where(Delivery.state == "pending", Delivery.next_attempt_at > at)
+                               .where(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at > at)
                                .values(next_attempt_at=at))
         enabled = list(session.scalars(select(ChannelState).order_by(ChannelState.name)))
         for state in enabled:
@@ -329,18 +325,18 @@ def retry_now(engine: Engine, *, now: datetime | None = None) -> tuple[int, list
 def _enable(session: Session, state: ChannelState, at: datetime) -> None:
     """Enable a disabled channel again, and send again the delivery its receiver answered 410 to: it died
     with the channel (the same instant), not because anyone gave up on it."""
-    session.execute(update(Delivery).where(Delivery.channel == state.name, Delivery.state == "dead",
+    session.execute(update(Delivery).where(Delivery.channel == state.name, Delivery.state == DeliveryState.DEAD,
                                            Delivery.dead_at == state.disabled_at)
-                    .values(state="pending", dead_at=None, next_attempt_at=at)
+                    .values(state=DeliveryState.PENDING, dead_at=None, next_attempt_at=at)
                     .execution_options(synchronize_session=False))
     session.execute(delete(ChannelState).where(ChannelState.name == state.name))
 
 
 def rows(session: Session, limit: int = _SENT_SHOWN) -> list[Delivery]:
     """Every pending delivery (oldest first), then the `limit` most recently sent or dead."""
-    pending = session.scalars(select(Delivery).where(Delivery.state == "pending").order_by(Delivery.id))
+    pending = session.scalars(select(Delivery).where(Delivery.state == DeliveryState.PENDING).order_by(Delivery.id))
     finished_at = func.coalesce(Delivery.sent_at, Delivery.dead_at)
-    done = session.scalars(select(Delivery).where(Delivery.state != "pending")
+    done = session.scalars(select(Delivery).where(Delivery.state != DeliveryState.PENDING)
                            .order_by(finished_at.desc(), Delivery.id.desc()).limit(limit))
     return [*pending, *done]
 
@@ -363,10 +359,6 @@ def held_channels(session: Session) -> set[str]:
 
 def count_pending(engine: Engine) -> int:
     with Session(engine) as session:
-        return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "pending")) or 0
+        pending = select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.PENDING)
+        return session.scalar(pending) or 0
 
-
-def _plural(n: int, word: str) -> str:
-    if n == 1:
-        return word
-    return word[:-1] + "ies" if word.endswith("y") else word + "s"

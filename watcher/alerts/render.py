@@ -20,6 +20,7 @@ from watcher.compare.diff import Change, whole_body_changes
 from watcher.compare.sections import Budget, clip, path_parts, sections_for
 from watcher.display import SUBJECT_LIMIT, actor_text, header_text, printable
 from watcher.kinds import registry
+from watcher.kinds.base import EventChange, Severity
 from watcher.kinds.paths import format_path, parse_path
 from watcher.times import iso
 
@@ -63,10 +64,10 @@ def subject_paths(paths: Iterable[str], room: int) -> str:
 
 def event_subject(event, level: str) -> str:
     """`[prod] [high] assistant "Billing Bot" modified: instructions, tools[1]`."""
-    tag = " [high]" if level == "high" else ""
+    tag = " [high]" if level == Severity.HIGH else ""
     head = (f"[{header_text(event.target, 100)}]{tag} {kind_label(event.kind)} "
             f"\"{_display_name(event.name, event.object_id)}\" {event.change}")
-    paths = subject_paths(event.paths, SUBJECT_LIMIT - len(head) - 12) if event.change == "modified" else ""
+    paths = subject_paths(event.paths, SUBJECT_LIMIT - len(head) - 12) if event.change == EventChange.MODIFIED else ""
     return header_text(f"{head}: {paths}" if paths else head)
 
 
@@ -82,16 +83,16 @@ def full_diff_command(event) -> str:
     """The command that shows everything about this event."""
     ref = shlex.quote(printable(event.object_id))
     target = shlex.quote(printable(event.target))
-    if event.change == "created":
+    if event.change == EventChange.CREATED:
         return f"assistant-watcher show {ref} --target {target} --version {event.to_version or 1}"
-    if event.change == "deleted":
+    if event.change == EventChange.DELETED:
         return f"assistant-watcher show {ref} --target {target} --version {event.from_version}"
     return f"assistant-watcher diff {ref} --target {target} --from {event.from_version} --to {event.to_version}"
 
 
 def _when(event) -> str:
     detected = iso(event.detected_at)
-    if event.remote_updated_at is not None and event.change != "deleted":
+    if event.remote_updated_at is not None and event.change != EventChange.DELETED:
         return f"{iso(event.remote_updated_at)} (the {kind_label(event.kind)}'s updated_at); detected {detected}"
     if event.window_start is not None:
         return f"between {iso(event.window_start)} and {detected} (between two polls)"
@@ -100,9 +101,9 @@ def _when(event) -> str:
 
 def _where(event) -> str:
     head = f"target {printable(event.target)} · {event.kind} · {printable(event.object_id)}"
-    if event.change == "created":
+    if event.change == EventChange.CREATED:
         return f"{head} · version {event.to_version}"
-    if event.change == "deleted":
+    if event.change == EventChange.DELETED:
         return f"{head} · last version {event.from_version}"
     return f"{head} · version {event.from_version} → {event.to_version}"
 
@@ -110,15 +111,15 @@ def _where(event) -> str:
 
 
 def _what(event, limit: int = 30) -> str:
-    if event.change == "created":
+    if event.change == EventChange.CREATED:
         return "a new object, not seen before"
-    if event.change == "deleted":
+    if event.change == EventChange.DELETED:
         model = event.old_body.get("model") if isinstance(event.old_body, dict) else None
         kept = f"its last version {event.from_version}" + (f" (model {printable(str(model))})" if model else "")
         return f"no longer listed by a complete listing; {kept} is kept in the record: {full_diff_command(event)}"
     paths = [printable(p) for p in event.paths]
     listed = ", ".join(paths[:limit]) + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
-    if event.change == "reappeared":
+    if event.change == EventChange.REAPPEARED:
         return "listed again after being deleted" + (f"; changed: {listed}" if listed else "")
     return listed or "no visible path (ignore rules changed)"
 
@@ -199,7 +200,7 @@ def render_digest(events: list, templates: Templates | None = None) -> RenderedE
             hidden += 1
             continue
         entries.append(entry)
-    high = sum(1 for e in events if e.severity == "high")
+    high = sum(1 for e in events if e.severity == Severity.HIGH)
     summary = _digest_summary(events)
     subject = digest_subject(events)
     command = (f"assistant-watcher events --target {shlex.quote(printable(first.target))} "
@@ -215,7 +216,7 @@ def render_digest(events: list, templates: Templates | None = None) -> RenderedE
 
 def digest_subject(events: list) -> str:
     """`[prod] [high] 12 assistants changed in one poll: 12 modified`."""
-    tag = " [high]" if any(e.severity == "high" for e in events) else ""
+    tag = " [high]" if any(e.severity == Severity.HIGH for e in events) else ""
     first = events[0]
     return header_text(f"[{first.target}]{tag} {len(events)} {first.kind} changed in one poll: "
                        f"{_digest_summary(events)}")

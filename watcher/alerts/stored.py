@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from watcher.alerts.notices import Notice, notice_for
 from watcher.compare import diff
 from watcher.kinds import registry
+from watcher.kinds.base import EventChange
 from watcher.record.documents import event_severity
 from watcher.record.drift import DriftEvent
 from watcher.record.models import Alert, Event, Version
+from watcher.record.schema import Purpose
 from watcher.times import utcnow
 
 
@@ -29,12 +31,12 @@ def load(session: Session, alert_id: int | None):
         return channels.Alert(0, "event", "", "low", None, None, utcnow())
     target = row.target.name if row.target else None
     events: tuple = ()
-    if row.purpose == "event" and row.event_id is not None:
+    if row.purpose == Purpose.EVENT and row.event_id is not None:
         event = session.get(Event, row.event_id)
         if event is None:  # the foreign key, and prune keeps every event an alert it keeps names
             raise LookupError(f"alert {row.id}: its event {row.event_id} is not in the record")
         events = (recorded_drift(session, event),)
-    elif row.purpose == "digest" and row.detail:
+    elif row.purpose == Purpose.DIGEST and row.detail:
         found = session.scalars(select(Event).where(Event.id.in_(row.detail.get("event_ids", []))).order_by(Event.id))
         events = tuple(recorded_drift(session, event, with_changes=False) for event in found)
     notice = None
@@ -55,7 +57,8 @@ def recorded_drift(session: Session, row: Event, *, with_changes: bool = True) -
     old = _body(session, resource.id, row.from_version)
     new = _body(session, resource.id, row.to_version)
     changes: list[diff.Change] = []
-    if with_changes and row.change in ("modified", "reappeared") and old is not None and new is not None:
+    compared = row.change in (EventChange.MODIFIED, EventChange.REAPPEARED)
+    if with_changes and compared and old is not None and new is not None:
         wanted = set(row.paths or [])
         changes = [change for change in diff.compare(old, new) if change.path in wanted]
     return DriftEvent(event_id=row.id, target=resource.target.name, kind=resource.kind, object_id=resource.remote_id,

@@ -1,11 +1,9 @@
 """The command line: `assistant-watcher [--config PATH] [-v] COMMAND`.
 
-`main` (watcher.cli.app) is the group; each module here adds one family of commands to it:
-reading the record, the outbox, changing the record and objects, running the watcher. A command
-imports what only it needs when it runs, so reading commands never load SQLAlchemy or pydantic.
+`main` (`watcher.cli.app`) is the group; it finds each command in the module of its family
+(`watcher.cli.app.COMMANDS`): reading the record, changing it, the outbox, the snapshot, the
+long-lived commands, and the local ones that need no account.
 """
 
-from watcher.cli import changing, delivery, reading, running  # noqa: F401  (each adds its commands to main)
-from watcher.cli.app import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, App, main
-
-__all__ = ["main", "App", "EXIT_OK", "EXIT_FAILED", "EXIT_CONFIG"]
+# `watcher.cli:main` is the console script, the one public entry point of the package.
+from watcher.cli.app import main  # noqa: F401

@@ -8,30 +8,62 @@ Nothing heavy is imported here: each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from watcher.config import quick
+from watcher.config.values import config_path
 from watcher.display import printable
 from watcher.errors import ConfigError, WatcherError, one_line
+from watcher.record.connection import Database, open_database
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
     from watcher.config.model import Config
-    from watcher.record.connection import Database
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = logging.getLogger("watcher")
 
 
+# Every command, by name: the module of watcher.cli that defines it, and its function there. A command's
+# module is imported only when it runs (or when --help lists them all), so each imports at its top what
+# its commands need and a reading command never loads what polling needs.
+COMMANDS = {
+    "history": ("reading", "history_command"), "show": ("reading", "show"), "diff": ("reading", "diff_command"),
+    "events": ("reading", "events"), "objects": ("reading", "objects_command"), "status": ("reading", "status_command"),
+    "ack": ("changing", "ack"), "apply": ("changing", "apply_command"), "restore": ("changing", "restore"),
+    "prune": ("changing", "prune"),
+    "outbox": ("delivery", "outbox"), "test-email": ("delivery", "test_email"),
+    "snapshot": ("snapshot", "snapshot"),
+    "run": ("serving", "run"), "serve": ("serving", "serve"),
+    "demo": ("local", "demo"), "sandbox": ("local", "sandbox"),
+}
+
+
 class WatcherGroup(click.Group):
-    """Turns the watcher's typed errors, and click's usage errors, into one line on stderr and an exit code."""
+    """Finds each command by name (`COMMANDS`), and turns the watcher's typed errors, and click's usage
+    errors, into one line on stderr and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"watcher.cli.{module}"), name)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"watcher.cli.{module}.{name} is not a command")
+        return command
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
@@ -104,66 +136,55 @@ class App:
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
-    def config(self) -> Config:
-        if self._config is None:
-            from watcher.config.model import load_config
-            from watcher.config.values import config_path
+    def path(self) -> Path:
+        """Where the config file is (--config, else $ASSISTANT_WATCHER_CONFIG, else /etc)."""
+        return config_path(self.config_option)
 
-            self._config = load_config(config_path(self.config_option))
+    @property
+    def config(self) -> Config:
+        """The whole config, validated (pydantic: only the commands that poll or change the record ask)."""
+        if self._config is None:
+            from watcher.config.model import load_config  # pydantic: kept out of the reading commands
+
+            self._config = load_config(self.path)
             log.debug("config %s: %d targets", self._config.path, len(self._config.targets))
         return self._config
 
     @property
     def engine(self) -> Engine:
+        """The record through SQLAlchemy, migrated (only the commands that poll or change it ask)."""
         if self._engine is None:
-            from watcher.record.engine import open_engine
+            from watcher.record.engine import open_engine  # SQLAlchemy: kept out of the reading commands
 
             self._engine = open_engine(self.config.database.url)
         return self._engine
 
     def session(self) -> Session:
-        from sqlalchemy.orm import Session
+        from sqlalchemy.orm import Session  # SQLAlchemy: kept out of the reading commands
 
         return Session(self.engine, expire_on_commit=False)
 
     def database(self) -> Database:
         """The record for reading, in plain SQL: opened from the config's [database] url alone."""
-        from watcher.config.quick import database_url
-        from watcher.config.values import config_path
-        from watcher.record.connection import open_database
-
-        path = config_path(self.config_option)
-        url = self._config.database.url if self._config is not None else database_url(path)
-        log.debug("config %s: reading the record", path)
+        url = self._config.database.url if self._config is not None else quick.database_url(self.path)
+        log.debug("config %s: reading the record", self.path)
         return open_database(url)
 
     def configured_kinds(self) -> list[tuple[str, str]]:
         """(target, kind) of every configured target and kind, without validating the whole config."""
-        from watcher.config.quick import configured_kinds
-        from watcher.config.values import config_path
-
-        return configured_kinds(config_path(self.config_option))
+        return quick.configured_kinds(self.path)
 
     def disabled_targets(self) -> set[str]:
         """The names of targets configured with `enabled = false`, without validating the whole config."""
-        from watcher.config.quick import disabled_targets
-        from watcher.config.values import config_path
-
-        return disabled_targets(config_path(self.config_option))
+        return quick.disabled_targets(self.path)
 
     def channel_types(self) -> dict[str, str]:
         """Every configured channel's type by name, without validating the whole config."""
-        from watcher.config.quick import channel_types
-        from watcher.config.values import config_path
-
-        return channel_types(config_path(self.config_option))
+        return quick.channel_types(self.path)
 
     def email_routing(self) -> dict[str, Any]:
         """The watchlist, routes and email channels' addresses, without validating the whole config."""
-        from watcher.config.quick import email_routing
-        from watcher.config.values import config_path
-
-        return email_routing(config_path(self.config_option))
+        return quick.email_routing(self.path)
 
 
 pass_app = click.make_pass_decorator(App)

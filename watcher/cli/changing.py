@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
-from watcher.cli.app import App, main, pass_app
+from watcher.apply import apply_document, load_apply_file, restore_version
+from watcher.cli.app import App, pass_app
 from watcher.cli.output import echo_change, known_kinds
 from watcher.display import printable
-from watcher.times import iso
+from watcher.record import history_orm
+from watcher.record import prune as retention
+from watcher.times import iso, utcnow
 
 
-@main.command()
+@click.command()
 @click.argument("event_id", metavar="EVENT", type=int)
 @click.option("--by", "by", required=True, metavar="WHO", help="Who reviewed the event.")
 @click.option("--note", metavar="TEXT", help="Why it is fine (or what was done).")
 @pass_app
 def ack(app: App, event_id: int, by: str, note: str | None) -> None:
     """Acknowledge a drift event as reviewed."""
-    from watcher.record import history_orm
-
     with app.session() as session, session.begin():
         row = history_orm.acknowledge(session, event_id, by, note)
         click.echo(f"event {row.id} acknowledged by {row.acked_by}")
 
 
-@main.command()
+@click.command()
 @click.option("--keep-days", type=click.IntRange(1, None), required=True, metavar="N",
               help="Keep everything of the last N days; older history may go.")
 @click.option("--yes", "confirmed", is_flag=True, help="Delete. Without it, only say what would be deleted.")
@@ -34,11 +37,6 @@ def prune(app: App, keep_days: int, confirmed: bool) -> None:
 
     A dry run unless --yes is given.
     """
-    from datetime import timedelta
-
-    from watcher.record import prune as retention
-    from watcher.times import utcnow
-
     cutoff = utcnow() - timedelta(days=keep_days)
     with app.session() as session, session.begin():
         counted = retention.prune(session, cutoff, dry_run=not confirmed)
@@ -52,7 +50,7 @@ def prune(app: App, keep_days: int, confirmed: bool) -> None:
         click.echo("SQLite keeps the freed pages for new rows; `sqlite3 FILE 'VACUUM'` shrinks the file")
 
 
-@main.command("apply")
+@click.command("apply")
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
 @click.option("--note", metavar="TEXT", help="Why.")
@@ -65,14 +63,12 @@ def apply_command(app: App, file: str, by: str, note: str | None, target: str | 
     Only the fields the kind lets the API change are sent; a file naming an unknown field or
     changing a read-only one is refused by name.
     """
-    from watcher.apply import apply_document, load_apply_file
-
     result = apply_document(app.engine, app.config, load_apply_file(file), by=by, note=note, target=target,
                             dry_run=dry_run)
     _report_write(result, "apply", "applied", dry_run)
 
 
-@main.command()
+@click.command()
 @click.argument("obj", metavar="OBJECT")
 @click.option("--version", "number", type=int, required=True, metavar="N", help="The recorded version to bring back.")
 @click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
@@ -88,8 +84,6 @@ def restore(app: App, obj: str, number: int, by: str, note: str | None, target: 
 
     The open drift events it undoes are acknowledged with its author and note.
     """
-    from watcher.apply import restore_version
-
     result = restore_version(app.engine, app.config, obj, number, by=by, note=note, target=target, kind=kind,
                              dry_run=dry_run)
     _report_write(result, "restore", f"restored to version {number}", dry_run)

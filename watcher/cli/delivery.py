@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import click
 
-from watcher.cli.app import App, main, pass_app
+from watcher.cli.app import App, pass_app
 from watcher.cli.output import echo_table, print_json
-from watcher.display import header_text, printable
-from watcher.record import documents
+from watcher.config.routing import email_recipients
+from watcher.display import counted, header_text, printable
+from watcher.record import documents, overview_sql
+from watcher.record.schema import DeliveryState
 from watcher.times import iso, parse_time
 
 
-@main.command()
+@click.command()
 @click.option("--limit", default=50, show_default=True, help="How many recently sent or dead deliveries to show.")
 @click.option("--retry-now", is_flag=True,
               help="After an outage is fixed: make every pending delivery due now, enable disabled channels "
@@ -22,8 +24,6 @@ from watcher.times import iso, parse_time
 @pass_app
 def outbox(app: App, limit: int, retry_now: bool, as_json: bool) -> None:
     """Deliveries: pending (with their next attempt), recently sent, and dead, per channel."""
-    from watcher.record import overview_sql
-
     if retry_now:
         _retry_now(app, err=as_json)
     with app.database() as db:
@@ -55,29 +55,27 @@ def _preview(row, types: dict[str, str], routing: dict) -> dict:
         return {"subject": row.alert.title if row.alert else None, "recipients": None}
     if types.get(row.channel) != "email":
         return {"subject": row.alert.title, "recipients": []}  # webhooks and chats have no recipients
-    from watcher.config.routing import email_recipients
-
     return {"subject": row.alert.title, "recipients": email_recipients(row.channel, row.alert.routing or [], **routing)}
 
 
 def _retry_now(app: App, *, err: bool) -> None:
-    from watcher.alerts import outbox as box
+    from watcher.alerts import outbox as box  # SQLAlchemy and the channels: only when something is sent
 
     waiting, enabled = box.retry_now(app.engine)
     for name in enabled:
         click.echo(f"channel {name} enabled again", err=err)
-    click.echo(f"{waiting} pending {'delivery' if waiting == 1 else 'deliveries'} made due now", err=err)
+    click.echo(f"{counted(waiting, 'pending delivery', 'pending deliveries')} made due now", err=err)
     line = box.deliver_pending(app.engine, app.config).summary()
     if line:
         click.echo(printable(line), err=err)
 
 
 def _delivery_state(document: dict, held: set[str]) -> str:
-    if document["state"] != "pending":
+    if document["state"] != DeliveryState.PENDING:
         return document["state"]
     if document["channel"] in held:
         return "held"  # its channel is disabled (410)
-    return "failing" if document["last_error"] else "pending"
+    return "failing" if document["last_error"] else DeliveryState.PENDING
 
 
 def _delivery_time(document: dict) -> str:
@@ -85,11 +83,11 @@ def _delivery_time(document: dict) -> str:
     return iso(parse_time(moment)) if moment else ""
 
 
-@main.command("test-email")
+@click.command("test-email")
 @click.option("--to", "to", metavar="ADDR", help="Recipient (default: the watchlist).")
 @pass_app
 def test_email(app: App, to: str | None) -> None:
     """Send one message with the configured SMTP settings and report the server's answer."""
-    from watcher.alerts.channels.email import send_test_email
+    from watcher.alerts.channels.email import send_test_email  # the templates and SMTP: only test-email
 
     click.echo(send_test_email(app.config, to))

@@ -11,8 +11,11 @@ from typing import Any
 
 import click
 
+from watcher.config.values import did_you_mean
 from watcher.display import printable
-from watcher.times import iso
+from watcher.errors import RecordError
+from watcher.kinds import registry
+from watcher.times import iso, parse_time
 
 
 def print_json(document: Any) -> None:
@@ -64,16 +67,11 @@ def known_kinds(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any
     """Click callback for --kind (one name or several): each is a kind of the registry, or a did-you-mean."""
     if not value:
         return value
-    import difflib
-
-    from watcher.kinds import registry
-
     names = registry.names()
     for name in (value,) if isinstance(value, str) else value:
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise click.BadParameter(f"unknown kind {name!r}{hint}; known kinds: {', '.join(names)}")
+            raise click.BadParameter(f"unknown kind {name!r}{did_you_mean(name, names)}; known kinds: "
+                                     f"{', '.join(names)}")
     return value
 
 
@@ -82,9 +80,6 @@ def readable_time(_ctx: click.Context, _param: click.Parameter, value: str | Non
     usage error (exit 2), said at once."""
     if value is None:
         return value
-    from watcher.errors import RecordError
-    from watcher.times import parse_time
-
     try:
         return parse_time(value)
     except RecordError as exc:

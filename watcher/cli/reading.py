@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from datetime import datetime
 
 import click
 
-from watcher.cli.app import EXIT_OK, App, main, pass_app
+from watcher.cli.app import EXIT_OK, App, pass_app
 from watcher.cli.output import (
     echo_change,
     echo_table,
@@ -24,13 +25,14 @@ from watcher.cli.output import (
     readable_time,
     resource_title,
 )
-from watcher.display import actor_text, header_text, printable
+from watcher.compare import diff
+from watcher.display import actor_text, counted, header_text, printable
 from watcher.record import documents, history_sql, overview_sql
 from watcher.record.schema import RULES_CHANGED
 from watcher.times import iso, json_time
 
 
-@main.command("history")
+@click.command("history")
 @click.argument("obj", metavar="OBJECT")
 @click.option("--target", metavar="NAME", help="When a name exists on several targets.")
 @click.option("--kind", metavar="KIND", callback=known_kinds,
@@ -52,7 +54,7 @@ def history_command(app: App, obj: str, target: str | None, kind: str | None, as
     echo_table(["#", "observed", "origin", "actor", "hash", "note"], table)
 
 
-@main.command()
+@click.command()
 @click.argument("obj", metavar="OBJECT")
 @click.option("--version", "number", type=int, metavar="N", help="This version (default: the current one).")
 @click.option("--at", "at", metavar="TIME", callback=readable_time,
@@ -92,7 +94,7 @@ def show(app: App, obj: str, number: int | None, at: datetime | None, target: st
         click.echo(note, err=True)
 
 
-@main.command("diff")
+@click.command("diff")
 @click.argument("obj", metavar="OBJECT")
 @click.option("--from", "from_number", type=int, metavar="N", help="Older version (default: the one before --to).")
 @click.option("--to", "to_number", type=int, metavar="M", help="Newer version (default: the current one).")
@@ -112,8 +114,6 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
         new = json.loads(newer.body)
         from_number = from_number if from_number is not None else max(to_number - 1, 1)
         old = json.loads(history_sql.version(db, resource, from_number).body)
-    from watcher.compare import diff
-
     changes = diff.compare(old, new)
     if as_json:
         print_json({"object_id": resource.remote_id, "from": from_number, "to": to_number,
@@ -133,7 +133,7 @@ def diff_command(app: App, obj: str, from_number: int | None, to_number: int | N
         echo_change(change)
 
 
-@main.command()
+@click.command()
 @click.option("--open", "open_only", is_flag=True, help="Only events nobody acknowledged.")
 @click.option("--since", metavar="TIME", callback=readable_time,
               help="Detected at or after TIME (ISO 8601, or 1d for a day ago).")
@@ -180,9 +180,7 @@ class _Stop(Exception):
 
 def _follow(app: App, target: str | None, since, as_json: bool) -> int:
     """`events --follow`: one line per new event on stdout, flushed, until SIGINT, SIGTERM or a closed pipe."""
-    import signal
-
-    from watcher.alerts import feed
+    from watcher.alerts import feed  # SQLAlchemy: only the feed reads the record that way
 
     def stop(_signum, _frame):
         raise _Stop
@@ -237,7 +235,7 @@ def _check_target(app: App, db, name: str | None) -> None:
                              param_hint="'--target'")
 
 
-@main.command("objects")
+@click.command("objects")
 @click.option("--target", metavar="NAME", help="Only this target.")
 @click.option("--kind", "kinds", metavar="KIND", multiple=True, callback=known_kinds,
               help="Only this kind (assistants, agents, skills, ...); repeatable.")
@@ -260,7 +258,7 @@ def objects_command(app: App, target: str | None, kinds: tuple[str, ...], delete
     echo_table(["where", "id", "name", "version", "last change", ""], table)
 
 
-@main.command("status")
+@click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
 def status_command(app: App, as_json: bool) -> None:
@@ -282,5 +280,5 @@ def status_command(app: App, as_json: bool) -> None:
         click.echo("nothing recorded yet")
     totals = document["deliveries"]
     open_events = document["open_events"]
-    click.echo(f"{open_events} open event{'' if open_events == 1 else 's'}; deliveries: {totals['pending']} pending, "
+    click.echo(f"{counted(open_events, 'open event')}; deliveries: {totals['pending']} pending, "
                f"{totals['dead']} dead")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watcher.compare.textdiff import unified_diff
+from watcher.kinds.base import EventChange
 from watcher.kinds.paths import format_path
 
 # Strings at least this long, or with a newline, are compared as text by line.
@@ -134,7 +135,7 @@ def whole_body_changes(change: str, old: dict[str, Any] | None, new: dict[str, A
     A deleted object is not spelled out field by field: the record keeps its last version, and
     an alert says which one and how to show it (a whole object in red reads as noise).
     """
-    if change == "created" and new:
+    if change == EventChange.CREATED and new:
         return [Change(k, "added", None, new[k]) for k in sorted(new) if k not in IDENTITY_FIELDS]
     return []
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from watcher.config.routing import WATCHLIST_CHANNEL
 from watcher.config.values import DEFAULT_DATABASE_URL, anchored_database_url, check_database_url
+from watcher.kinds import registry
 
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
 _SECTIONS = {"database", "schedule", "target_defaults", "targets", "smtp", "alerts", "channels", "http"}
@@ -143,8 +144,6 @@ def _match(value: Any) -> dict[str, str | None]:
 
 
 def _target_kinds(target: Any) -> tuple[str, list[str]]:
-    from watcher.kinds import registry
-
     if not isinstance(target, dict) or not isinstance(target.get("name"), str):
         raise _Unsure
     keys = {field: target.get(field) for field in _KEY_FIELDS}
@@ -183,6 +182,6 @@ def _parsed(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
 
 
 def _full(path: Path):
-    from watcher.config.model import load_config
+    from watcher.config.model import load_config  # pydantic: the light reader's whole point is to skip it
 
     return load_config(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from watcher.kinds.paths import WILDCARD, parse_path
@@ -25,6 +26,22 @@ SINGLETON_PER_PARENT = "singleton_per_parent"  # one object per parent, composed
 AFTER_LAST_OBJECT, AFTER_LAST_ID, AFTER_NEXT = "id", "last_id", "next"
 # Which audit log entries can name a kind's objects (see `Kind.audit_scope`).
 IN_PROJECT, ORGANIZATION_WIDE, ANYWHERE = "project", "organization", "any"
+
+
+class Severity(StrEnum):
+    """How loud a drift event is: a kind decides it from what changed (`Kind.severity`)."""
+
+    HIGH = "high"
+    LOW = "low"
+
+
+class EventChange(StrEnum):
+    """What an event records of an object (`events.change`): what happened to it between two complete listings."""
+
+    CREATED = "created"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    REAPPEARED = "reappeared"
 
 
 @dataclass(frozen=True)
@@ -64,18 +81,18 @@ class Kind:
     def read_only(self) -> bool:
         return not self.writable
 
-    def severity(self, change: str, paths: Iterable[str]) -> str:
+    def severity(self, change: str, paths: Iterable[str]) -> Severity:
         """`high` or `low` for a drift event of this kind.
 
         Deleted and reappeared objects are high; a created one is low unless the kind says a
         new object is itself high; a modification is high when a changed path is at, under
         or above one of the kind's `high` paths.
         """
-        if change in ("deleted", "reappeared"):
-            return HIGH
-        if change == "created":
-            return HIGH if self.created_high else LOW
-        return HIGH if any(self.is_high_path(p) for p in paths) else LOW
+        if change in (EventChange.DELETED, EventChange.REAPPEARED):
+            return Severity.HIGH
+        if change == EventChange.CREATED:
+            return Severity.HIGH if self.created_high else Severity.LOW
+        return Severity.HIGH if any(self.is_high_path(p) for p in paths) else Severity.LOW
 
     def is_high_path(self, path: str) -> bool:
         """True when a change at `path` touches one of the kind's `high` paths."""
@@ -103,9 +120,6 @@ class Kind:
         if self.listing == PER_PARENT and slash:
             return child, parent if self.audit_scope == IN_PROJECT else None
         return object_id, None
-
-
-HIGH, LOW = "high", "low"
 
 
 def _overlaps(a: tuple, b: tuple) -> bool:

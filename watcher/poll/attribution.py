@@ -34,8 +34,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from watcher.display import counted
 from watcher.errors import SourceError, one_line
-from watcher.kinds.base import IN_PROJECT, ORGANIZATION_WIDE, Kind
+from watcher.kinds.base import IN_PROJECT, ORGANIZATION_WIDE, EventChange, Kind
 from watcher.kinds.organization import AUDIT_LOG
 from watcher.record.models import Event, Resource, Target, rows_updated
 from watcher.times import as_datetime, json_time, utcnow
@@ -95,8 +96,7 @@ def attribute(engine: Engine, source: Source, target: str, kind: Kind) -> dict[i
                     type(exc).__name__, one_line(exc, 300))
         return {}
     if stored:
-        log.info("%s/%s: the audit log names who made %d %s", target, kind.name, len(stored),
-                 "change" if len(stored) == 1 else "changes")
+        log.info("%s/%s: the audit log names who made %s", target, kind.name, counted(len(stored), "change"))
     return stored
 
 
@@ -223,7 +223,7 @@ def choose(kind: Kind, event: Waiting, candidates: Iterable[_Candidate], used: s
 def _fits(event_type: str, change: str) -> bool:
     """An entry that makes an object explains its creation; any other explains a modification or deletion."""
     creating = event_type.rsplit(".", 1)[-1] in _CREATING
-    return creating if change == "created" else not creating
+    return creating if change == EventChange.CREATED else not creating
 
 
 def actor_of(entry: dict[str, Any]) -> dict[str, Any] | None:

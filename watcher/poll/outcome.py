@@ -20,6 +20,7 @@ from watcher.compare.normalize import Normalization
 from watcher.display import counted
 from watcher.kinds.base import Kind
 from watcher.record.drift import DriftEvent
+from watcher.record.schema import PollStatus
 
 # This process (host:pid:random, unique even when a pid is reused): who polled, who holds a lease.
 # This process (host:pid:random, unique even when a pid is reused): who polled, who holds a lease.
@@ -49,7 +50,7 @@ class PollOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        return self.status != PollStatus.FAILED
 
 
 # Given the open recording session and the outcome so far, the rows to add (alerts and their deliveries).
@@ -86,7 +87,7 @@ class LastPoll:
 
 def nothing_served(outcomes: list[PollOutcome]) -> bool:
     """True when every kind of a target answered 404: the address is wrong, not every kind retired."""
-    return bool(outcomes) and all(o.status == "not_served" for o in outcomes)
+    return bool(outcomes) and all(o.status == PollStatus.NOT_SERVED for o in outcomes)
 
 
 def nothing_served_line(target) -> str:
@@ -97,15 +98,15 @@ def nothing_served_line(target) -> str:
 def summary_line(outcome: PollOutcome) -> str:
     """One line for a human: what a poll of (target, kind) found."""
     where = f"{outcome.target}/{outcome.kind}"
-    if outcome.status == "failed":
+    if outcome.status == PollStatus.FAILED:
         return f"{where}: FAILED: {(outcome.error or '').removeprefix(where + ': ')}"
-    if outcome.status == "not_served":
+    if outcome.status == PollStatus.NOT_SERVED:
         if outcome.poll_id is None:
             return (f"{where}: not served by this endpoint (as before; asked again when the target's settings "
                     f"change, or with `snapshot --kind {outcome.kind}`)")
         once = "" if outcome.first_not_served else " (as before)"
         return f"{where}: not served by this endpoint{once}"
-    if outcome.status == "skipped":
+    if outcome.status == PollStatus.SKIPPED:
         return f"{where}: {outcome.reason}"
     seen = f"{counted(outcome.objects, 'object')} in {counted(outcome.pages, 'page')}"
     if outcome.baseline:

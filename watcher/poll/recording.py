@@ -29,7 +29,7 @@ from watcher.poll.spool import Counts, Known
 from watcher.record.drift import DriftEvent
 from watcher.record.locks import lock_key
 from watcher.record.models import Event, Poll, Resource, Version, rows_updated
-from watcher.record.schema import RULES_CHANGED
+from watcher.record.schema import RULES_CHANGED, PollStatus
 from watcher.times import as_datetime, utcnow
 
 _BATCH = 500  # first-seen objects inserted per statement
@@ -167,14 +167,14 @@ def record(engine: Engine, context: Context, target_id: int, known: dict[str, Kn
            started: datetime, counts: Counts, prepared: Prepared, spooled: Iterable[tuple]) -> PollOutcome:
     """Write the poll, its versions, events and outbox rows in one transaction (or AlreadyRecorded)."""
     kind = context.kind.name
-    outcome = PollOutcome(context.target, kind, "complete", target_id=target_id, baseline=previous is None,
+    outcome = PollOutcome(context.target, kind, PollStatus.COMPLETE, target_id=target_id, baseline=previous is None,
                           objects=counts.objects, pages=counts.pages)
     try:
         with Session(engine) as session, session.begin():
             _claim(session, context, target_id, previous)
-            poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="complete",
-                        objects=counts.objects, pages=counts.pages, changes=0, ignore=list(context.rules.ignore),
-                        settings=context.settings, worker=WORKER)
+            poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(),
+                        status=PollStatus.COMPLETE, objects=counts.objects, pages=counts.pages, changes=0,
+                        ignore=list(context.rules.ignore), settings=context.settings, worker=WORKER)
             session.add(poll)
             session.flush()
             outcome.poll_id = poll.id
@@ -201,7 +201,7 @@ def _claim(session: Session, context: Context, target_id: int, previous: LastPol
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                         {"k": lock_key("record", context.target, context.kind.name)})
     newest = session.scalar(select(func.max(Poll.id)).where(
-        Poll.target_id == target_id, Poll.kind == context.kind.name, Poll.status == "complete"))
+        Poll.target_id == target_id, Poll.kind == context.kind.name, Poll.status == PollStatus.COMPLETE))
     if newest != (previous.id if previous else None):
         raise AlreadyRecorded(f"already recorded by another process (poll {newest} completed while this one listed)")
 

@@ -38,6 +38,7 @@ from watcher.poll.spool import collect, load_known, read_spool
 from watcher.record.engine import ensure_target, installation_key
 from watcher.record.locks import poll_lock
 from watcher.record.models import Poll
+from watcher.record.schema import PollStatus
 from watcher.source.listing import Page, Source
 from watcher.source.page_memory import PageMemory, PageSummary
 from watcher.times import utcnow
@@ -85,7 +86,7 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
                 remember = functools.partial(memory.keep, target.name, kind.name, context.rules)
             outcome = poll_kind(engine, context, functools.partial(source.pages, kind, remembered), progress=report,
                                 ask_again=only is not None, cancelled=cancelled, remember=remember)
-            if outcome.status == "complete":  # after the commit: who made the drift, where an audit log says
+            if outcome.status == PollStatus.COMPLETE:  # after the commit: who made the drift, where an audit log says
                 _attributed(outcome, attribution.attribute(engine, source, target.name, kind))
             if progress:
                 progress(label, outcome.pages, outcome.objects, done=True)
@@ -128,9 +129,9 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
         with Session(engine) as session, session.begin():
             target_id = ensure_target(session, context.target, context.base_url).id
             last = _last_poll(session, target_id, kind)
-            if last is not None and last.status == "not_served" and last.settings == context.settings \
+            if last is not None and last.status == PollStatus.NOT_SERVED and last.settings == context.settings \
                     and not ask_again:
-                return PollOutcome(context.target, kind, "not_served", target_id=target_id,
+                return PollOutcome(context.target, kind, PollStatus.NOT_SERVED, target_id=target_id,
                                    reason="not asked again until the target's settings change")
             known = load_known(session, target_id, kind)
             previous = _last_complete_poll(session, target_id, kind)
@@ -151,7 +152,7 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
                 spool.seek(0)
                 outcome = recording.record(engine, context, target_id, known, previous, started, counts, prepared,
                                            read_spool(spool))
-                if remember is not None and outcome.status == "complete":
+                if remember is not None and outcome.status == PollStatus.COMPLETE:
                     remember(counts.listed)
                 return outcome
         except KindNotServed as exc:
@@ -173,7 +174,7 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
 def _last_complete_poll(session: Session, target_id: int, kind: str) -> LastPoll | None:
     row = session.execute(
         select(Poll.id, Poll.started_at, Poll.ignore, Poll.worker)
-        .where(Poll.target_id == target_id, Poll.kind == kind, Poll.status == "complete")
+        .where(Poll.target_id == target_id, Poll.kind == kind, Poll.status == PollStatus.COMPLETE)
         .order_by(Poll.id.desc())
         .limit(1)
     ).first()
@@ -194,7 +195,7 @@ def _warn_if_rules_differ(session: Session, target_id: int, context: Context, pr
     if ours == theirs or key in _rules_warned:
         return
     before = session.scalar(select(Poll.ignore).where(Poll.target_id == target_id, Poll.kind == key[1],
-                                                      Poll.status == "complete", Poll.id < previous.id)
+                                                      Poll.status == PollStatus.COMPLETE, Poll.id < previous.id)
                             .order_by(Poll.id.desc()).limit(1))
     if list(before or []) != ours:
         return
@@ -211,9 +212,9 @@ def _last_poll(session: Session, target_id: int, kind: str) -> Poll | None:
 
 def _record_failure(engine, context: Context, target_id, started, error, retired=False) -> PollOutcome:
     kind = context.kind.name
-    outcome = PollOutcome(context.target, kind, "failed", target_id=target_id, error=error, retired=retired)
+    outcome = PollOutcome(context.target, kind, PollStatus.FAILED, target_id=target_id, error=error, retired=retired)
     with Session(engine) as session, session.begin():
-        poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="failed",
+        poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status=PollStatus.FAILED,
                     error=error, settings=context.settings, worker=WORKER)
         session.add(poll)
         session.flush()
@@ -230,16 +231,16 @@ def _record_not_served(engine, context: Context, target_id, known, started, erro
         message = (f"{context.target}/{kind}: this endpoint no longer serves {kind} ({error.split(': ', 1)[-1]}); "
                    f"{recorded} recorded {kind} kept as they were")
         return _record_failure(engine, context, target_id, started, message, retired=True)
-    outcome = PollOutcome(context.target, kind, "not_served", target_id=target_id,
+    outcome = PollOutcome(context.target, kind, PollStatus.NOT_SERVED, target_id=target_id,
                           error=f"{kind} not served by this endpoint")
     with Session(engine) as session, session.begin():
         earlier = session.scalar(
             select(func.count()).select_from(Poll)
-            .where(Poll.target_id == target_id, Poll.kind == kind, Poll.status == "not_served")
+            .where(Poll.target_id == target_id, Poll.kind == kind, Poll.status == PollStatus.NOT_SERVED)
         )
         outcome.first_not_served = earlier == 0
-        poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(), status="not_served",
-                    error=outcome.error, settings=context.settings, worker=WORKER)
+        poll = Poll(target_id=target_id, kind=kind, started_at=started, finished_at=utcnow(),
+                    status=PollStatus.NOT_SERVED, error=outcome.error, settings=context.settings, worker=WORKER)
         session.add(poll)
         session.flush()
         outcome.poll_id = poll.id

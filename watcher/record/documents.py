@@ -10,6 +10,9 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from watcher.compare.diff import whole_body_changes
+from watcher.kinds import registry
+from watcher.record.schema import DeliveryState
 from watcher.times import json_time
 
 if TYPE_CHECKING:  # the shapes are read from any row with these attributes (the reading commands' plain rows too)
@@ -50,8 +53,6 @@ def event_severity(row: Event | EventRow) -> str:
     """The severity recorded with the event; for rows older than the registry, the registry's verdict now."""
     if row.severity:
         return row.severity
-    from watcher.kinds import registry
-
     return registry.get(row.resource.kind).severity(row.change, row.paths or [])
 
 
@@ -81,7 +82,7 @@ def outbox_document(row: Delivery | DeliveryRow, *, subject: str | None = None,
         "message_id": row.message_id,
         "channel": row.channel,
         "state": row.state,
-        "next_attempt_at": json_time(row.next_attempt_at) if row.state == "pending" else None,
+        "next_attempt_at": json_time(row.next_attempt_at) if row.state == DeliveryState.PENDING else None,
     }
 
 
@@ -95,8 +96,6 @@ def drift_document(event) -> dict[str, Any]:
     bounded: past CHANGES_BUDGET characters, long values are cut (that change says
     `"truncated": true` and carries a unified diff) and `changes_truncated` is true.
     """
-    from watcher.compare.diff import whole_body_changes  # deepdiff: only for the channels that render changes
-
     changes = list(event.changes) or whole_body_changes(event.change, event.old_body, event.new_body)
     shown, truncated = bounded_changes(changes)
     return {

@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from watcher.errors import NotLive, RecordError
+from watcher.kinds.base import EventChange
 from watcher.record.models import Event, Resource, Target, Version
 from watcher.record.rows import LiveVersion, asked_span, choose_resource, live_during
 from watcher.times import iso, utcnow
@@ -72,12 +73,14 @@ def version_at(session: Session, resource: Resource, moment: datetime) -> LiveVe
 def _refuse_if_deleted(session: Session, resource: Resource, moment: datetime) -> None:
     """NotLive when the last deletion or reappearance at or before `moment` was a deletion."""
     last = session.scalars(
-        select(Event).where(Event.resource_id == resource.id, Event.change.in_(("deleted", "reappeared")),
+        select(Event).where(Event.resource_id == resource.id,
+                            Event.change.in_((EventChange.DELETED, EventChange.REAPPEARED)),
                             Event.detected_at <= moment).order_by(Event.id.desc()).limit(1)).first()
-    if last is None or last.change != "deleted":
+    if last is None or last.change != EventChange.DELETED:
         return
     back = session.scalar(select(Event.detected_at).where(
-        Event.resource_id == resource.id, Event.change == "reappeared", Event.id > last.id).order_by(Event.id))
+        Event.resource_id == resource.id, Event.change == EventChange.REAPPEARED, Event.id > last.id,
+    ).order_by(Event.id))
     again = f" (listed again at {iso(back)})" if back else ""
     raise NotLive(f"{resource.remote_id} was deleted at {iso(last.detected_at)}{again}", reason="deleted",
                   since=last.detected_at, back=back)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sqlalchemy.sql.dml import Update
 
 from watcher.compare.normalize import ID_LIMIT, NAME_LIMIT
-from watcher.record.schema import KIND_LIMIT
+from watcher.record.schema import KIND_LIMIT, DeliveryState
 
 
 def rows_updated(session: Session, statement: Update) -> int:
@@ -201,7 +201,7 @@ class Delivery(Base):
     # The channel's name in the config ("watchlist" for the [alerts] watchlist email).
     channel: Mapped[str] = mapped_column(String(100), default="watchlist")
     # pending | sent | dead
-    state: Mapped[str] = mapped_column(String(10), default="pending")
+    state: Mapped[str] = mapped_column(String(10), default=DeliveryState.PENDING)
     purpose: Mapped[str | None] = mapped_column(String(20))
     # The delivery's stable id, the same on every retry: the email's Message-ID, a webhook's webhook-id.
     message_id: Mapped[str] = mapped_column(String(300), unique=True)

@@ -19,6 +19,7 @@ from watcher.errors import RecordError
 from watcher.kinds import registry
 from watcher.record.models import Delivery, Event, Poll, Resource, Target, Version
 from watcher.record.rows import Deliveries, KindStatus, TrackedObject
+from watcher.record.schema import DeliveryState, PollStatus
 
 PAGE_LIMIT = 100  # rows per page unless asked otherwise
 MAX_PAGE_LIMIT = 1000
@@ -70,7 +71,7 @@ def _latest_polls(session: Session, names: list[str]) -> dict[tuple[int, str], t
     last = (select(Poll.id).where(Poll.target_id == Target.id, Poll.kind.between(kind_names.c.kind, kind_names.c.kind))
             .order_by(Poll.kind.desc(), Poll.id.desc()).limit(1).scalar_subquery())
     complete = (select(Poll.id).where(Poll.target_id == Target.id, Poll.kind == kind_names.c.kind,
-                                      Poll.status.between("complete", "complete"))
+                                      Poll.status.between(PollStatus.COMPLETE, PollStatus.COMPLETE))
                 .order_by(Poll.status.desc(), Poll.id.desc()).limit(1).scalar_subquery())
     found = session.execute(select(last.label("last"), complete.label("complete"))
                             .select_from(Target).join(kind_names, true())).all()
@@ -112,14 +113,14 @@ def stale(statuses: Iterable[KindStatus], intervals: dict[str, float], now: date
     unless the target serves no kind at all: then its address is wrong, and nothing is watched there."""
     statuses = list(statuses)
     found = []
-    served = {row.target for row in statuses if row.status != "not_served"}
+    served = {row.target for row in statuses if row.status != PollStatus.NOT_SERVED}
     for row in statuses:
         interval = intervals.get(row.target)
-        if interval is not None and row.status == "not_served" and row.target not in served:
+        if interval is not None and row.status == PollStatus.NOT_SERVED and row.target not in served:
             found.append((row, "the target serves no kind at all: check its base_url (the API's root, such as "
                                "https://api.openai.com/v1)"))
             continue
-        if interval is None or row.status == "not_served":
+        if interval is None or row.status == PollStatus.NOT_SERVED:
             continue
         if row.last_complete_at is None:
             found.append((row, "no complete poll yet"))
@@ -141,7 +142,7 @@ def deliveries(session: Session) -> list[Deliveries]:
         entry = figures.setdefault(name, {"pending": 0, "sent": 0, "dead": 0, "failed_attempts": 0})
         entry[row_state] += count
         # Every try counts one attempt; a sent row's last one succeeded.
-        entry["failed_attempts"] += int(attempts) - (count if row_state == "sent" else 0)
+        entry["failed_attempts"] += int(attempts) - (count if row_state == DeliveryState.SENT else 0)
     return [Deliveries(name, **entry) for name, entry in sorted(figures.items())]
 
 

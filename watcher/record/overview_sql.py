@@ -14,6 +14,7 @@ from typing import Any
 from watcher.kinds import registry
 from watcher.record.connection import Database, instant, json_value, moment
 from watcher.record.rows import AlertRow, Deliveries, DeliveryRow, KindStatus, TrackedObject
+from watcher.record.schema import DeliveryState
 
 
 def list_objects(db: Database, *, target: str | None = None, kind: str | tuple[str, ...] | None = None,
@@ -114,7 +115,7 @@ def deliveries(db: Database) -> list[Deliveries]:
         entry = figures.setdefault(name, {"pending": 0, "sent": 0, "dead": 0, "failed_attempts": 0})
         entry[state] += int(count)
         # Every try counts one attempt; a sent row's last one succeeded.
-        entry["failed_attempts"] += int(attempts) - (int(count) if state == "sent" else 0)
+        entry["failed_attempts"] += int(attempts) - (int(count) if state == DeliveryState.SENT else 0)
     return [Deliveries(name, **entry) for name, entry in sorted(figures.items())]
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from watcher.record.models import Alert, Delivery, Event, Poll, Resource, Version
+from watcher.record.schema import DeliveryState, PollStatus, Purpose
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def _count(session: Session, ids) -> int:
 
 
 def _finished_deliveries(cutoff: datetime):
-    return select(Delivery.id).where(Delivery.state.in_(("sent", "dead")), Delivery.created_at < cutoff)
+    return select(Delivery.id).where(Delivery.state.in_((DeliveryState.SENT, DeliveryState.DEAD)),
+                                     Delivery.created_at < cutoff)
 
 
 def _idle_alerts(cutoff: datetime, deliveries):
@@ -76,7 +78,7 @@ def _reviewed_events(cutoff: datetime, alerts, digested: set[int]):
 
 def _digested(session: Session, alerts) -> set[int]:
     """The events named by the digests that are kept: a digest still to deliver must still find its events."""
-    details = session.scalars(select(Alert.detail).where(Alert.purpose == "digest", Alert.id.not_in(alerts)))
+    details = session.scalars(select(Alert.detail).where(Alert.purpose == Purpose.DIGEST, Alert.id.not_in(alerts)))
     return {event_id for detail in details if detail for event_id in detail.get("event_ids", [])
             if isinstance(event_id, int)}
 
@@ -93,7 +95,8 @@ def _unneeded_polls(cutoff: datetime, events, alerts):
     # after it (an outage being counted), are what the next poll reads.
     later = aliased(Poll)
     last_complete = (select(func.max(later.id))
-                     .where(later.target_id == Poll.target_id, later.kind == Poll.kind, later.status == "complete")
+                     .where(later.target_id == Poll.target_id, later.kind == Poll.kind,
+                            later.status == PollStatus.COMPLETE)
                      .scalar_subquery())
     event_poll = exists().where(Event.poll_id == Poll.id, Event.id.not_in(events))
     alert_poll = exists().where(Alert.poll_id == Poll.id, Alert.id.not_in(alerts))

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor as PollPool
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,10 +28,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from watcher.alerts import compose
 from watcher.config.model import Config, HttpConfig, load_config
 from watcher.config.targets import TargetConfig
 from watcher.config.values import config_path
 from watcher.errors import ConfigError, WatcherError, one_line
+from watcher.poll.outcome import WORKER, nothing_served, nothing_served_line
+from watcher.poll.run import poll_target
+from watcher.record.engine import open_engine
 from watcher.run import schedule
 from watcher.run.activity import Activity
 from watcher.run.claim_loop import ClaimLoop, Wanted
@@ -42,6 +47,10 @@ from watcher.source.page_memory import PageMemory
 if TYPE_CHECKING:
     from watcher.web.app import Web
     from watcher.web.server import HttpServer
+
+# Given the config and the engine, the web application and its server with its port bound: the CLI
+# hands it to the daemon (`watcher.web.server.bound`), so the web stays an edge above the daemon.
+BindHttp = Callable[[Config, Engine], "tuple[Web, HttpServer]"]
 
 log = logging.getLogger("watcher.daemon")
 
@@ -81,15 +90,13 @@ class Daemon:
     """Owns the scheduler and the jobs; `serve()` blocks until a stop signal."""
 
     def __init__(self, config_option: str | None, config: Config, engine: Engine, notifier: SystemdNotifier,
-                 *, stop_grace: float = STOP_GRACE):
-        from watcher.alerts import compose
-
+                 *, stop_grace: float = STOP_GRACE, bind_http: BindHttp | None = None):
         self.config_option = config_option
         self.config, self.engine, self.notifier = config, engine, notifier
         self.compose = compose.composer(config)
         self.stop_grace = stop_grace
         self.activity = Activity()
-        self.owner = _worker_id()
+        self.owner = WORKER
         self.max_polls = config.schedule.max_concurrent_polls
         self._targets: dict[str, TargetConfig] = {}
         self._timing: dict[str, tuple[float, float]] = {}
@@ -101,6 +108,7 @@ class Daemon:
                                     lambda: self.scheduler.modify_job(DELIVER_JOB, next_run_time=_now()),
                                     lambda: self.notifier.status(self.activity.status_line()))
         self._watchdog_problem: str | None = None
+        self._bind_http = bind_http
         self.web: Web | None = None  # the web application and its server, when [http] is set (bind_http)
         self.http_server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(
@@ -118,11 +126,10 @@ class Daemon:
         """With `[http]`, create the web application and bind its port (a busy port: ConfigError now)."""
         if self.config.http is None:
             return
-        from watcher.web.app import Web
-        from watcher.web.server import HttpServer
-
-        self.web = Web(self.config, self.engine)
-        self.http_server = HttpServer(self.web, self.config.http.host, self.config.http.port)
+        if self._bind_http is None:
+            log.warning("[http] is set, but this process serves no web UI (it was started without one)")
+            return
+        self.web, self.http_server = self._bind_http(self.config, self.engine)
 
     def serve(self, inbox: SignalInbox) -> int:
         """Start the jobs, tell systemd we are ready, then handle signals until told to stop."""
@@ -177,8 +184,6 @@ class Daemon:
             log.error("reload failed, keeping the running config: %s", one_line(exc))
             self.notifier.ready(self.activity.status_line())
             return
-        from watcher.alerts import compose
-
         if config.schedule.max_concurrent_polls != self.max_polls:
             log.warning("schedule.max_concurrent_polls changed; restart the service to apply it (up to %d "
                         "polls at once as before)", self.max_polls)
@@ -214,8 +219,6 @@ class Daemon:
         """The running engine, or a new (migrated) one when database.url changed."""
         if config.database.url == self.config.database.url:
             return self.engine
-        from watcher.record.engine import open_engine
-
         return open_engine(config.database.url, max_connections=config.max_connections)
 
     # -- scheduling --------------------------------------------------------------------------
@@ -277,8 +280,6 @@ class Daemon:
 
     def _warn_if_nothing_served(self, target: TargetConfig, outcomes) -> None:
         """Once per target: every kind answering 404 means a wrong base_url, not kinds retired."""
-        from watcher.poll.outcome import nothing_served, nothing_served_line
-
         if not nothing_served(outcomes):
             self._nothing_served.discard(target.name)
         elif target.name not in self._nothing_served:
@@ -287,8 +288,6 @@ class Daemon:
 
     def _poll(self, target: TargetConfig) -> tuple[str, list]:
         """The poll itself; never raises. Returns the short result for STATUS= and the outcomes."""
-        from watcher.poll.run import poll_target
-
         def progress(_label, _pages, _objects, done=False):
             self.activity.progress(target.name)
 
@@ -340,12 +339,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _worker_id() -> str:
-    from watcher.poll.outcome import WORKER
-
-    return WORKER
-
-
 def _timing(target: TargetConfig, config: Config) -> tuple[float, float]:
     return (config.interval_of(target), config.schedule.jitter)
 
@@ -360,15 +353,15 @@ def _exit_now(code: int) -> None:
 
 def _open(config_option: str | None) -> tuple[Config, Engine]:
     """The config (secrets checked) and the migrated database, or ConfigError/SQLAlchemyError."""
-    from watcher.record.engine import open_engine
-
     config = load_config(config_path(config_option))
     check_secrets(config)
     return config, open_engine(config.database.url, max_connections=config.max_connections)
 
 
-def run(config_option: str | None, *, verbose: int = 0) -> int:
-    """`assistant-watcher run`: the daemon. Returns the exit code (0 stopped by a signal, 2 bad config)."""
+def run(config_option: str | None, *, verbose: int = 0, bind_http: BindHttp | None = None) -> int:
+    """`assistant-watcher run`: the daemon. Returns the exit code (0 stopped by a signal, 2 bad config).
+
+    `bind_http` serves `[http]` from this process (the CLI passes the web UI's)."""
     notifier = SystemdNotifier.from_environ()
     inbox = SignalInbox((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
     try:
@@ -381,7 +374,7 @@ def run(config_option: str | None, *, verbose: int = 0) -> int:
             log.error("database error: %s", one_line(exc))
             return EXIT_FAILED
         log.debug("config %s loaded, database migrated", config.path)
-        daemon = Daemon(config_option, config, engine, notifier)
+        daemon = Daemon(config_option, config, engine, notifier, bind_http=bind_http)
         try:
             daemon.bind_http()
         except ConfigError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from watcher.alerts import outbox
 from watcher.config.model import Config
 from watcher.errors import WatcherError, one_line
 from watcher.run.activity import Activity
@@ -77,8 +78,6 @@ class DeliveryJob:
 
     def _sweep(self) -> int | None:
         """One sweep of the outbox; never raises. Returns how many messages are still pending."""
-        from watcher.alerts import outbox
-
         engine, config = self._current()
         try:
             report = outbox.deliver_pending(engine, config)

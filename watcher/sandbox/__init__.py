@@ -23,9 +23,3 @@ kind implements), one module of seed data and rules per kind family (`content`,
 audit log), `catalog` (families matched with the registry), `routing`, `faults`, `api`
 (answering one request), `controls` and `server` (HTTP and `Sandbox`).
 """
-
-from watcher.sandbox.faults import QUIRKS
-from watcher.sandbox.server import Sandbox, serve
-from watcher.sandbox.wire import ABSENT, EPOCH
-
-__all__ = ["Sandbox", "serve", "QUIRKS", "EPOCH", "ABSENT"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from watcher.compare.normalize import ID_LIMIT
 from watcher.errors import KindNotServed, SourceError
+from watcher.kinds import registry
 from watcher.kinds.base import ADMIN, AFTER_LAST_OBJECT, PER_PARENT, SINGLETON_PER_PARENT, Kind
 from watcher.source.page_memory import PageSummary, page_digest
 from watcher.source.sdk import (
@@ -38,6 +39,7 @@ from watcher.source.sdk import (
     response_type,
     scrub,
 )
+from watcher.times import duration_text
 
 if TYPE_CHECKING:
     import openai
@@ -161,8 +163,6 @@ class Source:
 
     def parent_objects(self, kind: Kind) -> list[tuple[str, str | None]]:
         """(id, name) of every object of `kind`'s parent: from this poll's listing of it, else listed now."""
-        from watcher.kinds import registry
-
         if kind.parent is None:  # pages() lists only per-parent kinds through here
             raise ValueError(f"{kind.name} is not listed under a parent kind")
         parent = registry.get(kind.parent)
@@ -313,7 +313,7 @@ class Source:
 
     def _past_deadline(self) -> SourceError:
         return SourceError(f"{self.target.name}: the poll took longer than its deadline "
-                           f"(poll_timeout {_seconds_text(self.poll_timeout or 0)}); it is recorded as failed")
+                           f"(poll_timeout {duration_text(self.poll_timeout or 0)}); it is recorded as failed")
 
     def _call(self, kind: Kind, call, number: int, *, not_served: bool) -> bytes:
         """Run one SDK call and read its body within the cap and the deadline; SourceError on any failure."""
@@ -402,7 +402,3 @@ def _usable_id(value: Any) -> TypeGuard[str]:
 
 def _size_text(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{size} bytes"
-
-
-def _seconds_text(seconds: float) -> str:
-    return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"

@@ -20,7 +20,7 @@ from watcher.kinds import registry
 from watcher.record import documents, history_orm, overview_orm
 from watcher.record.models import Event, Target
 from watcher.times import json_time, parse_time
-from watcher.web.app import Call, Refused, presented_token
+from watcher.web.call import Call, Refused, presented_token
 
 SEVERITIES = ("high", "low")
 _SPACED_OFFSET = re.compile(r"(\d) (\d\d(:?\d\d)?)$")

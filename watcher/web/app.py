@@ -14,30 +14,26 @@ images only from this server.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from watcher.alerts.render import printable
 from watcher.config.model import Config, HttpConfig, is_loopback
+from watcher.display import printable
 from watcher.errors import ConfigError, RecordError, one_line
-from watcher.record.engine import reader
 from watcher.times import iso
+from watcher.web import api, metrics, pages
+from watcher.web.call import HERE, Call, Refused, presented_token
 
 log = logging.getLogger("watcher.web")
 
-HERE = Path(__file__).parent
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                 "base-uri 'none'; frame-ancestors 'none'"),
@@ -48,14 +44,6 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 REALM = "assistant-watcher"
-
-
-class Refused(Exception):
-    """A request the handler will not serve: an HTTP status and one line saying why."""
-
-    def __init__(self, status: int, message: str, **details: Any):
-        super().__init__(message)
-        self.status, self.message, self.details = status, message, details
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -87,8 +75,6 @@ def _routes() -> Map:
 
 
 def _handlers() -> dict[str, Callable[..., Response]]:
-    from watcher.web import api, metrics, pages
-
     modules = {"pages": pages, "api": api, "metrics": metrics}
     return {rule.endpoint: getattr(modules[rule.endpoint.split(".")[0]], rule.endpoint.split(".")[1])
             for rule in _routes().iter_rules()}
@@ -101,13 +87,11 @@ class Web:
     """The WSGI application over one config and database; `update` swaps both (the daemon's reload)."""
 
     def __init__(self, config: Config, engine: Engine):
-        from watcher.web.metrics import registry_for
-
         self.routes = _routes()
         self.handlers = _handlers()
         self.templates = _templates()
         self.update(config, engine)
-        self.metrics_registry = registry_for(self)
+        self.metrics_registry = metrics.registry_for(self)
 
     def update(self, config: Config, engine: Engine) -> None:
         """Serve `config` and `engine` from the next request on (the token is read again now)."""
@@ -179,82 +163,11 @@ class Web:
                             "HTTP Basic)", challenge=challenge)
 
 
-def poll_intervals(config: Config) -> dict[str, float]:
-    """Seconds between two polls of each enabled target (a disabled one is never stale)."""
-    return {target.name: config.interval_of(target) for target in config.enabled_targets}
-
-
 def _hostname(host: str) -> str:
     """The name in a Host header: `[::1]:8080` → `::1`, `localhost:8080` → `localhost`."""
     if host.startswith("["):
         return host[1:host.find("]")] if "]" in host else ""
     return host.split(":", 1)[0]
-
-
-def presented_token(request: Request) -> str | None:
-    """The token a request presents: a Bearer token, or the password of HTTP Basic."""
-    auth = request.authorization
-    if auth is None:
-        return None
-    if auth.type == "bearer":
-        return auth.token
-    if auth.type == "basic":
-        return auth.password
-    return None
-
-
-class Call:
-    """One request and what its handler needs: sessions, URLs, and ways to answer."""
-
-    def __init__(self, web: Web, request: Request):
-        self.web, self.request = web, request
-        self.adapter = web.routes.bind_to_environ(request.environ)
-
-    @property
-    def config(self) -> Config:
-        return self.web.config
-
-    @property
-    def is_api(self) -> bool:
-        return self.request.path.startswith(("/api/", "/metrics", "/healthz"))
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        """A session that only reads (on SQLite it takes no write lock)."""
-        with Session(reader(self.web.engine), expire_on_commit=False) as session:
-            yield session
-
-    @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """A session in a transaction, committed when the block ends without an error."""
-        with Session(self.web.engine, expire_on_commit=False) as session, session.begin():
-            yield session
-
-    def url(self, endpoint: str, **values: Any) -> str:
-        """The path of `endpoint`; other values become query arguments (`from_` for the keyword `from`)."""
-        clean = {k.rstrip("_"): v for k, v in values.items() if v is not None and v is not False and v != ""}
-        return self.adapter.build(endpoint, clean, force_external=False)
-
-    def page(self, template: str, status: int = 200, **context: Any) -> Response:
-        html = self.web.templates.get_template(template).render(url=self.url, request=self.request, **context)
-        response = Response(html, status=status, mimetype="text/html")
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    def json(self, document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        body = json.dumps(document, ensure_ascii=False, indent=None, separators=(",", ":"))
-        response = Response(body, status=status, mimetype="application/json", headers=headers or {})
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    def error(self, status: int, message: str, challenge: list[str] | None = None, **details: Any) -> Response:
-        if self.is_api:
-            response = self.json({"error": message, **details}, status)
-        else:
-            response = self.page("error.html.j2", status, title=f"Error {status}", code=status, message=message)
-        for value in challenge or []:
-            response.headers.add("WWW-Authenticate", value)
-        return response
 
 
 # --- templates ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from watcher.record import overview_orm
 from watcher.record.engine import reader
 from watcher.times import json_time, utcnow
-from watcher.web.app import Call, poll_intervals
+from watcher.web.call import Call, poll_intervals
 
 PREFIX = "assistant_watcher_"
 STALE_AFTER = 3  # intervals without a complete poll before /healthz calls a target and kind stale

@@ -18,14 +18,15 @@ from werkzeug.wrappers import Response
 
 from watcher import display
 from watcher.compare import diff, sections
+from watcher.display import actor_text
 from watcher.kinds import registry
 from watcher.record import history_orm, overview_orm
 from watcher.record.documents import event_severity
 from watcher.record.models import Event, Target
-from watcher.record.schema import RULES_CHANGED
+from watcher.record.schema import RULES_CHANGED, Origin
 from watcher.times import utcnow
 from watcher.web import api
-from watcher.web.app import HERE, Call, Refused, poll_intervals
+from watcher.web.call import HERE, Call, Refused, poll_intervals
 from watcher.web.diffview import content, side_by_side
 from watcher.web.metrics import STALE_AFTER
 
@@ -188,20 +189,8 @@ def _how(version) -> str:
 
 
 def _who(version, event: Event | None) -> str:
-    if version.origin in ("apply", "restore"):
+    if version.origin in (Origin.APPLY, Origin.RESTORE):
         return version.actor or "unknown"
-    if version.origin == "baseline" or version.note == RULES_CHANGED:
+    if version.origin == Origin.BASELINE or version.note == RULES_CHANGED:
         return "—"
     return actor_text(event.actor if event is not None else None)
-
-
-def actor_text(actor: dict[str, Any] | None) -> str:
-    """Who made a change, for people: "ops@example.com (user, from the audit log)", or unknown."""
-    if not actor:
-        return "unknown (out of band)"
-    name = actor.get("email") or actor.get("id") or "someone"
-    source = actor.get("source")
-    detail = ", ".join(str(p) for p in (actor.get("type"), f"from the {source.replace('_', ' ')}" if source else None)
-                       if p)
-    return f"{name} ({detail})" if detail else str(name)
-

@@ -15,7 +15,9 @@ import threading
 from waitress import wasyncore
 from waitress.server import create_server
 
+from watcher.config.model import Config
 from watcher.errors import ConfigError, WatcherError
+from watcher.web.app import Web
 
 log = logging.getLogger("watcher.web")
 
@@ -96,3 +98,12 @@ def serve_until_signal(server: HttpServer) -> None:
         server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def bound(config: Config, engine) -> tuple[Web, HttpServer]:
+    """The web application over `config` and `engine`, and its server with `[http] listen` bound (not yet
+    serving): what the daemon serves beside its polls. A busy port is a WatcherError now."""
+    if config.http is None:
+        raise ConfigError("[http] is not configured")
+    web = Web(config, engine)
+    return web, HttpServer(web, config.http.host, config.http.port)

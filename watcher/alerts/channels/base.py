@@ -18,11 +18,12 @@ from typing import Any, ClassVar
 from watcher.alerts import notices, templating
 from watcher.config.model import Config
 from watcher.record import documents
+from watcher.record.schema import Purpose
 
 # The type of the document a webhook receives, by alert purpose.
-DOCUMENT_TYPES = {"failing": "watcher.failing", "recovered": "watcher.recovered", "retired": "kind.retired",
-                  "dead": "delivery.dead", "disabled": "channel.disabled", "test": "watcher.test",
-                  "digest": "drift.digest"}
+DOCUMENT_TYPES: dict[str, str] = {Purpose.FAILING: "watcher.failing", Purpose.RECOVERED: "watcher.recovered",
+                  Purpose.RETIRED: "kind.retired", Purpose.DEAD: "delivery.dead", Purpose.DISABLED: "channel.disabled",
+                  Purpose.TEST: "watcher.test", Purpose.DIGEST: "drift.digest"}
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,13 @@ class Alert:
 
     @property
     def type(self) -> str:
-        if self.purpose == "event" and self.events:
+        if self.purpose == Purpose.EVENT and self.events:
             return f"drift.{self.events[0].change}"
         return DOCUMENT_TYPES.get(self.purpose, self.purpose)
 
     def document(self) -> dict[str, Any]:
         """The JSON body of the contract: a drift document for an event, a notice envelope otherwise."""
-        if self.purpose == "event" and self.events:
+        if self.purpose == Purpose.EVENT and self.events:
             return documents.drift_document(self.events[0])
         message = self.notice.headline if self.notice else self.title
         error = self.notice.error if self.notice else None

@@ -14,6 +14,7 @@ from watcher import display
 from watcher.alerts import render
 from watcher.alerts.channels.base import Alert
 from watcher.compare import sections
+from watcher.record.schema import Purpose
 from watcher.times import iso
 
 
@@ -32,9 +33,9 @@ class Card:
 
 def card(alert: Alert, *, line_chars: int) -> Card:
     """The card for `alert`; its `lines` hold at most `line_chars` characters."""
-    if alert.purpose == "event":
+    if alert.purpose == Purpose.EVENT:
         return _event_card(alert, line_chars)
-    if alert.purpose == "digest":
+    if alert.purpose == Purpose.DIGEST:
         return _digest_card(alert, line_chars)
     return _notice_card(alert)
 
@@ -95,5 +96,6 @@ def _notice_card(alert: Alert) -> Card:
         facts=[(label, display.printable(value)) for label, value in notice.facts],
         paragraphs=[display.printable(p) for p in notice.paragraphs],
         error=display.printable(notice.error) if notice.error else None,
-        commands=[("Deliveries", "assistant-watcher outbox")] if alert.purpose in ("dead", "disabled") else [],
+        commands=([("Deliveries", "assistant-watcher outbox")] if alert.purpose in (Purpose.DEAD, Purpose.DISABLED)
+                  else []),
     )

@@ -31,6 +31,7 @@ from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL, email_recipients
 from watcher.errors import ConfigError, DeliveryError
 from watcher.record.models import Delivery
+from watcher.record.schema import DeliveryState, Purpose
 from watcher.times import iso, utcnow
 
 log = logging.getLogger("watcher.channels.email")
@@ -77,9 +78,9 @@ def render_email(alert: Alert, templates: templating.Templates) -> templating.Re
     """The email for an alert: one event, a digest, or a notice; should rendering ever fail, a plain
     one that says where to look, so the alert still arrives."""
     try:
-        if alert.purpose == "event" and alert.events:
+        if alert.purpose == Purpose.EVENT and alert.events:
             return render.render_event(alert.events[0], templates)
-        if alert.purpose == "digest" and alert.events:
+        if alert.purpose == Purpose.DIGEST and alert.events:
             return render.render_digest(list(alert.events), templates)
         if alert.notice is None:  # a delivery queued by hand carries its email: nothing here to render
             raise ValueError("the alert has neither events nor a notice")
@@ -98,7 +99,7 @@ def _smtp(config: Config) -> SmtpConfig:
 
 
 def _plain_subject(alert: Alert) -> str:
-    if alert.purpose == "event" and alert.events:
+    if alert.purpose == Purpose.EVENT and alert.events:
         event = alert.events[0]
         return f"[{event.target}] {render.kind_label(event.kind)} {event.object_id} {event.change}"
     return alert.title
@@ -123,7 +124,7 @@ def new_row(purpose: str, to: list[str], email: templating.RenderedEmail, msgid_
     channels are); its Message-ID is fixed now, so every retry carries the same one."""
     now = now or utcnow()
     return Delivery(
-        purpose=purpose, channel=WATCHLIST_CHANNEL, state="pending", recipients=list(to),
+        purpose=purpose, channel=WATCHLIST_CHANNEL, state=DeliveryState.PENDING, recipients=list(to),
         subject=display.header_text(email.subject), text_body=email.text, html_body=email.html,
         message_id=make_msgid(domain=msgid_domain), created_at=now, attempts=0, next_attempt_at=now,
     )

@@ -13,6 +13,7 @@ import json
 from watcher.alerts.channels.base import Alert, Claimed, Payload
 from watcher.alerts.channels.card import Card, card
 from watcher.alerts.channels.http import HttpChannel
+from watcher.kinds.base import Severity
 
 CARD_VERSION = "1.4"
 PAYLOAD_LIMIT = 20 * 1024  # bytes of the whole POST body; Teams' own limit is about 28 KB
@@ -50,7 +51,7 @@ def message(content: Card) -> dict:
 
 
 def _body(content: Card) -> list[dict]:
-    high = content.severity == "high"
+    high = content.severity == Severity.HIGH
     body = [_rich(_run(content.headline, size="Medium", weight="Bolder", color="Attention" if high else "Default"))]
     for label, value in content.facts:
         body.append(_rich(_run(f"{label}: ", weight="Bolder"), _run(value)))

@@ -1,21 +1,24 @@
-"""Running the watcher: snapshot (one poll of everything), run (the daemon), serve (the web UI),
-demo, and the sandbox server."""
+"""`snapshot`: poll every target once, record the drift, deliver the outbox (cron's and a timer's command)."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 
-from watcher.cli.app import EXIT_FAILED, EXIT_OK, App, main, pass_app
+from watcher.alerts import outbox
+from watcher.alerts.compose import composer
+from watcher.cli.app import EXIT_FAILED, EXIT_OK, App, pass_app
 from watcher.cli.output import known_kinds
-from watcher.display import printable
+from watcher.display import counted, printable
 from watcher.errors import ConfigError
+from watcher.poll.outcome import nothing_served, nothing_served_line, summary_line
+from watcher.poll.run import poll_kinds
 
-# --- snapshot -----------------------------------------------------------------------------
 
-
-@main.command()
+@click.command()
 @click.option("--target", "target_name", metavar="NAME", help="Poll only this target.")
 @click.option("--kind", "kind_names", metavar="KIND", multiple=True, callback=known_kinds,
               help="Poll only this kind (repeatable); asked even if it was not served before.")
@@ -26,9 +29,6 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
 
     Exits 0 when every poll completed, 1 when one failed, 2 on a bad config.
     """
-    from watcher.poll.outcome import nothing_served, nothing_served_line, summary_line
-    from watcher.poll.run import poll_kinds
-
     config = app.config
     # A disabled target is polled only when named: its record is kept, its polling stopped.
     targets = [_configured_target(config, target_name)] if target_name else list(config.enabled_targets)
@@ -40,7 +40,7 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
     _check_kinds(targets, kind_names)
     for channel in config.channels:
         channel.check_secrets()
-    compose = _composer(config)
+    compose = composer(config)
     outcomes: list = []
     failed_targets: list[str] = []
     interrupted = _Interruption()
@@ -62,7 +62,7 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         interrupted.close()
     drift = sum(len(o.events) for o in outcomes)
     if drift and config.alerts_go_nowhere:
-        click.echo(f"note: {drift} drift {'event' if drift == 1 else 'events'} recorded, but no alert channel is "
+        click.echo(f"note: {counted(drift, 'drift event')} recorded, but no alert channel is "
                    "configured ([smtp] or [[channels]]): nobody was told", err=True)
     if not no_email:
         _deliver_after_snapshot(app)
@@ -90,9 +90,6 @@ class _Interruption:
     raised (inside a C call) cannot make the snapshot go on; the next request or record stops it."""
 
     def __init__(self):
-        import signal
-        import threading
-
         self._event = threading.Event()
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
 
@@ -104,8 +101,6 @@ class _Interruption:
         return self._event.is_set()
 
     def close(self) -> None:
-        import signal
-
         signal.signal(signal.SIGINT, self._previous)
 
 
@@ -117,15 +112,7 @@ def _interrupted(outcomes: list) -> None:
     click.get_current_context().exit(130)
 
 
-def _composer(config):
-    from watcher.alerts import compose
-
-    return compose.composer(config)
-
-
 def _deliver_after_snapshot(app: App) -> None:
-    from watcher.alerts import outbox
-
     report = outbox.deliver_pending(app.engine, app.config)
     line = report.summary()
     if line:
@@ -143,72 +130,3 @@ def _progress_printer():
         sys.stderr.flush()
 
     return show
-
-
-# --- the daemon and the demo ----------------------------------------------------------------
-
-
-@main.command()
-@pass_app
-def run(app: App) -> None:
-    """The daemon: poll on schedule and deliver alerts until SIGTERM (systemd Type=notify)."""
-    from watcher.run import daemon
-
-    click.get_current_context().exit(daemon.run(app.config_option, verbose=app.verbose))
-
-
-@main.command()
-@click.option("--listen", metavar="HOST:PORT", help="Where to listen (default: [http] listen, else 127.0.0.1:8080).")
-@pass_app
-def serve(app: App, listen: str | None) -> None:
-    """The web UI, the JSON API, /metrics and /healthz, without polling (until SIGTERM or Ctrl-C)."""
-    from watcher.config.model import HttpConfig
-    from watcher.web.app import Web
-    from watcher.web.server import HttpServer, serve_until_signal
-
-    config = app.config
-    http = config.http or HttpConfig()
-    if listen is not None:
-        try:
-            http = HttpConfig.model_validate({**http.model_dump(), "listen": listen})
-        except ValueError as exc:
-            raise ConfigError(f"--listen: {_validation_line(exc)}") from None
-        config = config.model_copy(update={"http": http})
-    server = HttpServer(Web(config, app.engine), http.host, http.port)
-    click.echo(f"serving {server.url}/ (pages), {server.url}/api/v1/, /metrics and /healthz; Ctrl-C stops",
-               err=True)
-    serve_until_signal(server)
-
-
-def _validation_line(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        return errors()[0]["msg"].removeprefix("Value error, ")
-    return str(exc)
-
-
-@main.command()
-@click.option("--html", "html_path", metavar="FILE", help="Where to write the alert's HTML part.")
-def demo(html_path: str | None) -> None:
-    """The whole loop on this machine, no account needed: sandbox, drift, real SMTP, the alert."""
-    from watcher.demo import run_demo
-
-    click.get_current_context().exit(run_demo(html_path=html_path))
-
-
-# --- the sandbox ----------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
-@click.option("--seed", default=5, show_default=True, type=click.IntRange(0, 100_000),
-              help="How many objects of each kind to create at start.")
-@click.option("--api-key", default="sk-sandbox", show_default=True, help="The project key the sandbox accepts.")
-@click.option("--admin-key", default="sk-admin-sandbox", show_default=True,
-              help="The admin key its organization endpoints accept.")
-def sandbox(host: str, port: int, seed: int, api_key: str, admin_key: str) -> None:
-    """Run the local OpenAI-compatible server that tests and the demo use."""
-    from watcher.sandbox import serve
-
-    serve(host=host, port=port, seed=seed, api_key=api_key, admin_key=admin_key)
