@@ -235,3 +235,28 @@ def test_a_name_that_is_not_a_string_is_left_to_the_model_to_explain(tmp_path, r
                     '[[channels]]\nname = ["c"]\ntype = "email"\nto = ["c@example.com"]\n')
     with pytest.raises(ConfigError, match="expected a string"):  # a list cannot be a dict key: no TypeError
         reader(path)
+
+
+def _modules_after(config, *command, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules under `prefixes` a whole process running `command` imported (it must succeed)."""
+    probe = ("import sys\nfrom watcher.cli import main\n"
+             f"try:\n    main(['--config', {config!r}, *{list(command)!r}])\nexcept SystemExit as exit:\n"
+             "    assert not exit.code, exit.code\n"
+             f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stderr.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_a_snapshot_that_tells_nobody_loads_no_alert_machinery(config):
+    loaded = _modules_after(config, "snapshot", "--no-email", prefixes=("jinja2", "aiosmtplib", "watcher.alerts"))
+    assert loaded == []
+
+
+def test_a_snapshot_loads_only_the_channel_types_it_delivers_to(write_config, sandbox, store_url, tmp_path):
+    (tmp_path / "slack-url").write_text("http://127.0.0.1:9/hook\n")
+    hooked = write_config(sandbox, store_url, extra=f'[[channels]]\nname = "ops"\ntype = "slack"\n'
+                                                  f'url_file = "{tmp_path / "slack-url"}"\n')
+    loaded = _modules_after(hooked, "snapshot", "--no-email", prefixes=("watcher.alerts.channels.", "aiosmtplib"))
+    assert "watcher.alerts.channels.slack" in loaded
+    assert not {"watcher.alerts.channels.email", "watcher.alerts.channels.webhook", "aiosmtplib"} & set(loaded)

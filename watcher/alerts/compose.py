@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from watcher.alerts import render, templating
 from watcher.alerts.channels import dispatch
-from watcher.alerts.channels.email import recipients
+from watcher.alerts.channels.base import recipients
 from watcher.alerts.notices import notice_for
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL

@@ -30,12 +30,13 @@ from sqlalchemy.orm import Session
 from watcher.alerts import compose, stored
 from watcher.alerts.channels import dispatch
 from watcher.alerts.channels.base import Claimed, Payload, Sent, Sweep
-from watcher.alerts.channels.email import recipients as email_recipients
+from watcher.alerts.channels.base import recipients as email_recipients
 from watcher.config.model import Config
 from watcher.display import counted
 from watcher.errors import ConfigError, DeliveryError, one_line
 from watcher.record.engine import installation_key
 from watcher.record.models import Alert, ChannelState, Delivery, rows_updated
+from watcher.record.overview_orm import count_pending
 from watcher.record.schema import DeliveryState, Purpose
 from watcher.times import duration_text, iso, utcnow
 
@@ -347,7 +348,7 @@ def preview(row: Delivery, config: Config) -> dict:
     alert = row.alert
     if row.recipients is not None or alert is None:
         return {"subject": alert.title if alert else None, "recipients": None}
-    is_email = dispatch.configured(config).get(row.channel) is dispatch.TYPES["email"]
+    is_email = dispatch.type_names(config).get(row.channel) == "email"
     to = email_recipients(config, row.channel, alert.routing or []) if is_email else []
     return {"subject": alert.title, "recipients": to}
 
@@ -355,10 +356,3 @@ def preview(row: Delivery, config: Config) -> dict:
 def held_channels(session: Session) -> set[str]:
     """The channels disabled by a 410 (their deliveries wait)."""
     return set(session.scalars(select(ChannelState.name)))
-
-
-def count_pending(engine: Engine) -> int:
-    with Session(engine) as session:
-        pending = select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.PENDING)
-        return session.scalar(pending) or 0
-

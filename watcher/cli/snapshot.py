@@ -8,14 +8,13 @@ import threading
 
 import click
 
-from watcher.alerts import outbox
-from watcher.alerts.compose import composer
 from watcher.cli.app import EXIT_FAILED, EXIT_OK, App, pass_app
 from watcher.cli.output import known_kinds
 from watcher.display import counted, printable
 from watcher.errors import ConfigError
-from watcher.poll.outcome import nothing_served, nothing_served_line, summary_line
+from watcher.poll.outcome import ComposeAlerts, no_alerts, nothing_served, nothing_served_line, summary_line
 from watcher.poll.run import poll_kinds
+from watcher.record.overview_orm import count_pending
 
 
 @click.command()
@@ -40,7 +39,7 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
     _check_kinds(targets, kind_names)
     for channel in config.channels:
         channel.check_secrets()
-    compose = composer(config)
+    compose = _composer(config)
     outcomes: list = []
     failed_targets: list[str] = []
     interrupted = _Interruption()
@@ -112,7 +111,20 @@ def _interrupted(outcomes: list) -> None:
     click.get_current_context().exit(130)
 
 
+def _composer(config) -> ComposeAlerts:
+    """What the polls call for their alerts: nothing at all when no channel is configured."""
+    if config.alerts_go_nowhere:
+        return no_alerts
+    from watcher.alerts.compose import composer  # jinja and the channels: only when someone is told
+
+    return composer(config)
+
+
 def _deliver_after_snapshot(app: App) -> None:
+    if app.config.alerts_go_nowhere and not count_pending(app.engine):
+        return  # nobody to tell and nothing left from before: the outbox has nothing to do
+    from watcher.alerts import outbox  # jinja and the channels: only when there is something to deliver
+
     report = outbox.deliver_pending(app.engine, app.config)
     line = report.summary()
     if line:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, literal, select, true, tuple_, union_all
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, contains_eager, defer
 
 from watcher.errors import RecordError
@@ -294,3 +295,9 @@ def drift_counts(session: Session) -> list[tuple[str, str, str, str, int]]:
 def _target_names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(Target.id, Target.name)).all())
 
+
+def count_pending(engine: Engine) -> int:
+    """Deliveries still pending (due or waiting for their next attempt), on every channel."""
+    with Session(engine) as session:
+        pending = select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.PENDING)
+        return session.scalar(pending) or 0

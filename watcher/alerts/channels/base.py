@@ -11,14 +11,19 @@ HTTP client) lives in a `Sweep`, closed when the sweep ends.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from watcher.alerts import notices, templating
+from watcher.alerts import notices
 from watcher.config.model import Config
+from watcher.config.routing import email_recipients
 from watcher.record import documents
 from watcher.record.schema import Purpose
+
+if TYPE_CHECKING:
+    from watcher.alerts import templating
 
 # The type of the document a webhook receives, by alert purpose.
 DOCUMENT_TYPES: dict[str, str] = {Purpose.FAILING: "watcher.failing", Purpose.RECOVERED: "watcher.recovered",
@@ -136,3 +141,10 @@ class Sweep:
             await smtp.close()
         if http is not None:
             await http.aclose()
+
+
+def recipients(config: Config, channel: str, routing: Iterable[dict]) -> list[str]:
+    """Who an alert goes to on an email channel, by the config of now (see `watcher.config.routing`)."""
+    return email_recipients(channel, routing, watchlist=config.alerts.watchlist,
+                            routes=[(r.match.model_dump(), r.to) for r in config.alerts.routes],
+                            channel_to={c.name: c.to for c in config.channels if c.type == "email"})

@@ -14,7 +14,6 @@ import base64
 import logging
 import os
 import ssl
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
@@ -25,10 +24,10 @@ import aiosmtplib
 
 from watcher import display
 from watcher.alerts import render, templating
-from watcher.alerts.channels.base import Alert, Channel, Claimed, Payload, Sent
+from watcher.alerts.channels.base import Alert, Channel, Claimed, Payload, Sent, recipients
 from watcher.config.alerts import SmtpConfig
 from watcher.config.model import Config
-from watcher.config.routing import WATCHLIST_CHANNEL, email_recipients
+from watcher.config.routing import WATCHLIST_CHANNEL
 from watcher.errors import ConfigError, DeliveryError
 from watcher.record.models import Delivery
 from watcher.record.schema import DeliveryState, Purpose
@@ -103,13 +102,6 @@ def _plain_subject(alert: Alert) -> str:
         event = alert.events[0]
         return f"[{event.target}] {render.kind_label(event.kind)} {event.object_id} {event.change}"
     return alert.title
-
-
-def recipients(config: Config, channel: str, routing: Iterable[dict]) -> list[str]:
-    """Who an alert goes to on an email channel, by the config of now (see `watcher.config.routing`)."""
-    return email_recipients(channel, routing, watchlist=config.alerts.watchlist,
-                            routes=[(r.match.model_dump(), r.to) for r in config.alerts.routes],
-                            channel_to={c.name: c.to for c in config.channels if c.type == "email"})
 
 
 def msgid_domain(sender: str) -> str:
@@ -352,3 +344,6 @@ def _checked_address(address: str) -> str:
     if any(c in address for c in "\r\n") or "@" not in parsed:
         raise DeliveryError(f"--to: {display.header_text(address, 100)!r} is not an email address")
     return parsed
+
+
+CHANNEL = EmailChannel  # what watcher.alerts.channels.dispatch finds by this module's name

@@ -76,3 +76,6 @@ def _inline(command: str) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+CHANNEL = SlackChannel  # what watcher.alerts.channels.dispatch finds by this module's name

@@ -75,3 +75,6 @@ def _rich(*runs: dict, **options) -> dict:
 
 def _run(text: str, **style) -> dict:
     return {"type": "TextRun", "text": text, **{k: v for k, v in style.items() if v not in (None, "Default")}}
+
+
+CHANNEL = TeamsChannel  # what watcher.alerts.channels.dispatch finds by this module's name

@@ -41,3 +41,6 @@ def signature(key: bytes, message_id: str, timestamp: str, content: bytes) -> st
     """The `webhook-signature` header value for one attempt."""
     signed = f"{message_id}.{timestamp}.".encode() + content
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
+
+
+CHANNEL = WebhookChannel  # what watcher.alerts.channels.dispatch finds by this module's name
