@@ -231,6 +231,32 @@ def test_one_kind_failing_does_not_stop_the_other(engine, two_page_sandbox, targ
     assert [e[0] for e in events(engine)] == ["modified"]
 
 
+@pytest.mark.parametrize("quirk", ["empty_listing", "null_data"])
+def test_an_empty_listing_of_objects_still_served_records_no_deletion(engine, sandbox, poll, quirk):
+    poll()
+    sandbox.set_quirk(quirk)
+    outcome = poll()["assistants"]
+    assert outcome.status == "failed"
+    assert "listing incomplete: 5 recorded objects missing from it, but the server still serves" in outcome.error
+    assert events(engine) == []
+    assert count(engine, Resource, Resource.deleted_at.is_not(None)) == 0
+
+
+def test_an_account_emptied_for_real_records_every_deletion(engine, sandbox, poll):
+    poll()
+    for obj in sandbox.objects("assistants"):
+        sandbox.remove("assistants", obj["id"])
+    outcome = poll()["assistants"]
+    assert outcome.status == "complete" and outcome.objects == 0
+    assert [e[0] for e in events(engine)] == ["deleted"] * 5
+
+
+def test_an_empty_first_listing_of_a_new_kind_is_a_baseline_of_nothing(engine, sandbox, poll):
+    sandbox.set_quirk("null_data")
+    outcome = poll()["assistants"]
+    assert outcome.status == "complete" and outcome.objects == 0 and events(engine) == []
+
+
 # --- invariant 2: a retired kind is loud, a never-served kind is said once ---
 
 

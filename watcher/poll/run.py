@@ -34,7 +34,7 @@ from watcher.kinds import registry
 from watcher.kinds.base import Kind
 from watcher.poll import attribution, recording
 from watcher.poll.outcome import WORKER, ComposeAlerts, Context, LastPoll, PollOutcome, no_alerts
-from watcher.poll.spool import collect, load_known, read_spool
+from watcher.poll.spool import Known, collect, load_known, read_spool
 from watcher.record.engine import ensure_target, installation_key
 from watcher.record.locks import poll_lock
 from watcher.record.models import Poll
@@ -85,7 +85,8 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
                 remembered = memory.recall(target.name, kind.name, context.rules)
                 remember = functools.partial(memory.keep, target.name, kind.name, context.rules)
             outcome = poll_kind(engine, context, functools.partial(source.pages, kind, remembered), progress=report,
-                                ask_again=only is not None, cancelled=cancelled, remember=remember)
+                                ask_again=only is not None, cancelled=cancelled, remember=remember,
+                                still_served=functools.partial(source.still_served, kind))
             if outcome.status == PollStatus.COMPLETE:  # after the commit: who made the drift, where an audit log says
                 _attributed(outcome, attribution.attribute(engine, source, target.name, kind))
             if progress:
@@ -117,10 +118,13 @@ def settings_fingerprint(target) -> str:
 def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Page]], *,
               progress: Callable[[int, int], None] | None = None, ask_again: bool = False,
               cancelled: Callable[[], bool] | None = None,
-              remember: Callable[[dict[bytes, PageSummary]], None] | None = None) -> PollOutcome:
+              remember: Callable[[dict[bytes, PageSummary]], None] | None = None,
+              still_served: Callable[[str], bool | None] | None = None) -> PollOutcome:
     """Poll (target, kind) from `pages()` and record the result, complete or failed.
 
     Once a poll is recorded complete, `remember` is given what to remember of its pages.
+    `still_served(object_id)` asks the server for a recorded object the listing left out
+    (see `Source.still_served`): a listing that leaves out a live object records no deletion.
 
     Raises only when even a failed poll cannot be recorded (the database is unreachable).
     """
@@ -147,6 +151,8 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
                           counted(counts.unread_pages, "page") + " not read again")
                 if cancelled and cancelled():
                     raise KeyboardInterrupt  # interrupted while listing: this poll is not recorded
+                if still_served is not None:
+                    _confirm_missing(context, known, counts.seen, still_served)
                 spool.seek(0)
                 prepared = recording.prepare(engine, context, known, previous, read_spool(spool), counts)
                 spool.seek(0)
@@ -169,6 +175,24 @@ def poll_kind(engine: Engine, context: Context, pages: Callable[[], Iterable[Pag
             error = (f"{context.target}/{kind}: could not record this listing: {type(exc).__name__}: "
                      f"{one_line(exc, 300)}")
             return _record_failure(engine, context, target_id, started, error)
+
+
+CONFIRMED = 3  # recorded objects missing from a listing that are asked for by id before it is believed
+
+
+def _confirm_missing(context: Context, known: dict[str, Known], seen: set[str],
+                     still_served: Callable[[str], bool | None]) -> None:
+    """Raises SourceError when the listing left out an object the server still serves.
+
+    Such a listing proves no deletion: an empty first page from a proxy, `data: null`, a listing cut
+    short. Up to CONFIRMED of the missing objects are asked for; a real deletion answers 404.
+    """
+    missing = sorted(object_id for object_id, mine in known.items() if not mine.deleted and object_id not in seen)
+    for object_id in missing[:CONFIRMED]:
+        if still_served(object_id):
+            raise SourceError(f"{context.target}/{context.kind.name}: listing incomplete: "
+                              f"{counted(len(missing), 'recorded object')} missing from it, but the server still "
+                              f"serves {object_id}; nothing is recorded as deleted")
 
 
 def _last_complete_poll(session: Session, target_id: int, kind: str) -> LastPoll | None:

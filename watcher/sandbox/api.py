@@ -105,6 +105,8 @@ class Api:
             if "ignore_limit" in quirks:
                 limit = max(1, len(ids))
             chosen, has_more = page(ids, limit, order, None if stuck else after, before, "repeat_id" in quirks)
+            if quirks & {"empty_listing", "null_data"}:
+                chosen, has_more = [], False
             parts = [self._served(served, col, oid, quirks) for oid in chosen]
         if stuck:
             has_more = True
@@ -116,6 +118,8 @@ class Api:
             tail["next"] = chosen[-1] if chosen and has_more else None
         if "omit_has_more" in quirks:
             del tail["has_more"]
+        if "null_data" in quirks:
+            return b'{"object":"list","data":null,' + dumps(tail)[1:]
         return b'{"object":"list","data":[' + b",".join(parts) + b"]," + dumps(tail)[1:]
 
     def _located(self, served: Served, match: Match):

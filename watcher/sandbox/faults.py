@@ -19,6 +19,8 @@ QUIRKS = (
     "omit_has_more",  # list answers leave has_more out altogether
     "fixed_page_20",  # a page is 20 objects whatever `limit` says
     "ignore_limit",  # the whole collection in one page, whatever `limit` says
+    "empty_listing",  # every list answers one empty page, has_more false, though the objects are still served
+    "null_data",  # every list answers `"data": null`, has_more false, as a broken proxy does
 )
 
 
