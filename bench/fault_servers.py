@@ -129,6 +129,22 @@ def deep(depth: int, args, _rng) -> Row:
                ])
 
 
+def empty_listing(data: str, args, _rng) -> Row:
+    behaviour = hostile.EmptyListing(data)
+
+    def between(_n: int) -> None:
+        behaviour.empty = True
+
+    (baseline, run), figures = _hostile("faults-empty-", behaviour, args.cap, runs=2, between=between)
+    ok = run.code == 1 and figures["deleted"] == 0
+    return Row(f"an empty listing, data {data}", f"{baseline.exit}, then {run.exit}", secs(run), mib(run),
+               verdict(ok), [
+                   f"baseline of 5; then a listing of none, each still served by id: {figures['deleted']} "
+                   f"deletions recorded, {figures['mail']} e-mails",
+                   f"that poll: {_last_poll(figures)}",
+               ])
+
+
 def interval(args, _rng) -> Row:
     with tempfile.TemporaryDirectory(prefix="faults-interval-") as tmp, \
             Sandbox(assistants=5, agents=5, api_key=KEY) as api:

@@ -27,7 +27,10 @@ sink and the hostile servers run in this process, over loopback. Rows (names for
   huge-page     a page that ignores `limit`: 100 objects of 3 MB
   long-edit     230k characters of instructions with every other line edited: that snapshot
                 against an unchanged one (the issue's target: at most 4x)
-  deep-500, deep-900  metadata nested 500 and 900 levels, then its innermost value edited
+  empty-page, data-null  after a baseline of 5, a listing of none (`[]`, then null) while each is
+                still served by its id: no deletion may be recorded
+  deep-500, deep-900, deep-1000, deep-100000
+                metadata nested 500 to 100,000 levels, then its innermost value edited
   interval-1ms  `run` with interval = "1ms" for 20 s
 
 A row's verdict is the promise of issue 9 it checks; FAIL rows are printed as they are.
@@ -64,6 +67,10 @@ SCENARIOS = {
     "long-edit": fault_servers.long_edit,
     "deep-500": lambda args, rng: fault_servers.deep(500, args, rng),
     "deep-900": lambda args, rng: fault_servers.deep(900, args, rng),
+    "empty-page": lambda args, rng: fault_servers.empty_listing("[]", args, rng),
+    "data-null": lambda args, rng: fault_servers.empty_listing("null", args, rng),
+    "deep-1000": lambda args, rng: fault_servers.deep(1_000, args, rng),
+    "deep-100000": lambda args, rng: fault_servers.deep(100_000, args, rng),
     "interval-1ms": fault_servers.interval,
 }
 

@@ -146,6 +146,25 @@ class DeepMetadata:
         send(handler, body + b"]}")
 
 
+class EmptyListing:
+    """Five assistants; once `empty`, a listing of none (`data` is `[]` or null, has_more false) though each
+    assistant is still served by its id, as a broken proxy in front of a healthy server answers."""
+
+    def __init__(self, data: str = "[]"):
+        self.objects = {o["id"]: o for o in (assistant(n) for n in range(1, 6))}
+        self.data, self.empty = data, False
+
+    def __call__(self, handler, _query) -> None:
+        object_id = urlsplit(handler.path).path.removeprefix("/v1/assistants").strip("/")
+        if object_id:
+            found = self.objects.get(object_id)
+            send(handler, json.dumps(found).encode() if found else b'{"error": {"message": "No assistant"}}',
+                 200 if found else 404)
+            return
+        data = self.data if self.empty else json.dumps(list(self.objects.values()))
+        send(handler, b'{"object": "list", "has_more": false, "data": ' + data.encode() + b"}")
+
+
 class Gate:
     """A loopback port that refuses connections while closed and forwards them to `upstream` while open."""
 

@@ -389,7 +389,8 @@ def test_quirk_nulls_for_empty(sandbox):
 
 def test_quirks_list_matches_the_documented_names():
     assert set(QUIRKS) == {"full_page_has_more_false", "repeat_id", "stuck_cursor", "timestamps_ms",
-                           "nulls_for_empty", "omit_has_more", "fixed_page_20", "ignore_limit"}
+                           "nulls_for_empty", "omit_has_more", "fixed_page_20", "ignore_limit", "empty_listing",
+                           "null_data"}
 
 
 # --- out-of-band access and control -----------------------------------------------------

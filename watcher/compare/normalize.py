@@ -77,8 +77,8 @@ def raw_fingerprint(raw: dict[str, Any], rules: Normalization) -> str:
     """
     try:
         data = orjson.dumps(raw)
-    except (TypeError, orjson.JSONEncodeError):
-        data = json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):  # past 255 levels, or an integer past 64 bits
+        data = _flat_json(raw).encode("utf-8")  # any depth: json.dumps itself recurses
     return hashlib.blake2b(rules.digest + data, key=rules.secret_key[:64], digest_size=16).hexdigest()
 
 

@@ -354,8 +354,6 @@ class Source:
         """An answer's JSON; SourceError when it is not JSON (the server's words scrubbed of keys)."""
         try:
             return parse_json(data)
-        except RecursionError:
-            raise SourceError(f"{self._where(kind)}: the server sent JSON nested too deeply to read") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceError(f"{self._where(kind)}: the server sent something that is not usable JSON: "
                               f"{scrub(str(exc), self.target.secrets())[:200]}") from None

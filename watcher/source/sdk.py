@@ -7,6 +7,7 @@ and never carry a key (servers echo keys back, masked or not, in their messages)
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import warnings
@@ -65,13 +66,42 @@ def _tls_context():
 
 def parse_json(data: bytes) -> Any:
     """The answer parsed: orjson when it can (a third of json's time), else the standard library's reading,
-    which accepts what some servers send and orjson refuses (NaN)."""
+    which accepts what some servers send and orjson refuses (NaN). Structure nested past PARSE_DEPTH levels
+    is read as a fingerprint of its bytes (see `fold_deep`), so no nesting stops the objects beside it."""
     import orjson
 
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(data)
+    except RecursionError:
+        return json.loads(fold_deep(data, PARSE_DEPTH))
+
+
+PARSE_DEPTH = 200  # past the record's own folding depth (watcher.compare.normalize.MAX_DEPTH), below any parser's
+_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')  # a JSON string (skipped whole), or a bracket
+
+
+def fold_deep(data: bytes, depth: int) -> bytes:
+    """`data` with each array or object that opens past `depth` levels replaced by a JSON string naming the
+    sha256 of its bytes: an edit inside it still changes the answer. Iterative: any nesting."""
+    pieces, level, start, copied = [], 0, 0, 0
+    for token in _TOKENS.finditer(data):
+        char = token.group()[:1]
+        if char in b"[{":
+            level += 1
+            if level == depth + 1:
+                start = token.start()
+        elif char in b"]}":
+            if level == depth + 1:
+                digest = hashlib.sha256(data[start:token.end()]).hexdigest()[:16]
+                pieces += [data[copied:start], b'"nested deeper than %d levels: sha256 %s"' % (depth, digest.encode())]
+                copied = token.end()
+            level -= 1
+    pieces.append(data[copied:])
+    return b"".join(pieces)
 
 
 def response_type():
