@@ -160,3 +160,107 @@ def test_restore_refuses_to_write_a_secret_that_was_rotated_since(sandbox, write
     assert result.exit_code == 1
     assert "is a secret the watcher keeps only as a fingerprint" in result.stderr
     assert sandbox.get("agents", agent["id"])["tools"][n]["transport"]["headers"] == rotated[n]["transport"]["headers"]
+
+
+# --- secrets by their shape: credentials in URLs, values shaped like well-known keys ---------------------
+
+OPENAI_KEY = "sk-proj-" + "Ab3dE5gH7jK9mN1pQ3sT5vX7zB9dF1hJ3lN5"
+SHAPED = {
+    "openai": OPENAI_KEY,
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "azure_ai": "A" * 52 + "JQQJ9" + "b" * 27,
+    "azure_storage": "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=" + "q" * 86 + "==;EndpointSuffix=x",
+    "github": "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+    "github_pat": "github_pat_" + "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+    "slack": "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "pem": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+    "webhook": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+}
+
+
+def normalized(raw: dict):
+    return normalize({"id": "agent_1", **raw}, rules=rules_for(get("agents"), secret_key=KEY))
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPED))
+def test_a_value_shaped_like_a_well_known_credential_is_a_fingerprint_under_any_key(shape):
+    snap = normalized({"metadata": {"note": f"use {SHAPED[shape]} here"}})
+    secret_part = SHAPED[shape].split("AccountKey=")[-1][:40]
+    assert secret_part not in snap.canonical
+    assert snap.body["metadata"]["note"].startswith("use ") and "redacted:" in snap.body["metadata"]["note"]
+
+
+def test_the_userinfo_of_a_url_is_masked_where_it_stands():
+    snap = normalized({"tools": [{"type": "mcp", "server_url": "https://bot:hunter2@crm.example.com/mcp?team=ops"}]})
+    url = snap.body["tools"][0]["server_url"]
+    assert "hunter2" not in url and url.startswith("https://redacted:") and url.endswith("@crm.example.com/mcp?team=ops")
+
+
+def test_credential_query_parameters_are_masked_and_the_others_kept():
+    snap = normalized({"metadata": {"feed": "https://x.example.com/a?token=t0ps3cret&team=ops&sig=abc%2Fdef#top"}})
+    url = snap.body["metadata"]["feed"]
+    assert "t0ps3cret" not in url and "abc%2Fdef" not in url
+    assert url.startswith("https://x.example.com/a?token=redacted:") and "&team=ops&sig=redacted:" in url
+    assert url.endswith("#top")
+
+
+def test_a_slack_webhook_urls_path_is_masked():
+    snap = normalized({"metadata": {"hook": "https://hooks.slack.com/services/T0001/B0002/XyZ123abcDEF456"}})
+    assert "XyZ123abcDEF456" not in snap.canonical and "hooks.slack.com/services/redacted:" in snap.canonical
+
+
+@pytest.mark.parametrize("plain", [
+    "https://crm.example.com/mcp?team=ops&page=2", "sk-short", "ask-me-anything-about-your-invoices",
+    "Use the key= option of the CLI", "mailto:ops@example.com", "eyJ alone is no token",
+])
+def test_ordinary_text_and_urls_without_credentials_are_kept_as_they_are(plain):
+    assert normalized({"metadata": {"v": plain}}).body["metadata"]["v"] == plain
+
+
+def test_a_body_with_shaped_secrets_normalized_again_keeps_its_fingerprints():
+    first = normalized({"metadata": {"k": OPENAI_KEY, "u": "https://a:b@h.example.com/?key=v"}})
+    assert normalize(first.body, rules=rules_for(get("agents"), secret_key=KEY)).content_hash == first.content_hash
+
+
+def test_a_rotated_shaped_secret_changes_the_hash():
+    assert normalized({"metadata": {"k": OPENAI_KEY}}).content_hash != \
+        normalized({"metadata": {"k": OPENAI_KEY[:-4] + "zzzz"}}).content_hash
+
+
+def test_a_name_shaped_like_a_key_is_masked_in_the_label():
+    assert OPENAI_KEY not in (normalized({"name": OPENAI_KEY}).name or "")
+
+
+def test_credentials_in_urls_and_shaped_values_reach_no_row_no_command_and_no_mail(sandbox, mail_config, smtp_server,
+                                                                                   cli, cli_json, engine):
+    agent = sandbox.objects("agents")[0]
+    tool = {"type": "mcp", "server_label": "crm", "server_url": "https://bot:hunter2@crm.example.com/mcp?token=t0ps3cret"}
+    sandbox.edit("agents", agent["id"], tools=[tool], metadata={"deploy": OPENAI_KEY})
+    server = smtp_server()
+    config = mail_config(sandbox, server)
+    assert cli(config, "snapshot").exit_code == 0
+    sandbox.edit("agents", agent["id"], tools=[{**tool, "server_url": tool["server_url"].replace("hunter2", "hunter3")}],
+                 metadata={"deploy": OPENAI_KEY[:-4] + "zzzz"})
+    assert cli(config, "snapshot").exit_code == 0
+    [event] = cli_json(config, "events")
+    assert event["change"] == "modified" and sorted(event["paths"]) == ["metadata.deploy", "tools[0].server_url"]
+    [mail] = server.wait_for(1)
+    outputs = [rows_of(engine), mail.raw.decode("utf-8", "replace"), cli(config, "diff", agent["id"]).stdout,
+               cli(config, "show", agent["id"], "--json").stdout, json.dumps(event)]
+    for secret in ("hunter2", "hunter3", "t0ps3cret", OPENAI_KEY[8:], OPENAI_KEY[8:-4] + "zzzz"):
+        assert not [n for n, text_ in enumerate(outputs) if secret in text_], secret
+
+
+def test_restore_sends_a_urls_live_credentials_back_never_their_fingerprint(sandbox, write_config, store_url, cli):
+    agent = sandbox.objects("agents")[0]
+    url = "https://bot:hunter2@crm.example.com/mcp?token=t0p"
+    tool = {"type": "mcp", "server_label": "crm", "transport": {"type": "http", "server_url": url, "headers": {}}}
+    sandbox.edit("agents", agent["id"], tools=[tool])
+    config = write_config(sandbox, store_url)
+    cli(config, "snapshot", "--no-email")
+    sandbox.edit("agents", agent["id"], model="gpt-5-nano")
+    cli(config, "snapshot", "--no-email")
+    result = cli(config, "restore", agent["id"], "--version", "1", "--by", "ops")
+    assert result.exit_code == 0, result.stderr
+    assert sandbox.get("agents", agent["id"])["tools"][0]["transport"]["server_url"] == url

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from watcher.compare import diff
-from watcher.compare.normalize import fingerprint, is_fingerprint, normalize, rules_for
+from watcher.compare.normalize import REDACTED, fingerprint, is_fingerprint, normalize, rules_for, scrubbed_text
 from watcher.config.model import Config
 from watcher.config.targets import TargetConfig
 from watcher.errors import RecordError
@@ -219,9 +219,9 @@ def _put_back_secrets(fields: Any, live: Any, key: bytes, remote_id: str, path: 
         here = (*path, key_or_index)
         if isinstance(value, (dict, list)):
             _put_back_secrets(value, live, key, remote_id, here)
-        elif is_fingerprint(value):
+        elif is_fingerprint(value) or (isinstance(value, str) and REDACTED in value):
             current = _value_at(live, here)
-            if current is _MISSING or fingerprint(current, key) != value:
+            if current is _MISSING or _as_recorded(current, key) != value:
                 raise RecordError(
                     f"{remote_id}: {format_path(here)} is a secret the watcher keeps only as a fingerprint, and the "
                     "live value is not that one (rotated since, or gone): set it on the platform, or put the value "
@@ -230,6 +230,16 @@ def _put_back_secrets(fields: Any, live: Any, key: bytes, remote_id: str, path: 
 
 
 _MISSING = object()
+
+
+def _as_recorded(live_value: Any, key: bytes) -> Any:
+    """What the record keeps of a live value holding a secret: its fingerprint, or (a text with a credential
+    inside, such as a URL's userinfo) the text with that credential fingerprinted where it stands."""
+    if isinstance(live_value, str) and not live_value.startswith(REDACTED):
+        scrubbed = scrubbed_text(live_value, key)
+        if scrubbed != live_value:
+            return scrubbed
+    return fingerprint(live_value, key)
 
 
 def _value_at(node: Any, path: tuple) -> Any:

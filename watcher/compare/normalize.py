@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from watcher.compare import credentials
 from watcher.kinds.base import Kind
 from watcher.kinds.paths import matching_keys, parse_path
 
@@ -28,7 +29,7 @@ NAME_LIMIT = 500  # characters of a name kept as the object's label (resources.n
 MAX_DEPTH = 32
 REDACTED = "redacted:"
 # Bump when normalize() would turn the same raw object into a different body: raw fingerprints lapse.
-NORMALIZATION_FORM = 1
+NORMALIZATION_FORM = 2  # 2: secrets by their shape (watcher.compare.credentials)
 # Keys whose values are secrets wherever they appear (DESIGN "Redaction").
 _SECRET_KEYS = frozenset({"authorization", "api_key", "password", "secret", "token", "client_secret"})
 _SECRET_SUFFIXES = ("_token", "_secret", "_password")
@@ -123,7 +124,8 @@ def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = (), *,
     if not isinstance(object_id, str) or not object_id:
         raise ValueError("object without a string id")
     body = {k: _seconds(v) if k in rules.timestamps else v for k, v in raw.items()}
-    body = _cleaned(body, rules.secret_key, 1)
+    mask = _masker(rules.secret_key)
+    body = _cleaned(body, mask, 1)
     updated_at = body.get(rules.updated_field) if rules.updated_field else None
     for path in rules.secrets:
         _redact_path(body, parse_path(path), rules.secret_key)
@@ -136,7 +138,7 @@ def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = (), *,
     name = raw.get(rules.name_field) if rules.name_field else None
     name = name if isinstance(name, str) else None
     if name is not None:
-        name = label(name)  # a label for lookups and subjects; the body keeps it whole
+        name = label(credentials.scrubbed(name, mask))  # a label for lookups and subjects; the body keeps it whole
     return Snapshot(
         object_id=object_id,
         name=name,
@@ -171,8 +173,8 @@ def _seconds(value: Any) -> Any:
     return value
 
 
-def _cleaned(value: Any, secret_key: bytes, depth: int) -> Any:
-    """A copy without null/[]/{} dict entries, secrets by key name fingerprinted, nesting past MAX_DEPTH folded.
+def _cleaned(value: Any, mask: credentials.Mask, depth: int) -> Any:
+    """A copy without null/[]/{} dict entries, secrets by key name or by shape masked, nesting past MAX_DEPTH folded.
 
     Servers disagree on whether absent means null, [] or {}: all are dropped (list items stay, so
     positions keep their meaning). Recursion is bounded by MAX_DEPTH, whatever the input's nesting.
@@ -183,16 +185,33 @@ def _cleaned(value: Any, secret_key: bytes, depth: int) -> Any:
             if item is None:
                 continue
             if isinstance(key, str) and is_secret_key(key):
-                cleaned[key] = item if _is_fingerprint(item) else fingerprint(item, secret_key)
+                cleaned[key] = mask(item)
                 continue
             if type(item) is dict or type(item) is list:
-                item = _folded(item) if depth >= MAX_DEPTH else _cleaned(item, secret_key, depth + 1)
+                item = _folded(item) if depth >= MAX_DEPTH else _cleaned(item, mask, depth + 1)
                 if not item:
                     continue
+            elif type(item) is str:
+                item = credentials.scrubbed(item, mask)
             cleaned[key] = item
         return cleaned
-    return [(_folded(item) if depth >= MAX_DEPTH else _cleaned(item, secret_key, depth + 1))
-            if type(item) is dict or type(item) is list else item for item in value]
+    return [_cleaned_item(item, mask, depth) for item in value]
+
+
+def _cleaned_item(item: Any, mask: credentials.Mask, depth: int) -> Any:
+    if type(item) is dict or type(item) is list:
+        return _folded(item) if depth >= MAX_DEPTH else _cleaned(item, mask, depth + 1)
+    return credentials.scrubbed(item, mask) if type(item) is str else item
+
+
+def scrubbed_text(text: str, secret_key: bytes) -> str:
+    """`text` as a body keeps it: each credential in it (see `watcher.compare.credentials`) fingerprinted."""
+    return credentials.scrubbed(text, _masker(secret_key))
+
+
+def _masker(secret_key: bytes) -> credentials.Mask:
+    """The fingerprint of a secret under `secret_key`; a fingerprint already is one, kept as it is."""
+    return lambda value: value if _is_fingerprint(value) else fingerprint(value, secret_key)
 
 
 def is_fingerprint(value: Any) -> bool:
