@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 import shlex
 from typing import Any
 
@@ -75,13 +76,19 @@ def ack(call: Call, event_id: int) -> Response:
     by = form.get("by", "")
     if not by.strip():
         raise Refused(400, "say who acknowledges the event (the “by” field)")
+    back = _local(form.get("next"))  # before acting: nothing about the answer may fail once the ack commits
     api.acknowledge(call, event_id, by, form.get("note"))
-    return redirect(_local(form.get("next")), code=303)
+    return redirect(back, code=303)
+
+
+# A path of this site: one slash then printable ASCII without spaces or backslashes (browsers drop tabs and
+# newlines and read a backslash as a slash, so "/\t/evil.example" would leave the site).
+_LOCAL_PATH = re.compile(r"/(?![/\\])[!#-\[\]-~]*")
 
 
 def _local(target: str | None) -> str:
     """`target` if it is a path on this server, else the events page (never an open redirect)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    if target and _LOCAL_PATH.fullmatch(target):
         return target
     return "/events"
 
