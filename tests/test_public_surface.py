@@ -261,9 +261,8 @@ def cli_now() -> str:
 def test_every_http_path_is_the_pinned_one():
     from watcher.web.app import _routes
 
-    rules = sorted((rule.rule, "POST" if rule.methods and "POST" in rule.methods else "GET")
-                   for rule in _routes().iter_rules())
-    assert rules == sorted(HTTP_PATHS)
+    rules = sorted((rule.rule, ",".join(sorted(rule.methods or ["any"]))) for rule in _routes().iter_rules())
+    assert rules == sorted((path, "POST" if method == "POST" else "GET,HEAD") for path, method in HTTP_PATHS)
 
 
 def test_every_metric_name_is_the_pinned_one(recorded, web_server):

@@ -390,12 +390,23 @@ def test_reading_never_waits_behind_a_poll_writing_to_sqlite(sandbox, write_conf
 
 
 @HTTP_ONLY
-def test_the_page_form_ack_goes_back_only_to_this_server(edited, base):
-    form = f"by=alice&token={HTTP_TOKEN}&next=//attacker.example/phish".encode()
+@pytest.mark.parametrize("off_site", ["//attacker.example/phish", "/%09/attacker.example", "/%5C/attacker.example",
+                                      "/%0D%0ALocation:%20//attacker.example", "https://attacker.example/"])
+def test_the_page_form_ack_goes_back_only_to_this_server(edited, base, off_site):
+    form = f"by=alice&token={HTTP_TOKEN}&next={off_site}".encode()
     answer = http_request("POST", f"{base}/events/1/ack", body=form,
                           headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status == 303
     assert answer.headers["Location"] in ("/events", f"{base}/events")
+
+
+@HTTP_ONLY
+def test_the_page_form_ack_goes_back_to_the_filtered_list_it_came_from(edited, base):
+    form = f"by=alice&token={HTTP_TOKEN}&next=/events%3Fopen%3D1%26kind%3Dagents".encode()
+    answer = http_request("POST", f"{base}/events/1/ack", body=form,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 303
+    assert answer.headers["Location"].endswith("/events?open=1&kind=agents")
 
 
 @HTTP_ONLY
@@ -405,3 +416,11 @@ def test_the_page_form_ack_without_the_token_is_a_401_page(edited, base):
     assert answer.status == 401
     assert answer.headers["Content-Type"].startswith("text/html")
     assert "acknowledging needs the token" in answer.text
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "TRACE"])
+@pytest.mark.parametrize("path", ["/events", "/api/v1/status", "/metrics"])
+def test_a_read_only_page_refuses_any_method_but_get_and_head(edited, base, method, path):
+    answer = http_request(method, f"{base}{path}", body=b"")
+    assert answer.status == 405 and answer.headers["Allow"] == "GET, HEAD"

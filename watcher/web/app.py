@@ -49,27 +49,28 @@ REALM = "assistant-watcher"
 # --- routes -------------------------------------------------------------------------------------
 
 _OBJECT = "/<target>/<kind>/<path:object_id>"
+READ = ["GET"]  # and HEAD, which werkzeug adds: a page that only reads answers no other method
 
 
 def _routes() -> Map:
     rules = [
-        Rule("/", endpoint="pages.overview_page"),
-        Rule("/events", endpoint="pages.events"),
+        Rule("/", endpoint="pages.overview_page", methods=READ),
+        Rule("/events", endpoint="pages.events", methods=READ),
         Rule("/events/<int:event_id>/ack", endpoint="pages.ack", methods=["POST"]),
-        Rule("/objects", endpoint="pages.objects"),
-        Rule("/objects" + _OBJECT, endpoint="pages.object_page"),
-        Rule("/objects" + _OBJECT + "/diff", endpoint="pages.diff_page"),
-        Rule("/static/<name>", endpoint="pages.static"),
-        Rule("/api/v1/status", endpoint="api.status"),
-        Rule("/api/v1/events", endpoint="api.events"),
+        Rule("/objects", endpoint="pages.objects", methods=READ),
+        Rule("/objects" + _OBJECT, endpoint="pages.object_page", methods=READ),
+        Rule("/objects" + _OBJECT + "/diff", endpoint="pages.diff_page", methods=READ),
+        Rule("/static/<name>", endpoint="pages.static", methods=READ),
+        Rule("/api/v1/status", endpoint="api.status", methods=READ),
+        Rule("/api/v1/events", endpoint="api.events", methods=READ),
         Rule("/api/v1/events/<int:event_id>/ack", endpoint="api.ack", methods=["POST"]),
-        Rule("/api/v1/objects", endpoint="api.objects"),
-        Rule("/api/v1/objects" + _OBJECT + "/versions", endpoint="api.versions"),
-        Rule("/api/v1/objects" + _OBJECT + "/versions/<int:number>", endpoint="api.version"),
-        Rule("/api/v1/objects" + _OBJECT + "/diff", endpoint="api.diff_versions"),
-        Rule("/api/v1/objects" + _OBJECT + "/at", endpoint="api.at"),
-        Rule("/metrics", endpoint="metrics.metrics"),
-        Rule("/healthz", endpoint="metrics.healthz"),
+        Rule("/api/v1/objects", endpoint="api.objects", methods=READ),
+        Rule("/api/v1/objects" + _OBJECT + "/versions", endpoint="api.versions", methods=READ),
+        Rule("/api/v1/objects" + _OBJECT + "/versions/<int:number>", endpoint="api.version", methods=READ),
+        Rule("/api/v1/objects" + _OBJECT + "/diff", endpoint="api.diff_versions", methods=READ),
+        Rule("/api/v1/objects" + _OBJECT + "/at", endpoint="api.at", methods=READ),
+        Rule("/metrics", endpoint="metrics.metrics", methods=READ),
+        Rule("/healthz", endpoint="metrics.healthz", methods=READ),
     ]
     return Map(rules, strict_slashes=False, merge_slashes=False)
 
