@@ -207,6 +207,19 @@ def test_show_prints_json_with_real_newlines_and_escaped_remote_text(sandbox, co
     assert "\\x0a" not in shown and "\x1b" not in shown and "\u202e" not in shown
 
 
+@pytest.mark.parametrize("command", [["show", "{id}", "--json"], ["objects", "--json"], ["events", "--json"],
+                                     ["diff", "{id}", "--json"]])
+def test_json_output_escapes_what_a_terminal_would_act_on(sandbox, config, cli, command):
+    victim = sandbox.objects("assistants")[0]
+    cli(config, "snapshot", "--no-email")
+    sandbox.edit("assistants", victim["id"], instructions="fine \u202e evil \x9b31m", name="Bot\x1b[31m\u2066")
+    cli(config, "snapshot", "--no-email")
+    result = cli(config, *[part.format(id=victim["id"]) for part in command])
+    assert result.exit_code == 0, result.stderr
+    assert not {"\u202e", "\x9b", "\x1b", "\u2066"} & set(result.stdout)
+    assert "\\u202e" in result.stdout or "\\u2066" in result.stdout  # escaped, still the same JSON
+
+
 def test_events_table_is_readable(edited, config, cli):
     lines = cli(config, "events").stdout.splitlines()
     assert lines[0].split() == ["id", "detected", "where", "object", "change", "severity", "versions", "paths", "who",

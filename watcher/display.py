@@ -6,6 +6,7 @@ bidirectional overrides are shown as escapes, never passed through to a terminal
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -16,6 +17,17 @@ _INVISIBLE = {c: f"\\x{c:02x}" for c in (*range(0, 9), *range(10, 32), 127, *ran
 _INVISIBLE.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
                                                 *range(0x2066, 0x206A), 0x2028, 0x2029)})
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+# What json.dumps passes through raw (it escapes only C0 controls) that a terminal would act on.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def json_text(document: Any, *, indent: int | None = None) -> str:
+    """`document` as JSON (UTF-8 kept), with DEL, C1 controls and bidi overrides as `\\uXXXX` escapes:
+    still the same JSON to a parser, nothing a terminal acts on."""
+    text = json.dumps(document, indent=indent, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda c: f"\\u{ord(c.group()):04x}", text)
 
 
 def printable(text: str) -> str:

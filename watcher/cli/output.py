@@ -12,14 +12,15 @@ from typing import Any
 import click
 
 from watcher.config.values import did_you_mean
-from watcher.display import printable
+from watcher.display import json_text, printable
 from watcher.errors import RecordError
 from watcher.kinds import registry
 from watcher.times import iso, parse_time
 
 
 def print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False))
+    """`--json` output: indented, with nothing in it a terminal would act on (see `display.json_text`)."""
+    click.echo(json_text(document, indent=2))
 
 
 def printable_json(document: Any) -> str:

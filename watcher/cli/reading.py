@@ -26,7 +26,7 @@ from watcher.cli.output import (
     resource_title,
 )
 from watcher.compare import diff
-from watcher.display import actor_text, counted, header_text, printable
+from watcher.display import actor_text, counted, header_text, json_text, printable
 from watcher.record import documents, history_sql, overview_sql
 from watcher.record.schema import RULES_CHANGED
 from watcher.times import iso, json_time
@@ -207,7 +207,7 @@ def _follow(app: App, target: str | None, since, as_json: bool) -> int:
 
 def _feed_line(drift, as_json: bool) -> str:
     if as_json:
-        return json.dumps(documents.drift_document(drift), ensure_ascii=False)
+        return json_text(documents.drift_document(drift))
     versions = f"{drift.from_version or ''}→{drift.to_version or ''}"
     who = "" if drift.actor is None else f" by {actor_text(drift.actor)}"
     return printable(f"{json_time(drift.detected_at)} {drift.target}/{drift.kind} "
