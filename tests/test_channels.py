@@ -179,6 +179,23 @@ def test_410_disables_the_channel_tells_the_others_and_retry_now_enables_it(sand
     assert [p["to_version"] for p in hook.payloads] == [2, 3]
 
 
+def test_a_receiver_still_gone_after_retry_now_is_disabled_again_without_telling_everyone_again(
+        sandbox, smtp_server, receiver, channels_config, cli, cli_json):
+    mail, hook = smtp_server(), receiver()
+    hook.plan(*[410] * 6)
+    config = channels_config(sandbox, mail=mail, webhook=hook)
+    cli(config, "snapshot")
+    edit_first(sandbox, model="gpt-gone")
+    cli(config, "snapshot")
+    for _ in range(3):
+        steer = cli(config, "outbox", "--retry-now")
+        assert "channel siem enabled again" in steer.stdout
+    assert len(hook.requests) == 4  # each retry did ask the receiver again
+    disabled = [m.subject for m in mail.messages if "disabled" in m.subject]
+    assert disabled == ["[high] channel siem disabled: its receiver answered 410 Gone"]
+    assert [r["state"] for r in cli_json(config, "outbox") if r["channel"] == "siem"] == ["dead"]  # disabled again
+
+
 def test_a_hanging_receiver_times_out_and_does_not_hold_up_the_sweep(sandbox, receiver, channels_config, cli,
                                                                      cli_json):
     hook = receiver()

@@ -175,9 +175,15 @@ class _Sweeper:
         with Session(self.engine) as session, session.begin():
             _set_dead(session, row, error, at)
             session.merge(ChannelState(name=row.channel, disabled_at=at, reason=error, destination=destination))
-            compose.queue_notice(session, self.config, Purpose.DISABLED, {"channel": row.channel, "reason": error},
-                                exclude=row.channel)
-        log.error("channel %s disabled: %s", row.channel, error)
+            told = _told_disabled(session, row.channel)
+            if told is None:
+                compose.queue_notice(session, self.config, Purpose.DISABLED, {"channel": row.channel, "reason": error},
+                                     exclude=row.channel)
+        if told is None:
+            log.error("channel %s disabled: %s", row.channel, error)
+        else:
+            log.error("channel %s disabled again: %s (the other channels were told at %s, and it has taken "
+                      "nothing since)", row.channel, error, iso(told))
         self.report.dead += 1
         self.report.error(f"{row.channel}: {error}; channel disabled", dead=True)
         return "gone"
@@ -214,6 +220,22 @@ class _Sweeper:
             ).values(state=DeliveryState.DEAD, dead_at=at,
                      last_error="channel disabled (410 Gone) until it was given up")
                 .execution_options(synchronize_session=False))
+
+
+def _told_disabled(session: Session, channel: str) -> datetime | None:
+    """When the other channels were last told `channel` is disabled, if it has delivered nothing since:
+    a receiver still answering 410 after `outbox --retry-now` is disabled again without telling them again."""
+    notices = session.execute(select(Alert.created_at, Alert.detail).where(Alert.purpose == Purpose.DISABLED)
+                              .order_by(Alert.id.desc()).limit(_NOTICES_SCANNED))
+    told = next((created for created, detail in notices if (detail or {}).get("channel") == channel), None)
+    if told is None:
+        return None
+    sent_since = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.channel == channel, Delivery.state == DeliveryState.SENT, Delivery.sent_at >= told))
+    return None if sent_since else told
+
+
+_NOTICES_SCANNED = 100  # the newest disabled notices looked through (one per 410, of any channel)
 
 
 def _dead_entry(session: Session, row: Claimed, error: str) -> dict:
