@@ -115,8 +115,8 @@ class _Sweeper:
         try:
             while True:
                 while (row := _claim_next(self.engine, self.clock(), held, self._lease)) is not None:
-                    if await self._deliver(row) == "gone":
-                        held.add(row.channel)
+                    if await self._deliver(row) == "gone" or row.channel in self.sweep.broken:
+                        held.add(row.channel)  # its other deliveries are not claimed, so no untried one counts a try
                 if not self._bury():  # a dead-delivery notice goes out in this same sweep
                     break
         finally:
