@@ -187,4 +187,6 @@ def test_an_unreachable_server_costs_one_set_of_connection_attempts_per_poll_not
     assert all(o.status == "failed" for o in outcomes) and len(outcomes) == 9
     assert "cannot connect to http://127.0.0.1:9/v1/assistants" in outcomes[0].error
     assert all(o.error.endswith("(not asked again in this poll)") for o in outcomes[1:])
+    assert outcomes[1].error.startswith(f"prod/{outcomes[1].kind}: cannot connect to http://127.0.0.1:9: ")
+    assert not [o.kind for o in outcomes[1:] if "/assistants" in o.error]  # the agents line names no assistants URL
     assert time.monotonic() - began < 30

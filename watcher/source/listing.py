@@ -343,7 +343,7 @@ class Source:
         try:
             response = request(where, secrets, call, not_served=not_served)
         except Unreachable as exc:
-            self._unreachable = str(exc).split(": ", 1)[-1]
+            self._unreachable = exc.reason  # the server, not the first kind's URL, for the kinds not asked
             raise
         try:
             return self._read(kind, response, number)

@@ -111,7 +111,14 @@ def response_type():
 
 
 class Unreachable(SourceError):
-    """The server could not be reached at all (refused, no route, DNS): the next kind would fare no better."""
+    """The server could not be reached at all (refused, no route, DNS): the next kind would fare no better.
+
+    `reason` names the server (scheme, host and port, no path) and the cause, for the kinds not asked after it.
+    """
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def request(where: str, secrets: list[str], call, *, not_served: bool = False):
@@ -142,7 +149,11 @@ def request(where: str, secrets: list[str], call, *, not_served: bool = False):
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             url = scrub(str(getattr(exc.request, "url", "") or ""), secrets).split("?")[0]
-            raise Unreachable(f"{where}: cannot connect to {url}: {scrub(str(cause), secrets)}") from None
+            scheme, _, rest = url.partition("://")
+            server = f"{scheme}://{rest.split('/', 1)[0]}" if rest else url
+            because = scrub(str(cause), secrets)
+            raise Unreachable(f"{where}: cannot connect to {url}: {because}",
+                              reason=f"cannot connect to {server}: {because}") from None
 
 
 def _server_message(exc, secrets: list[str]) -> str:
