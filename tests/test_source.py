@@ -175,6 +175,25 @@ def test_a_server_that_trickles_fails_the_poll_at_its_deadline(scripted_api):
     assert time.monotonic() - began < 10  # the per-read timeout alone would never fire
 
 
+@pytest.mark.parametrize("pause", [0.05, 0.9])  # many quick pages, or a page in flight at the deadline
+def test_endless_pagination_ends_at_the_deadline_with_its_message(scripted_api, pause):
+    import itertools
+    import time
+
+    numbers = itertools.count(1)
+
+    def endless(_path):
+        time.sleep(pause)
+        n = next(numbers)
+        return 200, json.dumps({"object": "list", "has_more": True, "data": [{"id": f"asst_{n}"}]}).encode()
+
+    source = source_for(scripted_api(endless), extra='timeout = "30s"\n')
+    source.deadline, source.poll_timeout = time.monotonic() + 1.5, 1.5
+    with source, pytest.raises(SourceError) as caught:
+        list(source.pages(registry.get("assistants")))
+    assert "the poll took longer than its deadline (poll_timeout 1.5s)" in str(caught.value)
+
+
 def test_an_unreachable_server_costs_one_set_of_connection_attempts_per_poll_not_one_per_kind(engine,
                                                                                              monkeypatch):
     import time

@@ -330,6 +330,10 @@ class Source:
             retries = 0
         return min(timeout, left), retries
 
+    def _deadline_reached(self) -> bool:
+        # A request's timeout is cut to what is left of the poll (see _budget): it fires at the deadline.
+        return self.deadline is not None and time.monotonic() >= self.deadline - _DEADLINE_SLACK
+
     def _past_deadline(self) -> SourceError:
         return SourceError(f"{self.target.name}: the poll took longer than its deadline "
                            f"(poll_timeout {duration_text(self.poll_timeout or 0)}); it is recorded as failed")
@@ -344,6 +348,10 @@ class Source:
             response = request(where, secrets, call, not_served=not_served)
         except Unreachable as exc:
             self._unreachable = exc.reason  # the server, not the first kind's URL, for the kinds not asked
+            raise
+        except SourceError:
+            if self._deadline_reached():  # its timeout was what was left of the poll: say so, not "no answer"
+                raise self._past_deadline() from None
             raise
         try:
             return self._read(kind, response, number)
@@ -376,6 +384,8 @@ class Source:
         except SourceError:
             raise
         except Exception as exc:  # the connection broke or timed out mid-body
+            if self._deadline_reached():
+                raise self._past_deadline() from None
             raise SourceError(f"{self._where(kind)}: page {number}: the answer broke off: "
                               f"{type(exc).__name__}") from None
         return b"".join(chunks)
@@ -383,6 +393,9 @@ class Source:
     def _too_large(self, kind: Kind, number: int, size: int) -> SourceError:
         return SourceError(f"{self._where(kind)}: page {number}: the answer is larger than max_answer_size "
                            f"({_size_text(self.target.max_answer_size)}; at least {_size_text(size)} sent)")
+
+
+_DEADLINE_SLACK = 0.1  # seconds: a timer set to the deadline may fire this much before the clock reads it
 
 
 def _parse_page_objects(body: dict[str, Any]) -> list[dict[str, Any]] | None:
