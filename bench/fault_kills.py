@@ -8,15 +8,32 @@ import time
 from pathlib import Path
 
 from child import KEY, Record, Row, Run, edit_round, message_ids, mib, run_watcher, secs, verdict, write_config
+from sqlalchemy import text
 
 from watcher.demo import SmtpSink
 from watcher.sandbox.server import Sandbox
 
 
-def whole_run(args, rng: random.Random) -> Row:
+def database(tmp: str, postgres: str | None) -> str:
+    """The database a row runs on: a new SQLite file in `tmp`, or `postgres` with its schema dropped."""
+    if postgres is None:
+        return f"sqlite:///{tmp}/watcher.db"
+    wipe = Record(postgres)
+    with wipe.engine.begin() as connection:  # a fresh, unmigrated database, as the test fixtures do
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    wipe.close()
+    return postgres
+
+
+def _on(url: str) -> str:
+    return "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+
+
+def whole_run(args, rng: random.Random, postgres: str | None = None) -> Row:
     with tempfile.TemporaryDirectory(prefix="faults-kills-") as tmp, \
             Sandbox(assistants=300, agents=100, api_key=KEY) as api, SmtpSink() as sink:
-        url = f"sqlite:///{tmp}/watcher.db"
+        url = database(tmp, postgres)
         config = write_config(Path(tmp), api.url, url, smtp=sink)
         record = Record(url)
         runs = [run_watcher(config, "snapshot", cap=args.cap)]  # the baseline: no alerts
@@ -49,7 +66,8 @@ def whole_run(args, rng: random.Random) -> Row:
     clean_exits = sum(1 for r in runs if r.code == 0)
     ok = (once == total and events == expected and integrity == kills == args.kills
           and versions_twice == events_twice == 0 and mail["other"] == mail["lost"] == 0 and clean_exits == len(runs))
-    return Row(f"kill -9 of snapshot ({kills} kills)", f"killed x{kills}; others 0 x{clean_exits}/{len(runs)}",
+    return Row(f"kill -9 of snapshot ({kills} kills, {_on(url)})",
+               f"killed x{kills}; others 0 x{clean_exits}/{len(runs)}",
                secs(calibration), mib(calibration), verdict(ok), [
                    f"300 assistants, 100 agents, e-mail on; kills uniform over 0..{spans[0]:.1f} s (to the first "
                    f"e-mail) or 0..{spans[1]:.1f} s (to the end), in turn, after the run's first API request, as an "
@@ -140,11 +158,11 @@ class SlowSink(SmtpSink):
         super().accepted(mail)
 
 
-def delivery(args, rng: random.Random) -> Row:
+def delivery(args, rng: random.Random, postgres: str | None = None) -> Row:
     per_round = 10
     with tempfile.TemporaryDirectory(prefix="faults-delivery-") as tmp, \
             Sandbox(assistants=60, agents=0, api_key=KEY) as api, SlowSink(0.08) as sink:
-        url = f"sqlite:///{tmp}/watcher.db"
+        url = database(tmp, postgres)
         config = write_config(Path(tmp), api.url, url, smtp=sink, kinds=("assistants",),
                               alerts="digest_threshold = 1000")
         record = Record(url)
@@ -180,7 +198,7 @@ def delivery(args, rng: random.Random) -> Row:
     clean_exits = sum(1 for r in runs if r.code == 0)
     ok = (mail["other"] == mail["lost"] == mail["pending"] == 0 and clean_exits == len(runs)
           and kills == args.delivery_kills)
-    return Row(f"kill -9 during delivery ({kills} kills)",
+    return Row(f"kill -9 during delivery ({kills} kills, {_on(url)})",
                f"killed x{kills}; others 0 x{clean_exits}/{len(runs)}", f"{span:.1f}", mib(runs[1]), verdict(ok), _unclean(runs) + [
                    f"{per_round} e-mails a round, 80 ms each at the sink; kills uniform over the {span:.1f} s "
                    f"from the first to the last of them (the wall time shown); {in_window} kills landed between "

@@ -14,6 +14,7 @@ sink and the hostile servers run in this process, over loopback. Rows (names for
   kills         kill -9 of `snapshot` at --kills random moments of a poll-and-deliver run, each
                 followed by a recovery run: every edit recorded once, integrity_check ok, no
                 duplicate versions or events, and e-mail duplicates counted
+  kills-pg, delivery-pg  the same two rows on the --postgres database (skipped without it)
   delivery      kill -9 at --delivery-kills random moments of the delivery phase (a sink that takes
                 80 ms a message): a duplicate is allowed only for a message the sink had accepted
                 while its row was not yet marked sent; any other duplicate, or a loss, is a failure
@@ -53,11 +54,13 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 import fault_kills  # noqa: E402
 import fault_servers  # noqa: E402
 import fault_storage  # noqa: E402
-from child import print_table, use_tree  # noqa: E402
+from child import Row, print_table, use_tree  # noqa: E402
 
 SCENARIOS = {
     "kills": fault_kills.whole_run,
     "delivery": fault_kills.delivery,
+    "kills-pg": lambda args, rng: _on_postgres(fault_kills.whole_run, "kill -9 of snapshot", args, rng),
+    "delivery-pg": lambda args, rng: _on_postgres(fault_kills.delivery, "kill -9 during delivery", args, rng),
     "readonly": fault_storage.read_only,
     "full": fault_storage.full,
     "unreachable": fault_storage.unreachable,
@@ -73,6 +76,12 @@ SCENARIOS = {
     "deep-100000": lambda args, rng: fault_servers.deep(100_000, args, rng),
     "interval-1ms": fault_servers.interval,
 }
+
+
+def _on_postgres(scenario, name: str, args, rng) -> Row:
+    if not args.postgres:
+        return Row(f"{name} (PostgreSQL)", "-", "-", "-", "SKIP", ["needs --postgres URL (its schema is dropped)"])
+    return scenario(args, rng, postgres=args.postgres)
 
 
 def main(argv: list[str] | None = None) -> int:

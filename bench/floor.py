@@ -6,9 +6,10 @@ Three comparisons, each side by side in one run (ratios, not absolute times, are
   config, database, listing, recording) against a fresh Python process that lists the same pages with
   `http.client` + `json.loads` and nothing else (target <= 1.5x). A fresh process that only imports
   the SDK and SQLAlchemy's ORM is timed beside them: the contract requires both, and at these sizes
-  their imports alone are several times the floor, so the snapshot less those imports is shown too;
+  their imports alone are several times the floor, so the snapshot less those imports is shown too
+  (target <= 1.5x the raw process: the house's start-up target);
 - inside the daemon: `poll_target` in a warm process (imports paid once), remembering its pages as the
-  daemon does, against the stdlib listing in a warm process (target <= 1.2x);
+  daemon does, against the stdlib listing in a warm process (target <= 1.0x);
 - a mixed account (1k agents, 200 skills with 3 versions each, 100 webhook endpoints, 500 vector
   stores): requests per poll, the unchanged poll against a bare SDK listing of the same kinds (each
   kind's SDK resource, `model_dump(mode="json")` each object; target <= 1.0x), and peak RSS.
@@ -35,7 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 KEY_ENV = "WATCHER_BENCH_SANDBOX_KEY"
-TARGET_PROCESS, TARGET_DAEMON, TARGET_MIXED = 1.5, 1.2, 1.0
+# The whole process against the bare floor; the snapshot less the contract's imports against the floor (the
+# house's target: snapshot <= import floor + 1.5x raw); the daemon's unchanged poll; the mixed account.
+TARGET_PROCESS, TARGET_BEYOND_IMPORTS, TARGET_DAEMON, TARGET_MIXED = 1.5, 1.5, 1.0, 1.0
 MIXED = {"assistants": 0, "agents": 1000, "skills": 200, "versions_per_skill": 3, "webhook_endpoints": 100,
          "vector_stores": 500, "agent_environments": 0, "agent_automations": 0, "vaults": 0}
 MIXED_KINDS = ["agents", "skills", "skill_versions", "webhook_endpoints", "vector_stores"]
@@ -286,7 +289,8 @@ def run(sizes: list[int], repeat: int) -> str:
         rows["raw in process (s)"].append(f"{warm['raw']:.3f}")
         rows["poll in daemon (s)"].append(f"{warm['poll']:.3f}")
         rows["daemon ratio"].append(f"{warm['poll'] / warm['raw']:.2f}x")
-    targets = {"process ratio": TARGET_PROCESS, "daemon ratio": TARGET_DAEMON}
+    targets = {"process ratio": TARGET_PROCESS, "snapshot process less those imports, / raw": TARGET_BEYOND_IMPORTS,
+               "daemon ratio": TARGET_DAEMON}
     for label, cells in rows.items():
         target = targets.get(label)
         worst = max(float(c.rstrip("x")) for c in cells) if target else None
