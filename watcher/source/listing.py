@@ -271,23 +271,26 @@ class Source:
         return _object(self._get_json(kind, f"{kind.path}/{object_id}", {}, 1, not_served=False))
 
     def still_served(self, kind: Kind, object_id: str) -> bool | None:
-        """Whether the server still serves a recorded object the listing left out: True (it answers it),
+        """Whether the server still serves a recorded object the listing left out: True (it answers with it),
         False (404 or 410: gone), None when it cannot say (no way to ask for one object of the kind,
-        or it refuses the question). Raises SourceError when asking failed (a 5xx, a timeout)."""
+        it refuses the question, or answers with something else). Raises SourceError when asking failed (a 5xx,
+        a timeout)."""
         if kind.listing == SINGLETON_PER_PARENT:
             return None  # composed from parts, not served as one object
         parent, slash, child = object_id.partition("/")
         under_parent = kind.listing == PER_PARENT and slash
         path = f"{kind.list_path(parent)}/{child}" if under_parent else f"{kind.path}/{object_id}"
         try:
-            self._get_bytes(kind, path, {}, 1, not_served=False)
+            body = self._get_json(kind, path, {}, 1, not_served=False)
         except SourceError as exc:
             if exc.status in (404, 410):
                 return False
             if exc.status is not None and 400 <= exc.status < 500:
                 return None
             raise
-        return True
+        # Only the object itself says it is there: a server answering every path with one page proves nothing.
+        own_id = child if under_parent else object_id
+        return True if isinstance(body, dict) and body.get(kind.id_field) == own_id else None
 
     def update(self, kind: Kind, object_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Modify an object; returns it as the server stored it, as raw JSON."""
