@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -143,6 +144,87 @@ def empty_listing(data: str, args, _rng) -> Row:
                    f"deletions recorded, {figures['mail']} e-mails",
                    f"that poll: {_last_poll(figures)}",
                ])
+
+
+def credentials(args, _rng) -> Row:
+    behaviour = hostile.Credentials()
+    with tempfile.TemporaryDirectory(prefix="faults-secrets-") as tmp, SmtpSink() as sink:
+        server = hostile.HostileServer(behaviour)
+        try:
+            url = f"sqlite:///{tmp}/watcher.db"
+            config = write_config(Path(tmp), server.url, url, smtp=sink, kinds=("assistants",))
+            first = run_watcher(config, "snapshot", cap=args.cap)
+            behaviour.rotate()
+            second = run_watcher(config, "snapshot", cap=args.cap)
+            shown = [run_watcher(config, *command, cap=args.cap) for command in
+                     (["events", "--json"], ["show", "asst_000001", "--json"], ["diff", "asst_000001"])]
+            record = Record(url)
+            rows = "\n".join(repr(row) for table in ("resources", "versions", "events", "alerts", "outbox")
+                             for row in record.rows(f"SELECT * FROM {table}"))  # noqa: S608 - our own names
+            modified = record.events("modified")
+            record.close()
+        finally:
+            server.close()
+        outputs = {"database": rows, "mail": "\n".join(m.message.as_string() for m in sink.messages),
+                   "CLI": "\n".join(run.out + run.err for run in (first, second, *shown))}
+    leaks = sorted({where for where, text in outputs.items() for secret in behaviour.secrets() if secret in text})
+    ok = first.code == second.code == 0 and modified == 1 and not leaks and len(sink.messages) == 1
+    return Row("credentials in a URL and a key shape", f"{first.exit}, then {second.exit}", secs(second),
+               mib(second), verdict(ok), [
+                   "an MCP URL with user:password@ and ?token=, and an sk-proj- key under metadata; then all "
+                   f"three rotated: {modified} modified event, {len(sink.messages)} e-mail",
+                   f"cleartext found in: {', '.join(leaks) if leaks else 'nothing'} (database rows, e-mails, "
+                   "events --json, show --json, diff)",
+               ])
+
+
+def redirect(args, _rng) -> Row:
+    from watcher.config.model import load_config
+    from watcher.record.engine import open_engine
+    from watcher.web.app import Web
+    from watcher.web.server import HttpServer
+
+    probes = ("//evil.example/", "/%09/evil.example", "/%5C/evil.example", "/%0D%0ALocation:%20//evil.example",
+              "https://evil.example/", "/\u202e/evil.example")
+    with tempfile.TemporaryDirectory(prefix="faults-redirect-") as tmp, \
+            Sandbox(assistants=len(probes), agents=0, api_key=KEY) as api:
+        config = write_config(Path(tmp), api.url, f"sqlite:///{tmp}/watcher.db", kinds=("assistants",))
+        config.write_text(config.read_text() + f'[http]\nlisten = "127.0.0.1:8080"\ntoken_env = "{_TOKEN_ENV}"\n')
+        os.environ[_TOKEN_ENV] = _TOKEN
+        run_watcher(config, "snapshot", cap=args.cap)
+        for assistant in api.objects("assistants"):  # an open event for each probe to acknowledge
+            api.edit("assistants", assistant["id"], model="gpt-redirect")
+        run_watcher(config, "snapshot", cap=args.cap)
+        engine = open_engine(f"sqlite:///{tmp}/watcher.db")
+        server = HttpServer(Web(load_config(config), engine), "127.0.0.1", 0).start()
+        try:
+            answers = [_post_ack(server.url, event_id, probe) for event_id, probe in enumerate(probes, 1)]
+        finally:
+            server.stop()
+            engine.dispose()
+    off_site = [(probe, where) for probe, (_status, where) in zip(probes, answers) if where not in ("/events",)]
+    ok = not off_site and all(status == 303 for status, _where in answers)
+    return Row("the acknowledge form's next", ", ".join(sorted({str(s) for s, _w in answers})), "-", "-",
+               verdict(ok), [f"{len(probes)} hostile next values (//, tab, backslash, CRLF, a scheme, bidi): "
+                             + (f"sent off-site: {off_site}" if off_site else "each one sent back to /events")])
+
+
+_TOKEN_ENV, _TOKEN = "WATCHER_BENCH_HTTP_TOKEN", "bench-web-token-0123456789abcdef"
+
+
+def _post_ack(base: str, event_id: int, next_value: str) -> tuple[int, str]:
+    import http.client
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    body = f"by=bench&note=&token={_TOKEN}&next={quote(next_value, safe='%/:')}"
+    connection.request("POST", f"/events/{event_id}/ack", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = connection.getresponse()
+    location = response.getheader("Location") or ""
+    response.read()
+    connection.close()
+    return response.status, location.removeprefix(base)
 
 
 def interval(args, _rng) -> Row:

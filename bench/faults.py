@@ -32,6 +32,9 @@ sink and the hostile servers run in this process, over loopback. Rows (names for
                 still served by its id: no deletion may be recorded
   deep-500, deep-900, deep-1000, deep-100000
                 metadata nested 500 to 100,000 levels, then its innermost value edited
+  credentials   an MCP URL with user:password@ and ?token=, and an sk-proj- key in metadata, then rotated:
+                one modified event, and no cleartext in the database, the e-mail or the CLI's output
+  redirect      the web UI's acknowledge form posted with hostile `next` values: none leaves the site
   interval-1ms  `run` with interval = "1ms" for 20 s
 
 A row's verdict is the promise of issue 9 it checks; FAIL rows are printed as they are.
@@ -74,6 +77,8 @@ SCENARIOS = {
     "data-null": lambda args, rng: fault_servers.empty_listing("null", args, rng),
     "deep-1000": lambda args, rng: fault_servers.deep(1_000, args, rng),
     "deep-100000": lambda args, rng: fault_servers.deep(100_000, args, rng),
+    "credentials": fault_servers.credentials,
+    "redirect": fault_servers.redirect,
     "interval-1ms": fault_servers.interval,
 }
 

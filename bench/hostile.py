@@ -165,6 +165,30 @@ class EmptyListing:
         send(handler, b'{"object": "list", "has_more": false, "data": ' + data.encode() + b"}")
 
 
+class Credentials:
+    """Two assistants, the first holding credentials the contract names by their shape: a URL's userinfo and
+    `token` parameter, and an OpenAI-shaped key under an ordinary metadata key. `rotate()` changes all three."""
+
+    SECRETS = ("hunter2", "t0ps3cret", "Ab3dE5gH7jK9mN1pQ3sT5vX7zB9dF1hJ")
+
+    def __init__(self):
+        self.round = 0
+
+    def secrets(self) -> list[str]:
+        return [f"{secret}{n or ''}" for n in range(self.round + 1) for secret in self.SECRETS]
+
+    def rotate(self) -> None:
+        self.round += 1
+
+    def __call__(self, handler, _query) -> None:
+        suffix = self.round or ""
+        password, token, key = (f"{secret}{suffix}" for secret in self.SECRETS)
+        metadata = {"mcp": f"https://bot:{password}@crm.example.com/mcp?token={token}&team=ops",
+                    "deploy": f"sk-proj-{key}"}
+        body = {"object": "list", "has_more": False, "data": [assistant(1, metadata=metadata), assistant(2)]}
+        send(handler, json.dumps(body).encode())
+
+
 class Gate:
     """A loopback port that refuses connections while closed and forwards them to `upstream` while open."""
 
