@@ -9,6 +9,7 @@ content always hashes the same and no secret is ever stored.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import hmac
@@ -21,7 +22,7 @@ import orjson
 
 from watcher.compare import credentials
 from watcher.kinds.base import Kind
-from watcher.kinds.paths import matching_keys, parse_path
+from watcher.kinds.paths import format_path, matching_keys, parse_path
 
 ID_LIMIT = 200  # characters of a remote id the record keeps (resources.remote_id)
 NAME_LIMIT = 500  # characters of a name kept as the object's label (resources.name)
@@ -49,17 +50,18 @@ class Normalization:
     name_field: str | None = "name"  # the field that labels an object
     secrets: tuple[str, ...] = ()  # paths whose values are secrets (besides keys named like one)
     secret_key: bytes = b""  # the installation key that fingerprints secrets
+    state: tuple[str, ...] = ()  # paths the platform sets: kept beside the body, never in it
+    state_overrides: tuple[tuple[str, str, Any], ...] = ()  # (path, while, reads_as): see Kind.state_overrides
 
     @functools.cached_property
     def digest(self) -> bytes:
         """What these rules are, as bytes: part of every raw fingerprint taken under them."""
         described = [self.ignore, self.volatile, self.timestamps, self.updated_field, self.name_field, self.secrets,
-                     NORMALIZATION_FORM]
+                     NORMALIZATION_FORM, self.state, self.state_overrides]
         return hashlib.sha256(json.dumps(described).encode("utf-8")).digest()
 
     def with_ignore(self, ignore) -> Normalization:
-        return Normalization(tuple(ignore), self.volatile, self.timestamps, self.updated_field, self.name_field,
-                             self.secrets, self.secret_key)
+        return dataclasses.replace(self, ignore=tuple(ignore))
 
 
 DEFAULT = Normalization()
@@ -68,7 +70,7 @@ DEFAULT = Normalization()
 def rules_for(kind: Kind, *, ignore=(), redact=(), secret_key: bytes = b"") -> Normalization:
     """How `kind`'s objects are normalized for a target with these ignore and redact rules."""
     return Normalization(tuple(ignore), kind.volatile, kind.timestamps, kind.updated_field, kind.name_field,
-                         (*kind.secrets, *redact), secret_key)
+                         (*kind.secrets, *redact), secret_key, kind.state, kind.state_overrides)
 
 
 def raw_fingerprint(raw: dict[str, Any], rules: Normalization) -> str:
@@ -98,6 +100,7 @@ class Snapshot:
     canonical: str
     content_hash: str
     remote_updated_at: int | None
+    state: dict[str, Any] = dataclasses.field(default_factory=dict)  # the platform-set fields, by path
 
 
 def canonical_json(value: Any) -> str:
@@ -129,7 +132,8 @@ def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = (), *,
     updated_at = body.get(rules.updated_field) if rules.updated_field else None
     for path in rules.secrets:
         _redact_path(body, parse_path(path), rules.secret_key)
-    removed = False
+    state = _taken_state(body, rules)
+    removed = bool(state)
     for path in (*rules.volatile, *rules.ignore, *ignore):
         removed = _remove_path(body, parse_path(path)) or removed
     if removed:
@@ -146,7 +150,34 @@ def normalize(raw: dict[str, Any], ignore: list[str] | tuple[str, ...] = (), *,
         canonical=canonical,
         content_hash=content_hash(canonical),
         remote_updated_at=updated_at if isinstance(updated_at, int) and not isinstance(updated_at, bool) else None,
+        state=state,
     )
+
+
+def _taken_state(body: dict[str, Any], rules: Normalization) -> dict[str, Any]:
+    """The platform-set fields of `body`, by path, taken out of it (overridden ones left as people set them)."""
+    state: dict[str, Any] = {}
+    for path, while_set, reads_as in rules.state_overrides:
+        if _values_at(body, parse_path(while_set)) and path in body:
+            state[path] = body[path]
+            body[path] = reads_as
+    for path in rules.state:
+        for where, value in _values_at(body, parse_path(path)):
+            state[format_path(where)] = value
+        _remove_path(body, parse_path(path))
+    return state
+
+
+def _values_at(node: Any, parts: tuple[str | int, ...], here: tuple = ()) -> list[tuple[tuple, Any]]:
+    """Every (path, value) that `parts` names in `node` (a `*` matches any key or index)."""
+    head, rest = parts[0], parts[1:]
+    found = []
+    for key in matching_keys(node, head):
+        if rest:
+            found += _values_at(node[key], rest, (*here, key))
+        else:
+            found.append(((*here, key), node[key]))
+    return found
 
 
 def fingerprint(value: Any, key: bytes) -> str:

@@ -64,6 +64,11 @@ class Kind:
     name_field: str = "name"
     named_under_parent: bool = False  # labelled "<parent's name> / <its own>": its name repeats across parents
     volatile: tuple[str, ...] = ("updated_at",)  # changed by use, not by people: never drift
+    # Set by the platform, not by people (a spend limit enforcing): never drift, kept as the object's state.
+    state: tuple[str, ...] = ()
+    # (path, while, reads_as): while `while` is set, `path` is the platform's too (kept in the state) and the
+    # body keeps `reads_as` there, what people had set (an automation the service paused is still "active").
+    state_overrides: tuple[tuple[str, str, Any], ...] = ()
     timestamps: tuple[str, ...] = ("created_at", "updated_at")  # seconds since the epoch
     updated_field: str | None = "updated_at"  # when the remote says the object was last edited
     high: tuple[str, ...] = ()  # a change at or under one of these paths is `high`

@@ -70,6 +70,8 @@ AGENT_AUTOMATIONS = Kind(
     name="agent_automations", label="agent automation", path="/agents/automations", beta="agents=v1",
     timestamps=("created_at", "run_at"), updated_field=None,
     high=("target", "expression", "run_at", "timezone", "status"),
+    # The service pauses a schedule whose target session failed: its pause, not a person's.
+    state=("pause_reason",), state_overrides=(("status", "pause_reason", "active"),),
     secrets=tuple(f"target.agent.{path}" for path in _MCP_HEADERS),
     writable=("expression", "metadata", "name", "run_at", "target", "timezone"),
     summary="scheduled and one-time agent runs (what runs, when)",

@@ -23,6 +23,11 @@ and high alerts say `[high]` in their subject.
 **Volatile fields** change when an object is used, not when someone edits it: they are never drift (they
 are left out of the recorded body, like an ignore rule).
 
+**State fields** are set by the platform, not by people: a spend limit's `enforcement.status` turns
+"enforcing" while the limit blocks requests, the service pauses an automation whose target session failed.
+They are never drift and never looked up in the audit log: they are kept beside the recorded body as the
+object's state, and the rest of the object is compared as before.
+
 **Secrets.** Any value under a key named `authorization`, `api_key`, `password`, `secret`, `token`,
 `client_secret` or ending in `_token`, `_secret` or `_password` (not `*_hint`) is stored, shown and sent
 only as `redacted:` and a keyed fingerprint, in every kind; the kinds below add the paths listed.
@@ -57,6 +62,12 @@ def _attributed(kind: Kind) -> str:
     return f"- who changed it: audit log entries {_code(kind.audit_types)}{where}"
 
 
+def _state(kind: Kind) -> str:
+    overrides = [f"`{path}` while `{while_set}` is set (the body keeps `{reads_as}`)"
+                 for path, while_set, reads_as in kind.state_overrides]
+    return ", ".join([_code(kind.state), *overrides])
+
+
 def markdown() -> str:
     """docs/kinds.md as the registry describes the kinds now."""
     lines = [_HEADER.rstrip(), "", "| kind | endpoint | key | what it is |", "|---|---|---|---|"]
@@ -70,6 +81,7 @@ def markdown() -> str:
                   f"- named by: `{kind.name_field}`" if kind.name_field else "- named by: its id",
                   f"- high when changed: {_code(kind.high)}" + (" — and every new object" if kind.created_high else ""),
                   f"- volatile (never drift): {_code(kind.volatile)}",
+                  *([f"- state (set by the platform, never drift): {_state(kind)}"] if kind.state else []),
                   f"- secrets besides the key names: {_code(kind.secrets)}",
                   _attributed(kind),
                   f"- `apply`/`restore` may write: {_code(kind.writable)}" if kind.writable
