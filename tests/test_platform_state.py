@@ -109,3 +109,69 @@ def test_a_paused_automation_keeps_what_people_set_in_its_body():
     snap = normalize({"id": "auto_1", "status": "paused", "pause_reason": "target_session_failed"}, rules=rules)
     assert snap.body["status"] == "active"
     assert snap.state == {"status": "paused", "pause_reason": "target_session_failed"}
+
+
+@pytest.fixture
+def mailed(org, mail_config, smtp_server, monkeypatch):
+    """A config watching the kinds with platform-set state, mailing a watchlist; (config path, mail server)."""
+    monkeypatch.setenv(ADMIN_KEY_ENV, org.admin_key)
+    server = smtp_server()
+    kinds = '["project_settings", "project_api_keys", "agent_automations"]'
+    config = mail_config(org, server, target_extra=f'admin_key_env = "{ADMIN_KEY_ENV}"\nkinds = {kinds}')
+    return config, server
+
+
+def test_a_spend_limit_that_starts_enforcing_is_one_high_state_notice_and_leaving_it_a_low_one(org, mailed, cli):
+    config, server = mailed
+    _enforcing(org, "inactive")
+    assert cli(config, "snapshot").exit_code == 0
+    _enforcing(org, "enforcing")
+    assert cli(config, "snapshot").exit_code == 0
+    mails = server.wait_for(2)
+    subjects = sorted(m.subject for m in mails)
+    assert all("[high]" in s and "the platform set spend_limit.enforcement.status inactive → enforcing" in s
+               for s in subjects), subjects
+    assert {"project settings", "project API key"} == {s.split("] ", 2)[2].split(' "')[0] for s in subjects}
+    _enforcing(org, "inactive")
+    assert cli(config, "snapshot").exit_code == 0
+    back = [m.subject for m in server.wait_for(4)[2:]]
+    assert all("[high]" not in s and "enforcing → inactive" in s for s in back), back
+
+
+def test_status_shows_what_the_platform_holds_in_an_alarming_state(org, mailed, cli, cli_json):
+    config, _server = mailed
+    _enforcing(org, "enforcing")
+    automation = org.objects("agent_automations")[0]
+    org.edit("agent_automations", automation["id"], status="paused", pause_reason="target_session_failed")
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    states = cli_json(config, "status")["platform_state"]
+    assert sorted((s["kind"], tuple(sorted(s["state"].items()))) for s in states) == [
+        ("agent_automations", (("pause_reason", "target_session_failed"), ("status", "paused"))),
+        ("project_api_keys", (("spend_limit.enforcement.status", "enforcing"),)),
+        ("project_settings", (("spend_limit.enforcement.status", "enforcing"),)),
+    ]
+    shown = cli(config, "status").stdout
+    assert "platform state: prod/project_settings" in shown and "spend_limit.enforcement.status = enforcing" in shown
+    _enforcing(org, "inactive")
+    org.edit("agent_automations", automation["id"], status="active", pause_reason=None)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    assert cli_json(config, "status")["platform_state"] == []
+
+
+def test_a_first_poll_after_the_state_was_unknown_sends_no_notice(org, mailed, cli, engine):
+    config, server = mailed
+    _enforcing(org, "enforcing")
+    assert cli(config, "snapshot").exit_code == 0  # the baseline records the state: nothing to say
+    assert cli(config, "snapshot").exit_code == 0
+    assert server.messages == []
+
+
+def test_the_platform_state_read_in_plain_sql_is_the_one_the_models_give(org, watching, engine, store_url):
+    from watcher.record import overview_orm, overview_sql
+    from watcher.record.connection import open_database
+
+    _enforcing(org, "enforcing")
+    poll_target(engine, watching)
+    with Session(engine) as session, open_database(store_url) as db:
+        models, plain = overview_orm.platform_states(session), overview_sql.platform_states(db)
+    assert plain == models and {row.kind for row in plain} == {"project_settings", "project_api_keys"}

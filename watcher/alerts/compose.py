@@ -32,6 +32,7 @@ from watcher.alerts.channels.base import recipients
 from watcher.alerts.notices import notice_for
 from watcher.config.model import Config
 from watcher.config.routing import WATCHLIST_CHANNEL
+from watcher.kinds import registry
 from watcher.kinds.base import Severity
 from watcher.poll.outcome import ComposeAlerts, PollOutcome, no_alerts
 from watcher.record.models import Alert, Delivery, Poll
@@ -97,6 +98,26 @@ class _Composer:
         rows = self._health(session, outcome)
         if outcome.status == PollStatus.COMPLETE and not outcome.baseline and outcome.events:
             rows += self._drift(outcome)
+        if outcome.status == PollStatus.COMPLETE and outcome.state_changes:
+            rows += self._state(outcome)
+        return rows
+
+    # -- the platform's own state: one notice per transition, routed like the object's drift ----------------
+
+    def _state(self, outcome: PollOutcome) -> list[Alert]:
+        kind = registry.get(outcome.kind)
+        rows = []
+        for change in outcome.state_changes:
+            severity = kind.state_severity(change.after)  # entering an alarm is high, leaving it low
+            facts = [{"name": change.name or "", "kind": outcome.kind, "target": outcome.target, "severity": severity}]
+            names = self.routing.channels_for(facts)
+            if not names:
+                continue
+            detail = {"object_id": change.object_id, "name": change.name, "label": kind.label,
+                      "before": change.before, "after": change.after, "severity": severity}
+            rows.append(self._alert(Purpose.STATE, outcome, utcnow(), names, severity=severity, detail=detail,
+                                    title=notice_for(Purpose.STATE, outcome.target, outcome.kind, detail).subject,
+                                    routing=facts))
         return rows
 
     # -- drift ---------------------------------------------------------------------------------

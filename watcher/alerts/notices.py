@@ -1,5 +1,5 @@
-"""What an operational alert says (failing, recovered, retired, dead, disabled, test), before any
-channel lays it out. Plain values in, a `Notice` out; no I/O."""
+"""What an operational alert says (failing, recovered, retired, dead, disabled, test, and the platform's
+own state moving), before any channel lays it out. Plain values in, a `Notice` out; no I/O."""
 
 from __future__ import annotations
 
@@ -85,6 +85,26 @@ def disabled_notice(channel: str, reason: str) -> Notice:
     return Notice(Purpose.DISABLED, subject, f"Channel {channel} disabled", facts, body, reason)
 
 
+def state_notice(target: str, kind: str, detail: dict[str, Any]) -> Notice:
+    """The platform set an object's state fields (`detail`: object_id, name, label, before, after, severity)."""
+    after, before = detail.get("after") or {}, detail.get("before") or {}
+    severity = detail.get("severity", Severity.LOW)
+    label, name = detail.get("label") or kind, detail.get("name") or detail.get("object_id", "")
+    moved = sorted(set(after) | set(before))
+    said = "; ".join(f"{path} {_state_text(before.get(path))} → {_state_text(after.get(path))}" for path in moved)
+    level = "[high] " if severity == Severity.HIGH else ""
+    subject = header_text(f"[{target}] {level}{label} \"{name}\": the platform set {said}")
+    facts = [("Target", target), ("Kind", kind), ("Object", f"{name} ({detail.get('object_id', '')})")]
+    facts += [(path, f"{_state_text(before.get(path))} → {_state_text(after.get(path))}") for path in moved]
+    body = ["This is the platform's own state, not an edit: nobody changed the object, so it is no drift event "
+            "and no version. `assistant-watcher status` shows what is in such a state now."]
+    return Notice(Purpose.STATE, subject, f"{label} {name}: state changed", facts, body, severity=severity)
+
+
+def _state_text(value: Any) -> str:
+    return "(none)" if value is None else str(value)
+
+
 def settings_notice(facts: list[tuple[str, str]]) -> Notice:
     body = ["This message proves that assistant-watcher can deliver alerts with these settings."]
     return Notice(Purpose.TEST, "assistant-watcher test email", "assistant-watcher test email", facts, body,
@@ -105,6 +125,8 @@ def notice_for(purpose: str, target: str | None, kind: str | None, detail: dict[
         return dead_notice(detail.get("channel", ""), detail.get("deliveries", []), detail.get("give_up_after", ""))
     if purpose == Purpose.DISABLED:
         return disabled_notice(detail.get("channel", ""), detail.get("reason", ""))
+    if purpose == Purpose.STATE:
+        return state_notice(target, kind, detail)
     return Notice(purpose, purpose, purpose, [], [])
 
 

@@ -267,7 +267,8 @@ def status_command(app: App, as_json: bool) -> None:
     with app.database() as db:
         rows = overview_sql.kind_statuses(db, expected, app.disabled_targets())
         deliveries = overview_sql.deliveries(db)
-    document = documents.status_document(rows, deliveries)
+        states = overview_sql.platform_states(db)
+    document = documents.status_document(rows, deliveries, states)
     if as_json:
         print_json(document)
         return
@@ -282,3 +283,6 @@ def status_command(app: App, as_json: bool) -> None:
     open_events = document["open_events"]
     click.echo(f"{counted(open_events, 'open event')}; deliveries: {totals['pending']} pending, "
                f"{totals['dead']} dead")
+    for row in states:  # the platform's own state, not drift: a spend limit blocking, an automation paused
+        said = ", ".join(f"{path} = {value}" for path, value in sorted(row.state.items()))
+        click.echo(printable(f"platform state: {row.target}/{row.kind} {row.name or row.object_id}: {said}"))

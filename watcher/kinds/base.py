@@ -69,6 +69,9 @@ class Kind:
     # (path, while, reads_as): while `while` is set, `path` is the platform's too (kept in the state) and the
     # body keeps `reads_as` there, what people had set (an automation the service paused is still "active").
     state_overrides: tuple[tuple[str, str, Any], ...] = ()
+    # (path, value) of a state that blocks something (a spend limit enforcing); None: any value. Entering one
+    # is a high `state` notice, leaving it a low one.
+    state_alarms: tuple[tuple[str, Any], ...] = ()
     timestamps: tuple[str, ...] = ("created_at", "updated_at")  # seconds since the epoch
     updated_field: str | None = "updated_at"  # when the remote says the object was last edited
     high: tuple[str, ...] = ()  # a change at or under one of these paths is `high`
@@ -98,6 +101,11 @@ class Kind:
         if change == EventChange.CREATED:
             return Severity.HIGH if self.created_high else Severity.LOW
         return Severity.HIGH if any(self.is_high_path(p) for p in paths) else Severity.LOW
+
+    def state_severity(self, state: Mapping[str, Any]) -> Severity:
+        """`high` when `state` (path: value) holds one of the kind's alarms, else `low`."""
+        alarmed = any(path in state and (value is None or state[path] == value) for path, value in self.state_alarms)
+        return Severity.HIGH if alarmed else Severity.LOW
 
     def is_high_path(self, path: str) -> bool:
         """True when a change at `path` touches one of the kind's `high` paths."""

@@ -105,6 +105,7 @@ PROJECT_API_KEYS = _per_project(
     timestamps=("created_at", "last_used_at", "expires_at"), volatile=("last_used_at",),
     high=("owner", "owner_project_access", "expires_at", "redacted_value", "spend_limit"), created_high=True,
     secrets=("value",), state=("spend_limit.enforcement.status",),  # "enforcing" while the limit blocks the key
+    state_alarms=(("spend_limit.enforcement.status", "enforcing"),),
     audit_types=("api_key.created", "api_key.updated", "api_key.deleted"), audit_scope=ANYWHERE,  # unique ids
     summary="each project's API keys: ids, names, owners and a redacted hint, never a value",
 )
@@ -120,6 +121,7 @@ PROJECT_SETTINGS = _org(
     parent="projects", parts=tuple((part, f"{_UNDER_PROJECT}/{part}") for part in SETTINGS),
     optional_parts=("spend_limit",),  # a project without a spend limit answers 404
     state=("spend_limit.enforcement.status",),  # "enforcing" while the limit blocks the project's requests
+    state_alarms=(("spend_limit.enforcement.status", "enforcing"),),
     timestamps=(), volatile=("name",),  # the project's name labels it; renames are the projects kind's
     high=SETTINGS, audit_types=("project.created", "project.updated", "project.deleted"),  # named by the project
     summary="each project's model and hosted-tool permissions, data retention and spend limit, as one object",

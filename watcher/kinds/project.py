@@ -72,6 +72,7 @@ AGENT_AUTOMATIONS = Kind(
     high=("target", "expression", "run_at", "timezone", "status"),
     # The service pauses a schedule whose target session failed: its pause, not a person's.
     state=("pause_reason",), state_overrides=(("status", "pause_reason", "active"),),
+    state_alarms=(("pause_reason", None),),
     secrets=tuple(f"target.agent.{path}" for path in _MCP_HEADERS),
     writable=("expression", "metadata", "name", "run_at", "target", "timezone"),
     summary="scheduled and one-time agent runs (what runs, when)",

@@ -23,8 +23,17 @@ from watcher.record.drift import DriftEvent
 from watcher.record.schema import PollStatus
 
 # This process (host:pid:random, unique even when a pid is reused): who polled, who holds a lease.
-# This process (host:pid:random, unique even when a pid is reused): who polled, who holds a lease.
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateChange:
+    """The platform set an object's state (its kind's state fields) to `after`; it was `before`."""
+
+    object_id: str
+    name: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
 
 
 @dataclass
@@ -44,6 +53,7 @@ class PollOutcome:
     retired: bool = False
     reason: str | None = None  # why a poll was skipped
     events: list[DriftEvent] = field(default_factory=list)
+    state_changes: list[StateChange] = field(default_factory=list)  # the platform's own, never drift
 
     def count(self, change: str) -> int:
         return sum(1 for e in self.events if e.change == change)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from watcher.compare import diff
 from watcher.compare.normalize import normalize
-from watcher.poll.outcome import WORKER, Context, LastPoll, PollOutcome
+from watcher.poll.outcome import WORKER, Context, LastPoll, PollOutcome, StateChange
 from watcher.poll.spool import Counts, Known
 from watcher.record.drift import DriftEvent
 from watcher.record.locks import lock_key
@@ -49,6 +49,7 @@ class _Listed:
     updated_at: int | None
     canonical: str
     raw_hash: str | None = None
+    state: dict[str, Any] | None = None  # the platform-set fields as listed now
 
 
 @dataclass
@@ -185,6 +186,7 @@ def record(engine: Engine, context: Context, target_id: int, known: dict[str, Kn
             for mine, old_body in prepared.deleted:
                 writer.write_deleted(mine, old_body)
             writer.remember_raw(counts.raw_moved)
+            writer.remember_state(counts.state_moved)
             writer.finish()
             poll.changes = len(outcome.events)
             session.add_all(context.compose(session, outcome))
@@ -234,7 +236,7 @@ class _Writer:
             return
         rows = [dict(target_id=self.poll.target_id, kind=self.poll.kind, remote_id=item.object_id, name=item.name,
                      first_seen_at=self.now, current_version=1, current_hash=item.content_hash,
-                     raw_hash=item.raw_hash) for item in batch]
+                     raw_hash=item.raw_hash, state=item.state) for item in batch]
         ids = self.session.scalars(insert(Resource).returning(Resource.id, sort_by_parameter_order=True), rows).all()
         self.session.execute(insert(Version), [
             dict(resource_id=resource_id, number=1, content_hash=item.content_hash, body=item.canonical,
@@ -278,10 +280,12 @@ class _Writer:
                              .where(Resource.id == mine.resource_id, Resource.current_version == mine.version,
                                     Resource.current_hash == mine.content_hash)
                              .values(current_version=number, current_hash=listed.content_hash, name=listed.name,
-                                     deleted_at=None, raw_hash=listed.raw_hash))
+                                     deleted_at=None, raw_hash=listed.raw_hash, state=listed.state))
         if moved != 1:
             raise AlreadyRecorded(f"already recorded by another process ({listed.object_id} moved past "
                                   f"version {mine.version} while this poll listed)")
+        if not mine.deleted:
+            self._state_changed(listed.object_id, listed.name, mine.state, listed.state or {})
 
     def write_deleted(self, mine: Known, old_body: dict[str, Any]) -> None:
         """An object recorded as present that a complete listing no longer has."""
@@ -309,6 +313,28 @@ class _Writer:
                                  .values(raw_hash=bindparam("raw"), name=bindparam("label")),
                                  [{"rid": rid, "number": number, "raw": raw, "label": name}
                                   for rid, number, raw, name in moved])
+
+    def remember_state(self, moved: list[tuple[int, int, str, str | None, dict[str, Any] | None, dict[str, Any]]]
+                       ) -> None:
+        """The new platform-set state of objects whose content did not change (one statement for all), each
+        only while its object is still at the version it was compared with; each move is a state change."""
+        if not moved:
+            return
+        table = Resource.__table__
+        assert isinstance(table, Table)
+        self.session.execute(update(table).where(table.c.id == bindparam("rid"),
+                                                 table.c.current_version == bindparam("number"))
+                             .values(state=bindparam("now")),
+                             [{"rid": rid, "number": number, "now": after}
+                              for rid, number, _id, _name, _before, after in moved])
+        for _rid, _number, object_id, name, before, after in moved:
+            self._state_changed(object_id, name, before, after)
+
+    def _state_changed(self, object_id: str, name: str | None, before: dict[str, Any] | None,
+                       after: dict[str, Any]) -> None:
+        """A move of the platform-set state is a state change; a first record of it (`before` None) is not."""
+        if before is not None and before != after and not self.outcome.baseline:
+            self.outcome.state_changes.append(StateChange(object_id=object_id, name=name, before=before, after=after))
 
     def finish(self) -> None:
         self.session.flush()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, NamedTuple, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ class Known(NamedTuple):  # a tuple, not a dataclass: a poll builds one per reco
     deleted: bool
     raw_hash: str | None = None
     name: str | None = None
+    state: dict[str, Any] | None = None  # the platform-set fields as last listed
 
 
 @dataclass
@@ -49,6 +50,10 @@ class Counts:
     # label them): their new raw hash and label, as (resource id, version, raw hash, name).
     raw_moved: list[tuple[int, int, str, str | None]] = field(default_factory=list)
     listed: dict[bytes, PageSummary] = field(default_factory=dict)  # what to remember of each page (page_memory)
+    # Known objects with the same content whose platform-set state moved, as (resource id, version, object id,
+    # name, state before, state now).
+    state_moved: list[tuple[int, int, str, str | None, dict[str, Any] | None, dict[str, Any]]] = field(
+        default_factory=list)
 
 
 def collect(pages: Iterable[Page], known: dict[str, Known], rules: Normalization, spool, progress) -> Counts:
@@ -121,15 +126,19 @@ def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spo
             counts.differ += 1
         else:
             counts.raw_moved.append((mine.resource_id, mine.version, raw_hash, snap.name))
+            if snap.state != (mine.state or {}):
+                counts.state_moved.append((mine.resource_id, mine.version, snap.object_id, snap.name,
+                                           mine.state, snap.state))
     return raw_hashes
 
 
 def _spool_line(snap: Snapshot, raw_hash: str) -> str:
-    record = [snap.object_id, snap.name, snap.content_hash, snap.remote_updated_at, snap.canonical, raw_hash]
+    record = [snap.object_id, snap.name, snap.content_hash, snap.remote_updated_at, snap.canonical, raw_hash,
+              snap.state]
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def read_spool(spool) -> Iterator[tuple[str, str | None, str, int | None, str]]:
+def read_spool(spool) -> Iterator[tuple[str, str | None, str, int | None, str, str, dict[str, Any]]]:
     for line in spool:
         yield tuple(json.loads(line))
 
@@ -137,8 +146,9 @@ def read_spool(spool) -> Iterator[tuple[str, str | None, str, int | None, str]]:
 def load_known(session: Session, target_id: int, kind: str) -> dict[str, Known]:
     rows = session.connection().execute(  # plain rows, not the ORM's: a third of the time for 10,000 objects
         select(Resource.remote_id, Resource.id, Resource.current_hash, Resource.current_version,
-               Resource.deleted_at.is_not(None), Resource.raw_hash, Resource.name)  # deleted or not: no time parsed
+               Resource.deleted_at.is_not(None), Resource.raw_hash, Resource.name,  # deleted or not: no time parsed
+               Resource.state)
         .where(Resource.target_id == target_id, Resource.kind == kind)
     )
     # fetchall (one call) rather than iterating the result (a fetchone each): a tenth of a warm poll at 1,000.
-    return {r[0]: Known(r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows.fetchall()}
+    return {r[0]: Known(r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows.fetchall()}

@@ -198,11 +198,12 @@ def object_document(row) -> dict[str, Any]:
     }
 
 
-def status_document(statuses, deliveries) -> dict[str, Any]:
-    """`status --json`: the last poll of every target and kind, open events, deliveries waiting.
+def status_document(statuses, deliveries, states=()) -> dict[str, Any]:
+    """`status --json`: the last poll of every target and kind, open events, deliveries waiting, and the
+    objects the platform holds in an alarming state.
 
-    `statuses` are `watcher.record.rows.KindStatus`, `deliveries` `watcher.record.rows.Deliveries`.
-    Each poll row also says how many of its events are open (the overview's column).
+    `statuses` are `watcher.record.rows.KindStatus`, `deliveries` `watcher.record.rows.Deliveries`, `states`
+    `watcher.record.rows.PlatformState`. Each poll row also says how many of its events are open.
     """
     statuses = list(statuses)
     return {
@@ -219,6 +220,8 @@ def status_document(statuses, deliveries) -> dict[str, Any]:
         } for row in statuses],
         "open_events": sum(row.open_events for row in statuses),
         "deliveries": {"pending": sum(d.pending for d in deliveries), "dead": sum(d.dead for d in deliveries)},
+        "platform_state": [{"target": row.target, "kind": row.kind, "object_id": row.object_id, "name": row.name,
+                            "state": row.state} for row in states],
     }
 
 

@@ -83,6 +83,8 @@ class Resource(Base):
     current_hash: Mapped[str] = mapped_column(String(64))
     # The raw JSON last listed, with the rules that normalized it: equal next time means unchanged.
     raw_hash: Mapped[str | None] = mapped_column(String(32))
+    # The platform-set fields as last listed ({path: value}), beside the versions: never an edit.
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     target: Mapped[Target] = relationship()
 

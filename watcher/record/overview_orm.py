@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, contains_eager, defer
 from watcher.errors import RecordError
 from watcher.kinds import registry
 from watcher.record.models import Delivery, Event, Poll, Resource, Target, Version
-from watcher.record.rows import Deliveries, KindStatus, TrackedObject
+from watcher.record.rows import Deliveries, KindStatus, PlatformState, TrackedObject, alarming
 from watcher.record.schema import DeliveryState, PollStatus
 
 PAGE_LIMIT = 100  # rows per page unless asked otherwise
@@ -131,6 +131,16 @@ def stale(statuses: Iterable[KindStatus], intervals: dict[str, float], now: date
 
 
 # --- deliveries ---------------------------------------------------------------------------------
+
+
+def platform_states(session: Session) -> list[PlatformState]:
+    """The live objects the platform holds in an alarming state (see `watcher.record.rows.alarming`)."""
+    rows = session.execute(select(Target.name, Resource.kind, Resource.remote_id, Resource.name, Resource.state)
+                           .join(Target, Target.id == Resource.target_id)
+                           .where(Resource.state.is_not(None), Resource.deleted_at.is_(None))
+                           .order_by(Target.name, Resource.kind, Resource.remote_id))
+    found = [PlatformState(*row) for row in rows]
+    return [row for row in found if alarming(row.kind, row.state)]
 
 
 def deliveries(session: Session) -> list[Deliveries]:

@@ -13,7 +13,15 @@ from typing import Any
 
 from watcher.kinds import registry
 from watcher.record.connection import Database, instant, json_value, moment
-from watcher.record.rows import AlertRow, Deliveries, DeliveryRow, KindStatus, TrackedObject
+from watcher.record.rows import (
+    AlertRow,
+    Deliveries,
+    DeliveryRow,
+    KindStatus,
+    PlatformState,
+    TrackedObject,
+    alarming,
+)
 from watcher.record.schema import DeliveryState
 
 
@@ -105,6 +113,16 @@ def _latest_polls(db: Database, names: list[str]) -> dict[tuple[int, str], tuple
 
 def _counts(db: Database, query: str) -> dict[tuple[int, str], int]:
     return {(target_id, kind): int(count) for target_id, kind, count in db.rows(query)}
+
+
+def platform_states(db: Database) -> list[PlatformState]:
+    """The live objects the platform holds in an alarming state (see `watcher.record.rows.alarming`)."""
+    rows = db.rows("SELECT t.name, r.kind, r.remote_id, r.name, r.state FROM resources r "
+                   "JOIN targets t ON t.id = r.target_id WHERE r.state IS NOT NULL AND r.deleted_at IS NULL "
+                   "ORDER BY t.name, r.kind, r.remote_id")
+    found = [PlatformState(target, kind, object_id, name, json_value(state))
+             for target, kind, object_id, name, state in rows]
+    return [row for row in found if alarming(row.kind, row.state)]
 
 
 def deliveries(db: Database) -> list[Deliveries]:

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.errors import RecordError
+from watcher.kinds import registry
+from watcher.kinds.base import Severity
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,25 @@ class KindStatus:
         if self.started_at is None or self.finished_at is None:
             return None
         return max((self.finished_at - self.started_at).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class PlatformState:
+    """An object the platform holds in an alarming state (a spend limit enforcing, a paused automation)."""
+
+    target: str
+    kind: str
+    object_id: str
+    name: str | None
+    state: dict[str, Any]
+
+
+def alarming(kind: str, state: Any) -> bool:
+    """True for a state (path: value) its kind calls an alarm (`Kind.state_alarms`); False for a kind this
+    version no longer knows."""
+    if not isinstance(state, dict) or not state or kind not in registry.names():
+        return False
+    return registry.get(kind).state_severity(state) == Severity.HIGH
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 # The newest migration in watcher/migrations/versions (a test keeps it so): a database already
 # there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 KIND_LIMIT = 40  # characters of a kind's config name (resources.kind, polls.kind)
 
@@ -54,3 +54,4 @@ class Purpose(StrEnum):
     DEAD = "dead"  # deliveries to a channel were given up
     DISABLED = "disabled"  # a channel's receiver answered 410 Gone
     TEST = "test"  # test-email
+    STATE = "state"  # the platform set an object's state (a spend limit started enforcing)

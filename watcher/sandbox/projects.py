@@ -235,7 +235,7 @@ class ProjectSettings(Family):
                                             for tool in _TOOLS},
                 "data_retention": {"object": "project.data_retention",
                                    "type": "zero_data_retention" if strict else "organization_default"},
-                "spend_limit": {"currency": "USD", "enforcement": {"status": "enforcing"}, "interval": "month",
+                "spend_limit": {"currency": "USD", "enforcement": {"status": "inactive"}, "interval": "month",
                                 "object": "project.spend_limit", "threshold_amount": dice.pick((500, 2_000, 10_000))}}
 
     def fresh(self, parent: dict) -> dict | None:
@@ -276,7 +276,7 @@ def _spend_limit(body: dict, object_type: str) -> dict:
     check_int(body, "threshold_amount", 1)
     if "threshold_amount" not in body:
         raise missing("threshold_amount")
-    return {"currency": "USD", "enforcement": {"status": "enforcing"}, "interval": "month", "object": object_type,
+    return {"currency": "USD", "enforcement": {"status": "inactive"}, "interval": "month", "object": object_type,
             "threshold_amount": body["threshold_amount"]}
 
 
@@ -340,7 +340,7 @@ class OrganizationSettings(ProjectSettings):
     def seed(self, dice: Dice, index: int, name: str, account: Account, parent: str | None) -> dict:
         return {"id": "organization",
                 "data_retention": {"object": "organization.data_retention", "type": "modified_abuse_monitoring"},
-                "spend_limit": {"currency": "USD", "enforcement": {"status": "enforcing"}, "interval": "month",
+                "spend_limit": {"currency": "USD", "enforcement": {"status": "inactive"}, "interval": "month",
                                 "object": "organization.spend_limit", "threshold_amount": 25_000}}
 
     def audit(self, change: str, obj: dict, fields: dict, old: dict | None) -> tuple[str, dict] | None:

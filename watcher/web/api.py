@@ -33,7 +33,8 @@ def status(call: Call) -> Response:
     """`GET /api/v1/status`: as `status --json`."""
     with call.reading() as session:
         rows = overview_orm.kind_statuses(session, call.config.configured_kinds, disabled=call.config.disabled_targets)
-        document = documents.status_document(rows, overview_orm.deliveries(session))
+        document = documents.status_document(rows, overview_orm.deliveries(session),
+                                             overview_orm.platform_states(session))
     return call.json(document)
 
 

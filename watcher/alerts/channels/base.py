@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # The type of the document a webhook receives, by alert purpose.
 DOCUMENT_TYPES: dict[str, str] = {Purpose.FAILING: "watcher.failing", Purpose.RECOVERED: "watcher.recovered",
                   Purpose.RETIRED: "kind.retired", Purpose.DEAD: "delivery.dead", Purpose.DISABLED: "channel.disabled",
-                  Purpose.TEST: "watcher.test", Purpose.DIGEST: "drift.digest"}
+                  Purpose.TEST: "watcher.test", Purpose.DIGEST: "drift.digest", Purpose.STATE: "state.changed"}
 
 
 @dataclass(frozen=True)
