@@ -30,6 +30,8 @@ COMMANDS = {
     "demo": ["--html"],
     "diff": ["OBJECT", "--from", "--to", "--target", "--kind", "--json"],
     "events": ["--open", "--since", "--target", "--follow", "--json"],
+    "export": [],
+    "export git": ["DIR", "--target"],
     "history": ["OBJECT", "--target", "--kind", "--json"],
     "objects": ["--target", "--kind", "--deleted", "--json"],
     "outbox": ["--limit", "--retry-now", "--json"],
@@ -131,6 +133,9 @@ def _commands(group: click.Group) -> dict[str, list[str]]:
         command = group.get_command(context, name)
         assert command is not None, name
         found[name] = _params(command)
+        if isinstance(command, click.Group):
+            found.update({f"{name} {sub}": _params(command.get_command(context, sub))
+                          for sub in command.list_commands(context)})
     return found
 
 

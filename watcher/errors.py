@@ -55,3 +55,7 @@ def one_line(exc: BaseException, limit: int = 500) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class ExportError(WatcherError):
+    """The history repository cannot be written: not one the watcher wrote, or with local changes (exit 1)."""

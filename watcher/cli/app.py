@@ -46,6 +46,7 @@ COMMANDS = {
     "snapshot": ("snapshot", "snapshot"),
     "run": ("serving", "run"), "serve": ("serving", "serve"),
     "demo": ("local", "demo"), "sandbox": ("local", "sandbox"),
+    "export": ("exporting", "export"),
 }
 
 
