@@ -127,3 +127,36 @@ def test_a_history_of_one_target_takes_only_that_target(recorded, cli, tmp_path)
 ])
 def test_a_remote_id_names_one_file_inside_its_kind(object_id, expected):
     assert object_path("prod", "agents", object_id) == expected
+
+
+@needs_git
+def test_a_history_an_export_stopped_writing_is_put_right_by_the_next(recorded, sandbox, cli, tmp_path):
+    history = tmp_path / "history"
+    exported(cli, recorded, history)
+    agent = sandbox.objects("agents")[0]
+    (history / ".git" / "watcher-writing").touch()  # as a kill between moving main and the work tree leaves it
+    (history / "prod" / "agents" / f"{agent['id']}.json").write_text("half written")
+    assert "up to date" in exported(cli, recorded, history).stdout
+    assert git(history, "status", "--porcelain") == "" and not (history / ".git" / "watcher-writing").exists()
+
+
+def test_the_daemons_export_job_keeps_the_history_current(recorded, sandbox, engine, tmp_path):
+    from watcher.config.model import load_config
+    from watcher.run.export_job import ExportJob
+
+    config = load_config(recorded)
+    config = config.model_copy(update={"export": config.export.model_copy(update={"git": str(tmp_path / "history")})})
+    job = ExportJob(lambda: (engine, config))
+    job.request()
+    job.close()
+    repo = Repo(str(tmp_path / "history"))
+    assert b"Watcher-Version: 10" in repo[repo.refs[b"refs/heads/main"]].message
+
+
+def test_export_git_in_the_config_is_read_beside_the_config_file(tmp_path):
+    from watcher.config.model import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text('[export]\ngit = "history"\n')
+    assert load_config(path).export.git == str(tmp_path / "history")
+

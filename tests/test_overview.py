@@ -63,13 +63,14 @@ def test_objects_prints_a_table(changed, config, cli):
 
 def test_status_json_has_the_contract_shape(changed, config, cli_json):
     document = cli_json(config, "status")
-    assert list(document) == ["polls", "open_events", "deliveries"]
+    assert list(document) == ["polls", "open_events", "deliveries", "platform_state"]
     assert [list(p) for p in document["polls"]] == [POLL_KEYS, POLL_KEYS]
     agents, assistants = document["polls"]
     assert (agents["kind"], agents["status"], agents["objects"], agents["open_events"]) == ("agents", "complete", 4, 1)
     assert (assistants["objects"], assistants["open_events"], assistants["error"]) == (5, 1, None)
     assert document["open_events"] == 2
     assert document["deliveries"] == {"pending": 0, "dead": 0}
+    assert document["platform_state"] == []  # nothing the platform holds in an alarming state here
 
 
 def test_status_shows_a_failed_poll_with_its_error(changed, config, cli, cli_json, sandbox):

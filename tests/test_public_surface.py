@@ -63,6 +63,7 @@ CONFIG_KEYS = [
     "channels", "channels[].name", "channels[].type", "channels[].to", "channels[].url", "channels[].url_env",
     "channels[].url_file", "channels[].secret_env", "channels[].secret_file", "channels[].timeout",
     "http", "http.listen", "http.token_env", "http.token_file",
+    "export", "export.git",
 ]
 
 # Each read-only path answers GET; the two acknowledgements take POST.

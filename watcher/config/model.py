@@ -127,6 +127,12 @@ class HttpConfig(Section):
         return value
 
 
+class ExportConfig(Section):
+    """`[export]`: the daemon keeps the record's git history (`export git`) current after each poll that records."""
+
+    git: str | None = None  # the history repository's directory (relative: beside the config file)
+
+
 class Config(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
@@ -135,6 +141,7 @@ class Config(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     channels: list[ChannelConfig] = Field(default_factory=list)
     http: HttpConfig | None = None
+    export: ExportConfig = Field(default_factory=ExportConfig)
     path: str | None = Field(default=None, exclude=True)
 
     @property
@@ -248,6 +255,8 @@ def _relative_to(config: Config, folder: Path) -> Config:
     if config.alerts.templates_dir:
         updates["alerts"] = config.alerts.model_copy(
             update={"templates_dir": anchored(config.alerts.templates_dir, folder)})
+    if config.export.git:
+        updates["export"] = ExportConfig(git=anchored(config.export.git, folder))
     if not os.environ.get("CREDENTIALS_DIRECTORY"):  # else a bare name is a systemd credential, read there
         updates["targets"] = [_secret_files_beside(t, folder) for t in config.targets]
         updates["channels"] = [_secret_files_beside(c, folder) for c in config.channels]

@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from dulwich import porcelain
 from dulwich.index import IndexEntry, index_entry_from_stat
 from dulwich.objects import Blob, Commit, Tree
-from dulwich.porcelain import status
 from dulwich.repo import Repo
 
 from watcher.errors import ExportError
@@ -33,6 +33,7 @@ BRANCH = cast("Ref", b"refs/heads/main")
 HEAD = cast("Ref", b"HEAD")
 TRAILER = "Watcher-Version: "
 COMMITTER = b"assistant-watcher <watcher@assistant-watcher.invalid>"
+WRITING = "watcher-writing"  # in .git while an export moves main and its work tree: gone when both agree
 _TRAILER_LINE = re.compile(rb"^Watcher-Version: (\d+)$", re.MULTILINE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]")  # anything else in a remote id is escaped in its file name
 
@@ -84,7 +85,10 @@ class History:
         if _TRAILER_LINE.search(_commit_at(repo, head).message) is None:
             raise ExportError(f"{self.directory}: its branch main was not written by assistant-watcher "
                               "(no Watcher-Version trailer): refusing to add to another history")
-        changed = status(repo, untracked_files="no")
+        if (self.directory / ".git" / WRITING).exists():  # an export stopped mid-write: its files are ours
+            porcelain.reset(repo, "hard", head)
+            (self.directory / ".git" / WRITING).unlink()
+        changed = porcelain.status(repo, untracked_files="no")
         if any(changed.staged.values()) or changed.unstaged:
             raise ExportError(f"{self.directory}: the work tree has local changes: commit or discard them first")
         return repo
@@ -118,10 +122,13 @@ class History:
         if not count:
             return 0
         self.repo.object_store.add_objects(objects)  # one pack, not a loose file per object
+        marker = self.directory / ".git" / WRITING
+        marker.touch()
         self.repo.refs[BRANCH] = cast("ObjectID", parent)
         if self.repo.refs.read_ref(HEAD) is None:
             self.repo.refs.set_symbolic_ref(HEAD, BRANCH)
         self._check_out(touched)
+        marker.unlink()
         return count
 
     def _with_file(self, root: Tree, path: str, blob: Blob, trees: dict[str, Tree], objects: list[Any]) -> Tree:

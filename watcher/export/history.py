@@ -16,6 +16,7 @@ from watcher.display import header_text
 from watcher.errors import ExportError
 from watcher.export.git import ExportedVersion, History, object_path
 from watcher.kinds import registry
+from watcher.record.locks import export_lock
 from watcher.record.models import Event, Resource, Target, Version
 
 UNKNOWN_AUTHOR = "unknown (out of band) <unknown@assistant-watcher.invalid>"
@@ -34,7 +35,14 @@ class ExportReport:
 def export_git(engine: Engine, directory: str | os.PathLike[str], *, target: str | None = None,
                progress: Callable[[int], None] | None = None) -> ExportReport:
     """Append every version recorded since the last export to the history at `directory` (created when
-    absent); `target` limits a new history to one target, and must be given again for it after."""
+    absent); `target` limits a new history to one target, and must be given again for it after. One process
+    writes a history at a time (the daemon's `[export] git` beside a hand-run export)."""
+    with export_lock(engine):
+        return _export(engine, directory, target, progress)
+
+
+def _export(engine: Engine, directory: str | os.PathLike[str], target: str | None,
+            progress: Callable[[int], None] | None) -> ExportReport:
     history = History(directory)
     _check_scope(history, target)
     report = ExportReport(last_version=history.last_version())

@@ -1,4 +1,5 @@
-"""Who may poll or record (target, kind) now: PostgreSQL advisory locks, or a file lock beside SQLite.
+"""Who may poll or record (target, kind), or write the git history, now: PostgreSQL advisory locks, or a
+file lock beside SQLite.
 
 Locks order processes; they are not what keeps the record true (a lost lock must not lose or
 double a change): recording refuses a stale write on its own (see `watcher.poll.recording`).
@@ -31,8 +32,22 @@ def poll_lock(engine: Engine, target: str, kind: str) -> Iterator[None]:
     drop mid-poll; recording does not trust it (see watcher.poll.recording), and a lock that was lost
     is not an error when released.
     """
+    with _held(engine, ("poll", target, kind), f"poll-{target}-{kind}"):
+        yield
+
+
+@contextlib.contextmanager
+def export_lock(engine: Engine) -> Iterator[None]:
+    """Held while one process writes the record's git history (`export git`): one writer at a time."""
+    with _held(engine, ("export", "git"), "export-git"):
+        yield
+
+
+@contextlib.contextmanager
+def _held(engine: Engine, parts: tuple[str, ...], file_name: str) -> Iterator[None]:
+    """A session-level advisory lock on its own PostgreSQL connection, or a file lock beside SQLite."""
     if engine.dialect.name == "postgresql":
-        key = lock_key("poll", target, kind)
+        key = lock_key(*parts)
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             connection.commit()
@@ -41,7 +56,7 @@ def poll_lock(engine: Engine, target: str, kind: str) -> Iterator[None]:
             finally:
                 _unlock(connection, key)
         return
-    with _file_lock(engine, f"poll-{target}-{kind}"):
+    with _file_lock(engine, file_name):
         yield
 
 

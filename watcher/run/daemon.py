@@ -40,6 +40,7 @@ from watcher.run import schedule
 from watcher.run.activity import Activity
 from watcher.run.claim_loop import ClaimLoop, Wanted
 from watcher.run.delivery_job import DELIVERY_INTERVAL, DeliveryJob
+from watcher.run.export_job import ExportJob
 from watcher.run.journal import log_outcome, result_word, targets_text, warn_if_alerts_go_nowhere
 from watcher.run.systemd import SignalInbox, SystemdNotifier
 from watcher.source.page_memory import PageMemory
@@ -107,6 +108,7 @@ class Daemon:
         self.delivery = DeliveryJob(lambda: (self.engine, self.config), self.activity,
                                     lambda: self.scheduler.modify_job(DELIVER_JOB, next_run_time=_now()),
                                     lambda: self.notifier.status(self.activity.status_line()))
+        self.export = ExportJob(lambda: (self.engine, self.config))
         self._watchdog_problem: str | None = None
         self._bind_http = bind_http
         self.web: Web | None = None  # the web application and its server, when [http] is set (bind_http)
@@ -168,6 +170,7 @@ class Daemon:
                         ", ".join(still))
             _exit_now(EXIT_OK)
         self.claims.give_back_all()
+        self.export.close()  # a history stopped mid-write is put right by the next export (see export.git)
         self.engine.dispose()
         self.notifier.close()
         log.info("stopped")
@@ -276,6 +279,8 @@ class Daemon:
             self.activity.end_poll(name, line)
             self.notifier.status(self.activity.status_line())
         self.delivery.request()
+        if any(outcome.events or outcome.baseline for outcome in outcomes):  # it recorded something
+            self.export.request()
         self.claims.wake()  # a slot just came free
 
     def _warn_if_nothing_served(self, target: TargetConfig, outcomes) -> None:

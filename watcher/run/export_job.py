@@ -1,0 +1,84 @@
+"""The daemon's export job: keeps `[export] git` current after each poll that recorded something.
+
+One thread, one export at a time: a request during an export makes it go round once more, so a burst
+of polls is one or two exports. Several daemons on one database take turns under the export lock
+(`watcher.record.locks.export_lock`), and each adds only what the others have not. An export never
+raises; a failure is logged once, and again only when it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from watcher.config.model import Config
+from watcher.errors import WatcherError, one_line
+
+log = logging.getLogger("watcher.daemon")
+
+
+class ExportJob:
+    """Exports the record `current()` names to its `[export] git` directory; `request()` asks for it."""
+
+    def __init__(self, current: Callable[[], tuple[Engine, Config]]):
+        self._current = current  # the engine and config in use now: a reload replaces them
+        self._lock = threading.Lock()
+        self._running = self._wanted = False
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
+        self._last_problem: str | None = None
+
+    def request(self) -> None:
+        """Export soon, when `[export] git` is set (or make the running export go round once more)."""
+        if self._current()[1].export.git is None:
+            return
+        with self._lock:
+            self._wanted = True
+            if self._running:
+                return
+            self._running = True
+        try:
+            self._pool.submit(self._run)
+        except RuntimeError:  # shutting down: the next start exports what this one did not
+            with self._lock:
+                self._running = False
+
+    def close(self) -> None:
+        """Finish the export in progress, if any, and take no more."""
+        self._pool.shutdown(wait=True)
+
+    def _run(self) -> None:
+        try:
+            while self._take_request():
+                self._export()
+        finally:
+            with self._lock:
+                self._running = False
+
+    def _take_request(self) -> bool:
+        with self._lock:
+            wanted, self._wanted = self._wanted, False
+            return wanted
+
+    def _export(self) -> None:
+        from watcher.export.history import export_git  # dulwich: loaded only by a daemon that exports
+
+        engine, config = self._current()
+        if config.export.git is None:
+            return
+        try:
+            report = export_git(engine, config.export.git)
+        except (WatcherError, SQLAlchemyError, OSError) as exc:
+            problem = f"export git {config.export.git} failed: {one_line(exc)}"
+            if problem != self._last_problem:
+                log.warning("%s", problem)
+            self._last_problem = problem
+            return
+        self._last_problem = None
+        if report.commits:
+            log.info("export git %s: %d commits added, through version %s", config.export.git, report.commits,
+                     report.last_version)
