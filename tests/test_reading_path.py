@@ -156,13 +156,8 @@ def test_outbox_in_plain_sql_matches_the_outbox_with_a_pending_webhook_delivery(
 
 def _heavy_modules_after(config, *command):
     """The heavy libraries a whole process running `command` imported, or its failure."""
-    probe = ("import sys\nfrom watcher.cli import main\n"
-             f"try:\n    main(['--config', {config!r}, *{list(command)!r}])\nexcept SystemExit as exit:\n"
-             "    assert not exit.code, exit.code\n"
-             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}), file=sys.stderr)")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result.stdout, result.stderr.strip().splitlines()[-1]
+    stdout, modules = _modules_after(config, *command, prefixes=HEAVY)
+    return stdout, repr(sorted({m for m in modules if m.split(".")[0] in HEAVY}))
 
 
 def test_outbox_with_a_pending_webhook_delivery_starts_without_the_heavy_libraries(hook_down):
@@ -237,19 +232,21 @@ def test_a_name_that_is_not_a_string_is_left_to_the_model_to_explain(tmp_path, r
         reader(path)
 
 
-def _modules_after(config, *command, prefixes: tuple[str, ...]) -> list[str]:
-    """The modules under `prefixes` a whole process running `command` imported (it must succeed)."""
-    probe = ("import sys\nfrom watcher.cli import main\n"
+def _modules_after(config, *command, prefixes: tuple[str, ...]) -> tuple[str, list[str]]:
+    """What a whole process running `command` printed, and the modules under `prefixes` it imported (it must
+    succeed)."""
+    probe = ("import json, sys\nfrom watcher.cli import main\n"
              f"try:\n    main(['--config', {config!r}, *{list(command)!r}])\nexcept SystemExit as exit:\n"
              "    assert not exit.code, exit.code\n"
-             f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})), file=sys.stderr)")
+             f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))), file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stderr.strip().splitlines()[-1].replace("'", '"'))
+    return result.stdout, json.loads(result.stderr.strip().splitlines()[-1])
 
 
 def test_a_snapshot_that_tells_nobody_loads_no_alert_machinery(config):
-    loaded = _modules_after(config, "snapshot", "--no-email", prefixes=("jinja2", "aiosmtplib", "watcher.alerts"))
+    _stdout, loaded = _modules_after(config, "snapshot", "--no-email",
+                                     prefixes=("jinja2", "aiosmtplib", "watcher.alerts"))
     assert loaded == []
 
 
@@ -257,6 +254,6 @@ def test_a_snapshot_loads_only_the_channel_types_it_delivers_to(write_config, sa
     (tmp_path / "slack-url").write_text("http://127.0.0.1:9/hook\n")
     hooked = write_config(sandbox, store_url, extra=f'[[channels]]\nname = "ops"\ntype = "slack"\n'
                                                   f'url_file = "{tmp_path / "slack-url"}"\n')
-    loaded = _modules_after(hooked, "snapshot", "--no-email", prefixes=("watcher.alerts.channels.", "aiosmtplib"))
+    _stdout, loaded = _modules_after(hooked, "snapshot", "--no-email", prefixes=("watcher.alerts.channels.", "aiosmtplib"))
     assert "watcher.alerts.channels.slack" in loaded
     assert not {"watcher.alerts.channels.email", "watcher.alerts.channels.webhook", "aiosmtplib"} & set(loaded)

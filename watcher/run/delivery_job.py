@@ -2,14 +2,13 @@
 
 The scheduler runs it every DELIVERY_INTERVAL seconds, and each poll asks for a sweep right after
 it commits. A request that arrives during a sweep is not lost and does not start a second one: the
-running sweep goes round once more. A sweep never raises; a failure that repeats every 30 s is
+running sweep goes round once more (`watcher.run.coalesce`). A sweep never raises; a failure that repeats every 30 s is
 logged once, then as debug lines until it changes.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
@@ -19,6 +18,7 @@ from watcher.alerts import outbox
 from watcher.config.model import Config
 from watcher.errors import WatcherError, one_line
 from watcher.run.activity import Activity
+from watcher.run.coalesce import Coalesced
 
 log = logging.getLogger("watcher.daemon")
 
@@ -34,17 +34,13 @@ class DeliveryJob:
         self._activity = activity
         self._start_now = start_now  # makes the scheduler run `run` at once
         self._after_sweep = after_sweep
-        self._lock = threading.Lock()
-        self._running = False
-        self._wanted = False
+        self._requests = Coalesced()
         self._last_line: str | None = None
 
     def request(self) -> None:
         """Run the job now (or make the running sweep go round once more)."""
-        with self._lock:
-            self._wanted = True
-            if self._running or self._activity.stopping:
-                return
+        if not self._requests.ask() or self._activity.stopping:
+            return
         try:
             self._start_now()
         except Exception as exc:  # the scheduler is shutting down: the outbox keeps the mail
@@ -52,13 +48,10 @@ class DeliveryJob:
 
     def run(self) -> None:
         """Deliver the outbox until no poll asked for another sweep meanwhile."""
-        with self._lock:
-            self._wanted = True
-            if self._running:
-                return
-            self._running = True
+        if not self._requests.begin():
+            return
         try:
-            while self._take_request():
+            while self._requests.another_round():
                 if not self._activity.begin_delivery():
                     return
                 pending = None
@@ -68,13 +61,7 @@ class DeliveryJob:
                     self._activity.end_delivery(pending)
                 self._after_sweep()
         finally:
-            with self._lock:
-                self._running = False
-
-    def _take_request(self) -> bool:
-        with self._lock:
-            wanted, self._wanted = self._wanted, False
-            return wanted
+            self._requests.end()
 
     def _sweep(self) -> int | None:
         """One sweep of the outbox; never raises. Returns how many messages are still pending."""

@@ -9,7 +9,6 @@ raises; a failure is logged once, and again only when it changes.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config.model import Config
 from watcher.errors import WatcherError, one_line
+from watcher.run.coalesce import Coalesced
 
 log = logging.getLogger("watcher.daemon")
 
@@ -27,42 +27,31 @@ class ExportJob:
 
     def __init__(self, current: Callable[[], tuple[Engine, Config]]):
         self._current = current  # the engine and config in use now: a reload replaces them
-        self._lock = threading.Lock()
-        self._running = self._wanted = False
+        self._requests = Coalesced()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
         self._last_problem: str | None = None
 
     def request(self) -> None:
         """Export soon, when `[export] git` is set (or make the running export go round once more)."""
-        if self._current()[1].export.git is None:
+        if self._current()[1].export.git is None or not self._requests.ask():
             return
-        with self._lock:
-            self._wanted = True
-            if self._running:
-                return
-            self._running = True
         try:
             self._pool.submit(self._run)
         except RuntimeError:  # shutting down: the next start exports what this one did not
-            with self._lock:
-                self._running = False
+            pass
 
     def close(self) -> None:
         """Finish the export in progress, if any, and take no more."""
         self._pool.shutdown(wait=True)
 
     def _run(self) -> None:
+        if not self._requests.begin():
+            return
         try:
-            while self._take_request():
+            while self._requests.another_round():
                 self._export()
         finally:
-            with self._lock:
-                self._running = False
-
-    def _take_request(self) -> bool:
-        with self._lock:
-            wanted, self._wanted = self._wanted, False
-            return wanted
+            self._requests.end()
 
     def _export(self) -> None:
         from watcher.export.history import export_git  # dulwich: loaded only by a daemon that exports
