@@ -172,3 +172,22 @@ def test_no_version_is_live_while_the_object_was_deleted(sandbox, monkeypatch, e
         with pytest.raises(RecordError, match="was deleted at"):
             history_orm.version_at(session, resource, gap)
         assert history_orm.version_at(session, resource, reappeared.detected_at + timedelta(seconds=1)).version.number == 1
+
+
+def test_an_object_a_listing_hides_but_the_server_still_serves_is_kept_and_the_rest_recorded(scripted_api,
+                                                                                             monkeypatch, engine):
+    hidden = {"on": False}
+
+    def answer(path):
+        if path.startswith("/v1/assistants/asst_2"):
+            return 200, json.dumps(assistant(2)).encode()
+        listed = [assistant(1, model="gpt-5")] if hidden["on"] else [assistant(1), assistant(2)]
+        return 200, listing(*listed)
+
+    prod = target(scripted_api(answer), monkeypatch)
+    poll_target(engine, prod)
+    hidden["on"] = True
+    [outcome] = poll_target(engine, prod)
+    assert outcome.status == "complete"
+    assert [(e.object_id, e.change) for e in outcome.events] == [("asst_1", "modified")]
+    assert live_ids(engine) == ["asst_1", "asst_2"]

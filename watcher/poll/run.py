@@ -182,17 +182,26 @@ CONFIRMED = 3  # recorded objects missing from a listing that are asked for by i
 
 def _confirm_missing(context: Context, known: dict[str, Known], seen: set[str],
                      still_served: Callable[[str], bool | None]) -> None:
-    """Raises SourceError when the listing left out an object the server still serves.
+    """Believe a listing's deletions only once the missing objects are gone (a real deletion answers 404).
 
-    Such a listing proves no deletion: an empty first page from a proxy, `data: null`, a listing cut
-    short. Up to CONFIRMED of the missing objects are asked for; a real deletion answers 404.
+    Up to CONFIRMED of the recorded objects the listing left out are asked for. When those are all it left
+    out of a listing that has objects, one still served is kept as it is recorded (added to `seen`: a
+    listing that hides an object the server still has deletes nothing, and its other objects are still
+    seen). Otherwise one still served fails the poll as incomplete: an empty first page from a proxy,
+    `data: null`, a listing cut short.
     """
     missing = sorted(object_id for object_id, mine in known.items() if not mine.deleted and object_id not in seen)
-    for object_id in missing[:CONFIRMED]:
-        if still_served(object_id):
-            raise SourceError(f"{context.target}/{context.kind.name}: listing incomplete: "
-                              f"{counted(len(missing), 'recorded object')} missing from it, but the server still "
-                              f"serves {object_id}; nothing is recorded as deleted")
+    served = [object_id for object_id in missing[:CONFIRMED] if still_served(object_id)]
+    if not served:
+        return
+    if seen and len(missing) <= CONFIRMED:
+        log.info("%s/%s: %s left out of the listing but still served: kept as recorded", context.target,
+                 context.kind.name, ", ".join(served))
+        seen.update(served)
+        return
+    raise SourceError(f"{context.target}/{context.kind.name}: listing incomplete: "
+                      f"{counted(len(missing), 'recorded object')} missing from it, but the server still "
+                      f"serves {served[0]}; nothing is recorded as deleted")
 
 
 def _last_complete_poll(session: Session, target_id: int, kind: str) -> LastPoll | None:
