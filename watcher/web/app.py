@@ -134,7 +134,7 @@ class Web:
             return call.error(404, f"no such page: {printable(request.path)[:200]}")
         except MethodNotAllowed as exc:
             response = call.error(405, f"{request.method} is not allowed here")
-            response.headers["Allow"] = ", ".join(exc.valid_methods or [])
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))  # a set: one order
             return response
         except HTTPException as exc:
             return call.error(exc.code or 400, exc.description or exc.name)
