@@ -20,7 +20,7 @@ SECRET_ENV = "WATCHER_TEST_WEBHOOK_SECRET"
 SLACK_PATH = "/services/T0001/B0002/sEcReTsLaCkToKeN"
 DRIFT_KEYS = ["type", "id", "target", "kind", "object_id", "name", "change", "severity", "paths", "from_version",
               "to_version", "detected_at", "window_start", "remote_updated_at", "actor", "changes",
-              "changes_truncated"]
+              "changes_truncated", "rule", "message"]
 
 
 def schema(name: str) -> dict:

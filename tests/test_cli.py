@@ -6,7 +6,7 @@ import pytest
 from config_text import KEY_ENV, target_toml
 
 EVENT_KEYS = ["id", "target", "kind", "object_id", "name", "change", "from_version", "to_version", "paths",
-              "detected_at", "window_start", "acked_by", "acked_at", "note", "severity", "actor"]
+              "detected_at", "window_start", "acked_by", "acked_at", "note", "severity", "actor", "rule", "message"]
 HISTORY_KEYS = ["number", "hash", "observed_at", "origin", "actor", "note"]
 
 

@@ -64,6 +64,8 @@ CONFIG_KEYS = [
     "channels[].url_file", "channels[].secret_env", "channels[].secret_file", "channels[].timeout",
     "http", "http.listen", "http.token_env", "http.token_file",
     "export", "export.git",
+    "rules", "rules[].name", "rules[].kinds", "rules[].match", "rules[].match.name", "rules[].match.target",
+    "rules[].expression", "rules[].message", "rules[].severity",
 ]
 
 # Each read-only path answers GET; the two acknowledgements take POST.
@@ -93,7 +95,7 @@ LOGGERS = {
 }
 
 EVENT_KEYS = ["id", "target", "kind", "object_id", "name", "change", "from_version", "to_version", "paths",
-              "detected_at", "window_start", "acked_by", "acked_at", "note", "severity", "actor"]
+              "detected_at", "window_start", "acked_by", "acked_at", "note", "severity", "actor", "rule", "message"]
 VERSION_KEYS = ["number", "hash", "observed_at", "origin", "actor", "note"]
 OBJECT_KEYS = ["target", "kind", "object_id", "name", "version", "deleted", "last_change_at"]
 DIFF_KEYS = ["object_id", "from", "to", "changes"]

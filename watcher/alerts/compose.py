@@ -96,8 +96,10 @@ class _Composer:
 
     def compose(self, session: Session, outcome: PollOutcome) -> list[Alert]:
         rows = self._health(session, outcome)
-        if outcome.status == PollStatus.COMPLETE and not outcome.baseline and outcome.events:
-            rows += self._drift(outcome)
+        # A baseline tells no drift, but what breaks a rule on day one is told (a violation is not drift).
+        told = [e for e in outcome.events if e.rule or not outcome.baseline]
+        if outcome.status == PollStatus.COMPLETE and told:
+            rows += self._drift(outcome, told)
         if outcome.status == PollStatus.COMPLETE and outcome.state_changes:
             rows += self._state(outcome)
         return rows
@@ -122,10 +124,10 @@ class _Composer:
 
     # -- drift ---------------------------------------------------------------------------------
 
-    def _drift(self, outcome: PollOutcome) -> list[Alert]:
+    def _drift(self, outcome: PollOutcome, events: list) -> list[Alert]:
         now = utcnow()
-        routed = [(event, self.routing.channels_for([event_facts(event)])) for event in outcome.events]
-        digest = len(outcome.events) > self.config.alerts.digest_threshold
+        routed = [(event, self.routing.channels_for([event_facts(event)])) for event in events]
+        digest = len(events) > self.config.alerts.digest_threshold
         takes_digest = {name for name, cls in self.routing.channels.items() if digest and cls.digests}
         rows = []
         for event, names in routed:
@@ -137,11 +139,11 @@ class _Composer:
         named = dict.fromkeys(n for _e, names in routed for n in names)
         digest_names = [name for name in named if name in takes_digest]
         if digest_names:
-            loudest = Severity.HIGH if any(e.severity == Severity.HIGH for e in outcome.events) else Severity.LOW
+            loudest = Severity.HIGH if any(e.severity == Severity.HIGH for e in events) else Severity.LOW
             rows.append(self._alert(Purpose.DIGEST, outcome, now, digest_names,
-                                    title=render.digest_subject(outcome.events), severity=loudest,
-                                    detail={"event_ids": [e.event_id for e in outcome.events]},
-                                    routing=[event_facts(e) for e in outcome.events]))
+                                    title=render.digest_subject(events), severity=loudest,
+                                    detail={"event_ids": [e.event_id for e in events]},
+                                    routing=[event_facts(e) for e in events]))
         return rows
 
     def _alert(self, purpose: str, outcome: PollOutcome, now: datetime, names: list[str], **fields) -> Alert:

@@ -65,8 +65,13 @@ def subject_paths(paths: Iterable[str], room: int) -> str:
 def event_subject(event, level: str) -> str:
     """`[prod] [high] assistant "Billing Bot" modified: instructions, tools[1]`."""
     tag = " [high]" if level == Severity.HIGH else ""
-    head = (f"[{header_text(event.target, 100)}]{tag} {kind_label(event.kind)} "
-            f"\"{_display_name(event.name, event.object_id)}\" {event.change}")
+    shown = _display_name(event.name, event.object_id)
+    who = f"[{header_text(event.target, 100)}]{tag} {kind_label(event.kind)} \"{shown}\""
+    if getattr(event, "rule", None):
+        said = f"breaks rule {event.rule}: {event.message}" if event.change == EventChange.VIOLATION \
+            else f"satisfies rule {event.rule} again"
+        return header_text(f"{who} {said}")
+    head = f"{who} {event.change}"
     paths = subject_paths(event.paths, SUBJECT_LIMIT - len(head) - 12) if event.change == EventChange.MODIFIED else ""
     return header_text(f"{head}: {paths}" if paths else head)
 
@@ -83,7 +88,7 @@ def full_diff_command(event) -> str:
     """The command that shows everything about this event."""
     ref = shlex.quote(printable(event.object_id))
     target = shlex.quote(printable(event.target))
-    if event.change == EventChange.CREATED:
+    if event.change in (EventChange.CREATED, EventChange.VIOLATION, EventChange.RESOLVED):
         return f"assistant-watcher show {ref} --target {target} --version {event.to_version or 1}"
     if event.change == EventChange.DELETED:
         return f"assistant-watcher show {ref} --target {target} --version {event.from_version}"
@@ -111,6 +116,10 @@ def _where(event) -> str:
 
 
 def _what(event, limit: int = 30) -> str:
+    if event.change == EventChange.VIOLATION:
+        return f"version {event.to_version} breaks rule {printable(event.rule or '')}: {printable(event.message or '')}"
+    if event.change == EventChange.RESOLVED:
+        return f"version {event.to_version} satisfies rule {printable(event.rule or '')} again"
     if event.change == EventChange.CREATED:
         return "a new object, not seen before"
     if event.change == EventChange.DELETED:
@@ -122,6 +131,16 @@ def _what(event, limit: int = 30) -> str:
     if event.change == EventChange.REAPPEARED:
         return "listed again after being deleted" + (f"; changed: {listed}" if listed else "")
     return listed or "no visible path (ignore rules changed)"
+
+
+def _happened(event) -> str:
+    """`was modified`; for a rule's event `breaks rule approved-models` or `satisfies rule approved-models again`."""
+    rule = printable(getattr(event, "rule", None) or "")
+    if event.change == EventChange.VIOLATION:
+        return f"breaks rule {rule}"
+    if event.change == EventChange.RESOLVED:
+        return f"satisfies rule {rule} again"
+    return f"was {event.change}"
 
 
 def event_context(event, budget: Budget | None = None) -> dict[str, Any]:
@@ -140,6 +159,9 @@ def event_context(event, budget: Budget | None = None) -> dict[str, Any]:
         "name": printable(event.name) if event.name else None,
         "title": _display_name(event.name, event.object_id),
         "change": event.change,
+        "happened": _happened(event),
+        "rule": printable(event.rule) if getattr(event, "rule", None) else None,
+        "message": printable(event.message) if getattr(event, "message", None) else None,
         "severity": level,
         "from_version": event.from_version,
         "to_version": event.to_version,

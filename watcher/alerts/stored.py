@@ -66,7 +66,7 @@ def recorded_drift(session: Session, row: Event, *, with_changes: bool = True) -
                       to_version=row.to_version, paths=list(row.paths or []), changes=changes,
                       detected_at=row.detected_at, window_start=row.window_start,
                       remote_updated_at=row.remote_updated_at, old_body=old, new_body=new,
-                      severity=event_severity(row), actor=row.actor)
+                      severity=event_severity(row), actor=row.actor, rule=row.rule, message=row.message)
 
 
 def _name_at(resource, body: dict[str, Any]) -> str | None:

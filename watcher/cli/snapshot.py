@@ -15,6 +15,7 @@ from watcher.errors import ConfigError
 from watcher.poll.outcome import ComposeAlerts, no_alerts, nothing_served, nothing_served_line, summary_line
 from watcher.poll.run import poll_kinds
 from watcher.record.overview_orm import count_pending
+from watcher.rules.check import checker
 
 
 @click.command()
@@ -40,6 +41,7 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
     for channel in config.channels:
         channel.check_secrets()
     compose = _composer(config)
+    check = checker(config.rules)
     outcomes: list = []
     failed_targets: list[str] = []
     interrupted = _Interruption()
@@ -47,7 +49,7 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         for target in targets:
             only = [k for k in kind_names if k in target.kinds] if kind_names else None
             first = len(outcomes)
-            for outcome in poll_kinds(app.engine, target, compose=compose, progress=_progress_printer(),
+            for outcome in poll_kinds(app.engine, target, compose=compose, check=check, progress=_progress_printer(),
                                        only=only, poll_timeout=config.schedule.poll_timeout,
                                        cancelled=interrupted.is_set):
                 click.echo(printable(summary_line(outcome)))

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 from watcher.config.alerts import AlertsConfig, ChannelConfig, SmtpConfig
 from watcher.config.fields import Duration, Interval, PositiveDuration, Section
 from watcher.config.routing import WATCHLIST_CHANNEL
+from watcher.config.rules import RuleConfig
 from watcher.config.targets import TargetConfig, with_target_defaults
 from watcher.config.values import (
     CONFIG_ENV,
@@ -142,6 +143,7 @@ class Config(Section):
     channels: list[ChannelConfig] = Field(default_factory=list)
     http: HttpConfig | None = None
     export: ExportConfig = Field(default_factory=ExportConfig)
+    rules: list[RuleConfig] = Field(default_factory=list)
     path: str | None = Field(default=None, exclude=True)
 
     @property
@@ -185,6 +187,14 @@ class Config(Section):
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"target name {name!r} is used twice")
+        return self
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> Config:
+        names = [r.name for r in self.rules]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"rule name {name!r} is used twice: events and `rules` name a rule by it")
         return self
 
     @model_validator(mode="after")
@@ -363,7 +373,7 @@ def _key_name(loc: tuple, data: dict) -> str:
             label = f"[{item}]"
             if isinstance(node, list) and item < len(node):
                 node = node[item]
-                if parts in (["targets"], ["channels"]) and isinstance(node, dict) and node.get("name"):
+                if parts in (["targets"], ["channels"], ["rules"]) and isinstance(node, dict) and node.get("name"):
                     label = f"[{item}] ({node['name']})"
             parts.append(label)
             continue

@@ -21,7 +21,8 @@ from watcher.config.values import DEFAULT_DATABASE_URL, anchored_database_url, c
 from watcher.kinds import registry
 
 # The model's top-level sections; anything else is the model's to explain (or a section this reader predates).
-_SECTIONS = {"database", "schedule", "target_defaults", "targets", "smtp", "alerts", "channels", "http", "export"}
+_SECTIONS = {"database", "schedule", "target_defaults", "targets", "smtp", "alerts", "channels", "http", "export",
+             "rules"}
 _KEY_FIELDS = ("api_key_env", "api_key_file", "admin_key_env", "admin_key_file")
 
 

@@ -42,6 +42,8 @@ class EventChange(StrEnum):
     MODIFIED = "modified"
     DELETED = "deleted"
     REAPPEARED = "reappeared"
+    VIOLATION = "violation"  # a version breaks a rule ([[rules]]): not drift, and checked on the baseline too
+    RESOLVED = "resolved"  # the first later version that satisfies it again
 
 
 @dataclass(frozen=True)

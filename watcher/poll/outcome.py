@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -71,6 +71,24 @@ def no_alerts(_session: Session, _outcome: PollOutcome) -> list[Any]:
     return []
 
 
+class WrittenVersion(NamedTuple):
+    """A version a poll wrote: what rules are checked on (`watcher.rules.check`)."""
+
+    resource_id: int
+    object_id: str
+    name: str | None
+    number: int
+    canonical: str
+
+
+# Given the open recording session, the outcome so far and the versions it wrote: record what rules say.
+CheckRules = Callable[[Session, PollOutcome, list[WrittenVersion]], None]
+
+
+def no_checks(_session: Session, _outcome: PollOutcome, _written: list[WrittenVersion]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything one poll of (target, kind) needs besides its pages: plain values."""
@@ -81,6 +99,7 @@ class Context:
     rules: Normalization  # this poll's normalization (ignore rules, redaction, volatile fields)
     settings: str  # fingerprint of the target's settings (see settings_fingerprint)
     compose: ComposeAlerts = no_alerts
+    check: CheckRules = no_checks
 
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from watcher.compare import diff
 from watcher.compare.normalize import normalize
-from watcher.poll.outcome import WORKER, Context, LastPoll, PollOutcome, StateChange
+from watcher.poll.outcome import WORKER, Context, LastPoll, PollOutcome, StateChange, WrittenVersion
 from watcher.poll.spool import Counts, Known
 from watcher.record.drift import DriftEvent
 from watcher.record.locks import lock_key
@@ -188,6 +188,7 @@ def record(engine: Engine, context: Context, target_id: int, known: dict[str, Kn
             writer.remember_raw(counts.raw_moved)
             writer.remember_state(counts.state_moved)
             writer.finish()
+            context.check(session, outcome, writer.written)
             poll.changes = len(outcome.events)
             session.add_all(context.compose(session, outcome))
     except IntegrityError:
@@ -220,6 +221,7 @@ class _Writer:
         self.window_start = window_start
         self.origin = "baseline" if outcome.baseline else "poll"
         self.pending: list[tuple[Event, Any]] = []
+        self.written: list[WrittenVersion] = []  # every version written, for the rules
 
     def write_new(self, lines: Iterable[tuple]) -> None:
         """Insert first-seen objects with their version 1, a batch per statement."""
@@ -244,6 +246,8 @@ class _Writer:
                  actor=None, note=None)
             for resource_id, item in zip(ids, batch)
         ])
+        self.written += [WrittenVersion(resource_id, item.object_id, item.name, 1, item.canonical)
+                         for resource_id, item in zip(ids, batch)]
         if self.outcome.baseline:
             return
         for resource_id, item in zip(ids, batch):
@@ -270,6 +274,7 @@ class _Writer:
         self.session.add(Version(resource_id=mine.resource_id, number=number, content_hash=listed.content_hash,
                                  body=listed.canonical, observed_at=self.now, remote_updated_at=updated,
                                  origin=self.origin, note=note))
+        self.written.append(WrittenVersion(mine.resource_id, listed.object_id, listed.name, number, listed.canonical))
         if change.action == "drift":
             self._event(mine.resource_id, listed.object_id, listed.name, change.change, mine.version, number,
                         change.changes, updated, change.old_body, change.new_body)

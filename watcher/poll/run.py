@@ -33,7 +33,7 @@ from watcher.errors import KindNotServed, SourceError, one_line
 from watcher.kinds import registry
 from watcher.kinds.base import Kind
 from watcher.poll import attribution, recording
-from watcher.poll.outcome import WORKER, ComposeAlerts, Context, LastPoll, PollOutcome, no_alerts
+from watcher.poll.outcome import WORKER, CheckRules, ComposeAlerts, Context, LastPoll, PollOutcome, no_alerts, no_checks
 from watcher.poll.spool import Known, collect, load_known, read_spool
 from watcher.record.engine import ensure_target, installation_key
 from watcher.record.locks import poll_lock
@@ -55,7 +55,8 @@ def poll_target(engine: Engine, target, **options) -> list[PollOutcome]:
     return list(poll_kinds(engine, target, **options))
 
 
-def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, progress=None,
+def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, check: CheckRules = no_checks,
+               progress=None,
                only: Iterable[str] | None = None, poll_timeout: float = 600.0,
                cancelled: Callable[[], bool] | None = None,
                memory: PageMemory | None = None) -> Iterator[PollOutcome]:
@@ -77,7 +78,7 @@ def poll_kinds(engine: Engine, target, *, compose: ComposeAlerts = no_alerts, pr
             source.poll_timeout = poll_timeout
             context = Context(target.name, target.base_url, kind,
                               rules_for(kind, ignore=target.ignore, redact=target.redact, secret_key=secret_key),
-                              settings, compose)
+                              settings, compose, check)
             label = f"{target.name}/{kind.name}"
             report = functools.partial(progress, label) if progress else None
             remembered, remember = None, None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from watcher.compare.diff import whole_body_changes
 from watcher.kinds import registry
+from watcher.kinds.base import EventChange
 from watcher.record.schema import DeliveryState
 from watcher.times import json_time
 
@@ -46,6 +47,8 @@ def event_document(row: Event | EventRow) -> dict[str, Any]:
         "note": row.note,
         "severity": event_severity(row),
         "actor": row.actor,
+        "rule": row.rule,
+        "message": row.message,
     }
 
 
@@ -53,6 +56,8 @@ def event_severity(row: Event | EventRow) -> str:
     """The severity recorded with the event; for rows older than the registry, the registry's verdict now."""
     if row.severity:
         return row.severity
+    if row.change in (EventChange.VIOLATION, EventChange.RESOLVED):
+        return "high"
     return registry.get(row.resource.kind).severity(row.change, row.paths or [])
 
 
@@ -116,6 +121,8 @@ def drift_document(event) -> dict[str, Any]:
         "actor": event.actor,
         "changes": shown,
         "changes_truncated": truncated,
+        "rule": getattr(event, "rule", None),  # a violation's or a resolved event's rule
+        "message": getattr(event, "message", None),  # what a person reads: a violation's, or a notice's
     }
 
 
@@ -123,7 +130,7 @@ def notice_document(alert_id: int, type_: str, *, target: str | None, kind: str 
                     created_at: datetime, message: str, error: str | None = None,
                     detail: dict[str, Any] | None = None) -> dict[str, Any]:
     """A notice (watcher.failing, watcher.recovered, kind.retired, delivery.dead, channel.disabled)
-    in the envelope of a drift document, with `message`, `error` and `detail` after it."""
+    in the envelope of a drift document (`message` is the notice's text), with `error` and `detail` after it."""
     return {
         "type": type_,
         "id": f"ntc_{alert_id}",
@@ -142,6 +149,7 @@ def notice_document(alert_id: int, type_: str, *, target: str | None, kind: str 
         "actor": None,
         "changes": [],
         "changes_truncated": False,
+        "rule": None,
         "message": message,
         "error": error,
         "detail": detail or {},

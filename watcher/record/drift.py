@@ -31,3 +31,5 @@ class DriftEvent:
     new_body: dict[str, Any] | None = None
     severity: str = "low"  # high | low, from the kind registry
     actor: dict[str, Any] | None = None  # who made the change, when a source knows
+    rule: str | None = None  # violation | resolved: the rule's name
+    message: str | None = None  # violation: what the rule says is wrong, or why it cannot be evaluated

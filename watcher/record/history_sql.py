@@ -115,7 +115,7 @@ def list_events(db: Database, *, open_only: bool = False, since: datetime | None
                 target: str | None = None) -> list[EventRow]:
     """Drift events, oldest first."""
     query = ("SELECT e.id, e.change, e.from_version, e.to_version, e.paths, e.detected_at, e.window_start, "
-             f"e.acked_by, e.acked_at, e.note, e.severity, e.actor, {_OBJECT} "
+             f"e.acked_by, e.acked_at, e.note, e.severity, e.actor, e.rule, e.message, {_OBJECT} "
              "JOIN events e ON e.resource_id = r.id")
     conditions, params = [], []
     if open_only:
@@ -131,6 +131,8 @@ def list_events(db: Database, *, open_only: bool = False, since: datetime | None
     events = []
     for row in db.rows(query + " ORDER BY e.id", *params):
         eid, change, from_v, to_v, paths, detected, window, acked_by, acked_at, note, severity, actor = row[:12]
-        events.append(EventRow(eid, _object(row[12:]), change, from_v, to_v, json_value(paths), instant(detected),
-                               moment(window), acked_by, moment(acked_at), note, severity, json_value(actor)))
+        rule, message = row[12:14]
+        events.append(EventRow(eid, _object(row[14:]), change, from_v, to_v, json_value(paths), instant(detected),
+                               moment(window), acked_by, moment(acked_at), note, severity, json_value(actor),
+                               rule, message))
     return events

@@ -156,6 +156,9 @@ class Event(Base):
     severity: Mapped[str | None] = mapped_column(String(10))
     # Who made the change, when a source knows: {"type", "id", "email", "ip", "source", "audit_event_id"}.
     actor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # violation | resolved: the rule ([[rules]] name) and, for a violation, what it says is wrong.
+    rule: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str | None] = mapped_column(Text)
 
     resource: Mapped[Resource] = relationship()
 

@@ -63,6 +63,8 @@ class EventRow:
     note: str | None
     severity: str | None
     actor: dict[str, Any] | None
+    rule: str | None = None  # violation | resolved: the rule's name
+    message: str | None = None  # violation: what the rule says is wrong
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 # The newest migration in watcher/migrations/versions (a test keeps it so): a database already
 # there needs no Alembic at all, which keeps every command's start fast.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 KIND_LIMIT = 40  # characters of a kind's config name (resources.kind, polls.kind)
 

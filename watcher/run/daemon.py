@@ -36,6 +36,7 @@ from watcher.errors import ConfigError, WatcherError, one_line
 from watcher.poll.outcome import WORKER, nothing_served, nothing_served_line
 from watcher.poll.run import poll_target
 from watcher.record.engine import open_engine
+from watcher.rules.check import checker
 from watcher.run import schedule
 from watcher.run.activity import Activity
 from watcher.run.claim_loop import ClaimLoop, Wanted
@@ -95,6 +96,7 @@ class Daemon:
         self.config_option = config_option
         self.config, self.engine, self.notifier = config, engine, notifier
         self.compose = compose.composer(config)
+        self.check = checker(config.rules)
         self.stop_grace = stop_grace
         self.activity = Activity()
         self.owner = WORKER
@@ -192,6 +194,7 @@ class Daemon:
                         "polls at once as before)", self.max_polls)
         old_engine, old_http = self.engine, self.config.http
         self.config, self.engine, self.compose = config, engine, compose.composer(config)
+        self.check = checker(config.rules)
         changed = self._schedule_targets(config)
         self.page_memory.forget({(target.name, kind) for target in config.enabled_targets for kind in target.kinds})
         self._reload_http(old_http, config, engine)
@@ -297,7 +300,7 @@ class Daemon:
             self.activity.progress(target.name)
 
         try:
-            outcomes = poll_target(self.engine, target, compose=self.compose, progress=progress,
+            outcomes = poll_target(self.engine, target, compose=self.compose, check=self.check, progress=progress,
                                    poll_timeout=self.config.schedule.poll_timeout, memory=self.page_memory)
         except (WatcherError, SQLAlchemyError) as exc:
             log.error("%s: poll failed: %s", target.name, one_line(exc))
