@@ -30,6 +30,7 @@ COMMANDS = {
     "demo": ["--html"],
     "diff": ["OBJECT", "--from", "--to", "--target", "--kind", "--json"],
     "events": ["--open", "--since", "--target", "--follow", "--json"],
+    "rules": ["--json"],
     "export": [],
     "export git": ["DIR", "--target"],
     "history": ["OBJECT", "--target", "--kind", "--json"],
@@ -85,7 +86,7 @@ METRICS = {
     "assistant_watcher_polls", "assistant_watcher_poll_duration_seconds", "assistant_watcher_objects",
     "assistant_watcher_drift_events", "assistant_watcher_last_complete_poll_timestamp_seconds",
     "assistant_watcher_deliveries_pending", "assistant_watcher_deliveries", "assistant_watcher_target_enabled",
-    "assistant_watcher_last_poll_worker",
+    "assistant_watcher_last_poll_worker", "assistant_watcher_rule_violations",
 }
 
 LOGGERS = {

@@ -93,7 +93,7 @@ def test_status_in_plain_sql_matches_the_overview(recorded, both, config):
 def test_reading_commands_start_without_the_heavy_libraries(recorded, config):
     """Their speed is kept: none of SQLAlchemy, Alembic, openai, pydantic, jinja2 or deepdiff is imported."""
     for command in (["events"], ["events", "--json"], ["history", recorded["id"]], ["show", recorded["id"]],
-                    ["diff", recorded["id"]], ["status"], ["objects"], ["outbox"]):
+                    ["diff", recorded["id"]], ["status"], ["objects"], ["outbox"], ["rules"]):
         _listing, heavy = _heavy_modules_after(config, *command)
         assert heavy == "[]", command
 

@@ -114,3 +114,42 @@ def test_a_violation_on_the_baseline_is_mailed_though_the_baseline_tells_no_drif
     assert mail.subject.startswith("[prod] [high] agent ")
     assert mail.subject.endswith("breaks rule approved-models: model must be an approved one")
     assert "breaks rule approved-models on prod" in mail.text
+
+
+def test_rules_lists_each_rule_with_the_objects_breaking_it_now(ruled, sandbox, cli, cli_json):
+    offender = sandbox.objects("agents")[0]
+    _approve_all_but(sandbox, offender["id"])
+    sandbox.edit("agents", offender["id"], model="gpt-4.1-nano")
+    config = ruled(APPROVED + '\n[[rules]]\nname = "named"\nexpression = "has(self.id)"\nseverity = "low"\n')
+    cli(config, "snapshot", "--no-email")
+    approved, named = cli_json(config, "rules")
+    assert (approved["name"], approved["kinds"], approved["severity"]) == ("approved-models", ["agents"], "high")
+    assert [(b["object_id"], b["version"], b["message"]) for b in approved["breaking"]] == \
+        [(offender["id"], 1, "model must be an approved one")]
+    assert (named["name"], named["kinds"], named["breaking"]) == ("named", None, [])
+    shown = cli(config, "rules").stdout
+    assert "approved-models (high, agents): 1 object breaking it" in shown and "named (low, every kind): 0 objects" in shown
+    sandbox.edit("agents", offender["id"], model="gpt-5")
+    cli(config, "snapshot", "--no-email")
+    assert cli_json(config, "rules")[0]["breaking"] == []
+
+
+def test_the_objects_breaking_a_rule_read_in_plain_sql_are_the_ones_the_models_give(ruled, sandbox, cli, store_url,
+                                                                                    engine):
+    from sqlalchemy.orm import Session
+
+    from watcher.record import overview_orm, overview_sql
+    from watcher.record.connection import open_database
+
+    cli(ruled(), "snapshot", "--no-email")
+    with Session(engine) as session, open_database(store_url) as db:
+        assert overview_sql.breaking(db) == overview_orm.breaking(session) != []
+
+
+def test_metrics_count_the_objects_breaking_each_rule(ruled, sandbox, cli, web_server):
+    from conftest import http_request
+
+    cli(config := ruled(), "snapshot", "--no-email")
+    text = http_request("GET", web_server(config) + "/metrics").text
+    breaking = sum(1 for a in sandbox.objects("agents") if a["model"] not in ("gpt-5", "gpt-5-mini"))
+    assert f'assistant_watcher_rule_violations{{rule="approved-models"}} {float(breaking)}' in text

@@ -40,6 +40,7 @@ log = logging.getLogger("watcher")
 COMMANDS = {
     "history": ("reading", "history_command"), "show": ("reading", "show"), "diff": ("reading", "diff_command"),
     "events": ("reading", "events"), "objects": ("reading", "objects_command"), "status": ("reading", "status_command"),
+    "rules": ("reading", "rules_command"),
     "ack": ("changing", "ack"), "apply": ("changing", "apply_command"), "restore": ("changing", "restore"),
     "prune": ("changing", "prune"),
     "outbox": ("delivery", "outbox"), "test-email": ("delivery", "test_email"),
@@ -174,6 +175,10 @@ class App:
     def configured_kinds(self) -> list[tuple[str, str]]:
         """(target, kind) of every configured target and kind, without validating the whole config."""
         return quick.configured_kinds(self.path)
+
+    def configured_rules(self) -> list[dict]:
+        """Every [[rules]] as {name, kinds, expression, severity}, without validating the whole config."""
+        return quick.rules(self.path)
 
     def disabled_targets(self) -> set[str]:
         """The names of targets configured with `enabled = false`, without validating the whole config."""

@@ -258,6 +258,29 @@ def objects_command(app: App, target: str | None, kinds: tuple[str, ...], delete
     echo_table(["where", "id", "name", "version", "last change", ""], table)
 
 
+@click.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def rules_command(app: App, as_json: bool) -> None:
+    """Every rule ([[rules]]) and the objects that break it now."""
+    rules = app.configured_rules()
+    with app.database() as db:
+        document = documents.rules_document(rules, overview_sql.breaking(db))
+    if as_json:
+        print_json(document)
+        return
+    if not document:
+        click.echo("no rules configured ([[rules]] in the config)")
+        return
+    for rule in document:
+        kinds = ", ".join(rule["kinds"]) if rule["kinds"] else "every kind"
+        click.echo(printable(f"{rule['name']} ({rule['severity']}, {kinds}): "
+                             f"{counted(len(rule['breaking']), 'object')} breaking it"))
+        for b in rule["breaking"]:
+            click.echo(printable(f"  {b['target']}/{b['kind']} {b['name'] or b['object_id']} "
+                                 f"(version {b['version']}): {b['message']}"))
+
+
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app

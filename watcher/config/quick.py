@@ -94,6 +94,25 @@ def channel_types(path: Path) -> dict[str, str]:
                 **{c.name: c.type for c in config.channels}}
 
 
+_RULE_KEYS = {"name", "kinds", "match", "expression", "message", "severity"}
+
+
+def rules(path: Path) -> list[dict[str, Any]]:
+    """Every `[[rules]]` as {name, kinds (None: every kind), expression, severity}, without compiling them."""
+    try:
+        found = _tables(_read(path).get("rules", []))
+        if any(set(rule) - _RULE_KEYS or "expression" not in rule for rule in found):
+            raise _Unsure
+        listed = [{"name": _name(rule.get("name")), "kinds": _strings(rule["kinds"]) if "kinds" in rule else None,
+                   "expression": rule["expression"], "severity": rule.get("severity", "high")} for rule in found]
+        if not all(isinstance(rule["expression"], str) and rule["severity"] in ("high", "low") for rule in listed):
+            raise _Unsure
+        return listed
+    except _Unsure:
+        return [{"name": r.name, "kinds": r.kinds, "expression": r.expression, "severity": r.severity}
+                for r in _full(path).rules]
+
+
 def email_routing(path: Path) -> dict[str, Any]:
     """The watchlist, the routes as (match, to), and every email channel's `to` by name: what
     `watcher.config.routing.email_recipients` takes, as the model has them."""

@@ -206,6 +206,15 @@ def object_document(row) -> dict[str, Any]:
     }
 
 
+def rules_document(rules: list[dict[str, Any]], breaking) -> list[dict[str, Any]]:
+    """`rules --json`: each rule ({name, kinds, expression, severity}) with the objects that break it now
+    (`watcher.record.rows.Breaking`)."""
+    return [{**{key: rule[key] for key in ("name", "kinds", "expression", "severity")},
+             "breaking": [{"target": b.target, "kind": b.kind, "object_id": b.object_id, "name": b.name,
+                           "version": b.version, "message": b.message} for b in breaking if b.rule == rule["name"]]}
+            for rule in rules]
+
+
 def status_document(statuses, deliveries, states=()) -> dict[str, Any]:
     """`status --json`: the last poll of every target and kind, open events, deliveries waiting, and the
     objects the platform holds in an alarming state.

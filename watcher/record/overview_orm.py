@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session, contains_eager, defer
 from watcher.errors import RecordError
 from watcher.kinds import registry
 from watcher.record.models import Delivery, Event, Poll, Resource, Target, Version
-from watcher.record.rows import Deliveries, KindStatus, PlatformState, TrackedObject, alarming
+from watcher.record.rows import (
+    Breaking,
+    Deliveries,
+    KindStatus,
+    PlatformState,
+    TrackedObject,
+    alarming,
+    breaking_from,
+)
 from watcher.record.schema import DeliveryState, PollStatus
 
 PAGE_LIMIT = 100  # rows per page unless asked otherwise
@@ -131,6 +139,17 @@ def stale(statuses: Iterable[KindStatus], intervals: dict[str, float], now: date
 
 
 # --- deliveries ---------------------------------------------------------------------------------
+
+
+def breaking(session: Session) -> list[Breaking]:
+    """The live objects whose last event of a rule is a violation, rule by rule."""
+    rows = session.execute(select(Event.rule, Target.name, Resource.kind, Resource.remote_id, Resource.name,
+                                  Event.to_version, Event.message, Event.change)
+                           .join(Resource, Resource.id == Event.resource_id)
+                           .join(Target, Target.id == Resource.target_id)
+                           .where(Event.change.in_(("violation", "resolved")), Resource.deleted_at.is_(None))
+                           .order_by(Event.id))
+    return breaking_from(rows)
 
 
 def platform_states(session: Session) -> list[PlatformState]:

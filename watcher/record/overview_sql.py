@@ -15,12 +15,14 @@ from watcher.kinds import registry
 from watcher.record.connection import Database, instant, json_value, moment
 from watcher.record.rows import (
     AlertRow,
+    Breaking,
     Deliveries,
     DeliveryRow,
     KindStatus,
     PlatformState,
     TrackedObject,
     alarming,
+    breaking_from,
 )
 from watcher.record.schema import DeliveryState
 
@@ -113,6 +115,16 @@ def _latest_polls(db: Database, names: list[str]) -> dict[tuple[int, str], tuple
 
 def _counts(db: Database, query: str) -> dict[tuple[int, str], int]:
     return {(target_id, kind): int(count) for target_id, kind, count in db.rows(query)}
+
+
+_LAST_RULE_EVENTS = ("SELECT e.rule, t.name, r.kind, r.remote_id, r.name, e.to_version, e.message, e.change "
+                     "FROM events e JOIN resources r ON r.id = e.resource_id JOIN targets t ON t.id = r.target_id "
+                     "WHERE e.change IN ('violation', 'resolved') AND r.deleted_at IS NULL ORDER BY e.id")
+
+
+def breaking(db: Database) -> list[Breaking]:
+    """The live objects whose last event of a rule is a violation, rule by rule."""
+    return breaking_from(db.rows(_LAST_RULE_EVENTS))
 
 
 def platform_states(db: Database) -> list[PlatformState]:

@@ -123,6 +123,19 @@ class KindStatus:
 
 
 @dataclass(frozen=True)
+class Breaking:
+    """A live object whose current version breaks a rule: its last rule event is a violation."""
+
+    rule: str
+    target: str
+    kind: str
+    object_id: str
+    name: str | None
+    version: int | None
+    message: str | None
+
+
+@dataclass(frozen=True)
 class PlatformState:
     """An object the platform holds in an alarming state (a spend limit enforcing, a paused automation)."""
 
@@ -131,6 +144,16 @@ class PlatformState:
     object_id: str
     name: str | None
     state: dict[str, Any]
+
+
+def breaking_from(rows) -> list[Breaking]:
+    """From (rule, target, kind, object id, name, version, message, change) rows in event order: the objects
+    whose last event of each rule is a violation, sorted by rule and object."""
+    last: dict[tuple[str, str, str, str], tuple] = {}
+    for row in rows:
+        last[(row[0], row[1], row[2], row[3])] = tuple(row)
+    return sorted((Breaking(*row[:7]) for row in last.values() if row[7] == "violation"),
+                  key=lambda b: (b.rule, b.target, b.kind, b.object_id))
 
 
 def alarming(kind: str, state: Any) -> bool:

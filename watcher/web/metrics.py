@@ -43,6 +43,7 @@ class RecordCollector:
             polls = overview_orm.poll_counts(session)
             drift = overview_orm.drift_counts(session)
             deliveries = overview_orm.deliveries(session)
+            breaking = overview_orm.breaking(session)
         yield _counter("polls", "Polls recorded, by outcome.", ["target", "kind", "status"], polls)
         yield _gauge("poll_duration_seconds", "Seconds the last poll of this target and kind took.",
                      ["target", "kind"], [(s.target, s.kind, s.duration) for s in statuses if s.duration is not None])
@@ -57,6 +58,8 @@ class RecordCollector:
         yield _gauge("last_complete_poll_timestamp_seconds", "When the last complete poll finished (Unix time).",
                      ["target", "kind"], [(s.target, s.kind, s.last_complete_at.timestamp())
                                           for s in statuses if s.last_complete_at is not None])
+        yield _gauge("rule_violations", "Objects whose current version breaks the rule ([[rules]]).", ["rule"],
+                     [(rule.name, sum(1 for b in breaking if b.rule == rule.name)) for rule in self.web.config.rules])
         yield _gauge("deliveries_pending", "Deliveries waiting to be sent.", ["channel"],
                      [(d.channel, d.pending) for d in deliveries])
         yield _counter("deliveries", "Delivery outcomes: sent, failed (attempts), dead (given up).",
