@@ -31,6 +31,7 @@ COMMANDS = {
     "diff": ["OBJECT", "--from", "--to", "--target", "--kind", "--json"],
     "events": ["--open", "--since", "--target", "--follow", "--json"],
     "rules": ["--json"],
+    "check": ["DIR", "--target", "--json", "--strict"],
     "export": [],
     "export git": ["DIR", "--target"],
     "history": ["OBJECT", "--target", "--kind", "--json"],

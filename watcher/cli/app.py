@@ -40,7 +40,7 @@ log = logging.getLogger("watcher")
 COMMANDS = {
     "history": ("reading", "history_command"), "show": ("reading", "show"), "diff": ("reading", "diff_command"),
     "events": ("reading", "events"), "objects": ("reading", "objects_command"), "status": ("reading", "status_command"),
-    "rules": ("reading", "rules_command"),
+    "rules": ("reading", "rules_command"), "check": ("declaring", "check_command"),
     "ack": ("changing", "ack"), "apply": ("changing", "apply_command"), "restore": ("changing", "restore"),
     "prune": ("changing", "prune"),
     "outbox": ("delivery", "outbox"), "test-email": ("delivery", "test_email"),

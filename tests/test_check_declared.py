@@ -1,0 +1,83 @@
+"""`check DIR`: the live objects against the declared ones, as a CI job reads them (exit 0, 1 or 2)."""
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def declared(write_config, sandbox, store_url, cli, cli_json, tmp_path):
+    """A config and a directory declaring every agent as `show --json` prints it; (config, directory)."""
+    config = write_config(sandbox, store_url)
+    assert cli(config, "snapshot", "--no-email").exit_code == 0
+    folder = tmp_path / "declared" / "prod" / "agents"
+    folder.mkdir(parents=True)
+    for agent in sandbox.objects("agents"):
+        (folder / f"{agent['id']}.json").write_text(json.dumps(cli_json(config, "show", agent["id"]), indent=2))
+    return config, tmp_path / "declared"
+
+
+def test_files_saved_from_show_are_in_sync(declared, cli):
+    config, directory = declared
+    result = cli(config, "check", str(directory))
+    assert result.exit_code == 0, result.output
+    assert "in sync: 5 declared objects" in result.stdout
+
+
+def test_an_out_of_band_edit_differs_with_its_changes(declared, sandbox, cli):
+    config, directory = declared
+    agent = sandbox.objects("agents")[0]
+    sandbox.edit("agents", agent["id"], model="gpt-5-nano")
+    result = cli(config, "check", str(directory), "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["in_sync"] is False and list(document) == ["in_sync", "differs", "missing", "undeclared",
+                                                               "violations"]
+    [item] = document["differs"]
+    assert item["object_id"] == agent["id"] and item["file"].endswith(f"{agent['id']}.json")
+    assert item["changes"] == [{"path": "model", "op": "changed", "old": "gpt-5-nano", "new": agent["model"]}]
+
+
+def test_a_declared_object_not_live_is_missing_and_strict_names_what_no_file_declares(declared, sandbox, cli):
+    config, directory = declared
+    gone = sandbox.objects("agents")[0]
+    sandbox.remove("agents", gone["id"])
+    for path in list((directory / "prod" / "agents").iterdir())[:2]:
+        if gone["id"] not in path.name:
+            path.unlink()
+    plain = cli(config, "check", str(directory))
+    assert plain.exit_code == 1 and f"missing: prod/agents {gone['name']}" in plain.stdout
+    strict = cli(config, "check", str(directory), "--strict", "--json")
+    assert len(json.loads(strict.stdout)["undeclared"]) >= 1
+
+
+def test_a_file_that_cannot_be_read_is_one_line_naming_it(declared, cli):
+    config, directory = declared
+    bad = directory / "prod" / "agents" / "broken.json"
+    bad.write_text("{not json")
+    result = cli(config, "check", str(directory))
+    assert result.exit_code == 2 and str(bad) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_live_object_that_breaks_a_rule_fails_the_check(declared, cli):
+    config, directory = declared
+    with open(config, "a") as file:
+        file.write('\n[[rules]]\nname = "impossible"\nkinds = ["agents"]\nexpression = "false"\n')
+    result = cli(config, "check", str(directory))
+    assert result.exit_code == 1 and "breaks rule impossible" in result.stdout
+
+
+def test_check_writes_nothing_to_the_record(declared, sandbox, cli, engine):
+    from sqlalchemy import text
+
+    config, directory = declared
+    sandbox.edit("agents", sandbox.objects("agents")[0]["id"], model="gpt-5-nano")
+
+    def counts():
+        with engine.connect() as connection:
+            return [connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()  # noqa: S608 - our names
+                    for table in ("versions", "events", "polls", "resources", "alerts", "outbox")]
+
+    before = counts()
+    assert cli(config, "check", str(directory)).exit_code == 1
+    assert counts() == before
