@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import cel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,10 +33,22 @@ def checker(rules: Iterable[RuleConfig]) -> CheckRules:
     return functools.partial(check, rules) if rules else no_checks
 
 
-def verdict(rule: RuleConfig, body: dict[str, Any], about: dict[str, Any]) -> str | None:
-    """None when `body` satisfies `rule`, else what is wrong (its message, or why it cannot be evaluated)."""
+def bindings(body: dict[str, Any], about: dict[str, Any]) -> Any:
+    """What the rules see of one version (`self`, `object`), converted to CEL once for all of them; or the
+    error that converting it raised, which every rule then reports."""
     try:
-        answer = rule.program.execute({"self": body, "object": about})
+        return cel.Context(variables={"self": body, "object": about})
+    except Exception as exc:  # a value CEL has no type for: every rule says it cannot be evaluated
+        return exc
+
+
+def verdict(rule: RuleConfig, bound: Any) -> str | None:
+    """None when the version `bound` (see `bindings`) satisfies `rule`, else what is wrong: its message, or
+    why it cannot be evaluated."""
+    try:
+        if isinstance(bound, Exception):
+            raise bound
+        answer = rule.program.execute(bound)
     except Exception as exc:  # the library raises KeyError, TypeError, ValueError, RuntimeError: all are "cannot"
         return f"cannot be evaluated on this object: {type(exc).__name__}: {exc}"[:MESSAGE_LIMIT]
     if answer is True:
@@ -58,9 +71,10 @@ def check(rules: list[RuleConfig], session: Session, outcome: PollOutcome, writt
     recorded: list[tuple[Event, DriftEvent]] = []
     for version, found in applying:
         body = json.loads(version.canonical)
-        about = {"target": outcome.target, "kind": outcome.kind, "id": version.object_id, "name": version.name}
+        bound = bindings(body, {"target": outcome.target, "kind": outcome.kind, "id": version.object_id,
+                                "name": version.name})
         for rule in found:
-            wrong = verdict(rule, body, about)
+            wrong = verdict(rule, bound)
             before = last.get((version.resource_id, rule.name))
             if wrong is not None and before != EventChange.VIOLATION:
                 recorded.append(_event(outcome, version, rule, EventChange.VIOLATION, wrong, body, now))
