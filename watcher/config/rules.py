@@ -6,10 +6,11 @@ and where in the expression; `watcher.rules.check` evaluates the compiled rules 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import cel  # common-expression-language: CEL compiled in Rust (cel-interpreter), linear-time regexes
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 
 from watcher.config.alerts import RouteMatch
 from watcher.config.fields import KindName, Section
@@ -30,20 +31,19 @@ class RuleConfig(Section):
     expression: str
     message: str | None = None  # default: the rule's name
     severity: Literal["high", "low"] = "high"
-    _program: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _compiles(self) -> RuleConfig:
         try:
-            self._program = cel.compile(self.expression)
+            cel.compile(self.expression)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(f"the expression does not compile: {_first_error(str(exc))}") from None
         return self
 
-    @property
+    @functools.cached_property
     def program(self) -> Any:
-        """The compiled CEL program (`execute(context)`)."""
-        return self._program
+        """The compiled CEL program (`execute(context)`), compiled once: a plain attribute after the first read."""
+        return cel.compile(self.expression)
 
     def applies_to(self, *, kind: str, name: str | None, target: str) -> bool:
         """True for an object of one of the rule's kinds that its `match` fits."""
