@@ -81,3 +81,31 @@ def test_check_writes_nothing_to_the_record(declared, sandbox, cli, engine):
     before = counts()
     assert cli(config, "check", str(directory)).exit_code == 1
     assert counts() == before
+
+
+def _declare(directory, agent_id: str, **fields) -> None:
+    path = directory / "prod" / "agents" / f"{agent_id}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+def test_apply_dir_converges_each_object_that_differs_from_its_file(declared, sandbox, cli, cli_json):
+    config, directory = declared
+    agent = sandbox.objects("agents")[0]
+    _declare(directory, agent["id"], model="gpt-5-mini")
+    dry = cli(config, "apply", str(directory), "--by", "ci", "--dry-run")
+    assert dry.exit_code == 0 and "dry run, nothing sent" in dry.stdout
+    assert sandbox.get("agents", agent["id"])["model"] == agent["model"]
+    result = cli(config, "apply", str(directory), "--by", "ci")
+    assert result.exit_code == 0, result.output
+    assert "applied, recorded as version 2 (was 1)" in result.stdout
+    assert sandbox.get("agents", agent["id"])["model"] == "gpt-5-mini"
+    assert [(v["origin"], v["actor"]) for v in cli_json(config, "history", agent["id"])][-1] == ("apply", "ci")
+    assert cli(config, "check", str(directory)).exit_code == 0
+    assert "nothing to apply" in cli(config, "apply", str(directory), "--by", "ci").stdout
+
+
+def test_apply_dir_creates_nothing_and_says_so(declared, sandbox, cli):
+    config, directory = declared
+    (directory / "prod" / "agents" / "New Agent.json").write_text(json.dumps({"name": "New Agent", "model": "gpt-5"}))
+    result = cli(config, "apply", str(directory), "--by", "ci")
+    assert result.exit_code == 1 and "declared but not live; not created" in result.stderr

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import click
 
 from watcher.apply import apply_document, load_apply_file, restore_version
-from watcher.cli.app import App, pass_app
+from watcher.cli.app import EXIT_FAILED, App, pass_app
 from watcher.cli.output import echo_change, known_kinds
-from watcher.display import printable
+from watcher.display import counted, printable
 from watcher.record import history_orm
 from watcher.record import prune as retention
+from watcher.record.engine import installation_key
 from watcher.times import iso, utcnow
 
 
@@ -51,7 +53,7 @@ def prune(app: App, keep_days: int, confirmed: bool) -> None:
 
 
 @click.command("apply")
-@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.argument("file", metavar="FILE", type=click.Path())
 @click.option("--by", "by", required=True, metavar="WHO", help="Who makes the change (recorded as its author).")
 @click.option("--note", metavar="TEXT", help="Why.")
 @click.option("--target", metavar="NAME", help="When the id exists on several targets.")
@@ -61,11 +63,39 @@ def apply_command(app: App, file: str, by: str, note: str | None, target: str | 
     """Change an object to match FILE (JSON, as `show --json` prints it), recorded with its author.
 
     Only the fields the kind lets the API change are sent; a file naming an unknown field or
-    changing a read-only one is refused by name.
+    changing a read-only one is refused by name. FILE may be a declared directory (see `check`):
+    each object that differs from its file is changed to match it; nothing is deleted.
     """
+    if Path(file).is_dir():
+        _apply_directory(app, Path(file), by=by, note=note, target=target, dry_run=dry_run)
+        return
     result = apply_document(app.engine, app.config, load_apply_file(file), by=by, note=note, target=target,
                             dry_run=dry_run)
     _report_write(result, "apply", "applied", dry_run)
+
+
+def _apply_directory(app: App, directory: Path, *, by: str, note: str | None, target: str | None,
+                     dry_run: bool) -> None:
+    """Converge: every declared object that differs is applied from its file; missing ones are said, not made."""
+    from watcher.declared.check import check, read_declared  # the fresh listing: only apply DIR needs it
+
+    config = app.config
+    targets = [config.target(target)] if target else list(config.enabled_targets)
+    declared = read_declared(directory, [t.name for t in targets])
+    report = check(targets, declared, [], installation_key(app.engine))
+    documents = {str(item.file): item.document for item in declared}
+    for item in report.differs:
+        document = {**documents[item["file"]], "id": item["object_id"]}
+        result = apply_document(app.engine, config, document, by=by, note=note, target=item["target"],
+                                dry_run=dry_run)
+        _report_write(result, "apply", "applied", dry_run)
+    for item in report.missing:
+        click.echo(printable(f"{item['file']}: declared but not live; not created (apply DIR does not create "
+                             "objects yet: create it on the platform, then apply again)"), err=True)
+    if not report.differs:
+        click.echo(f"in sync: {counted(len(declared), 'declared object')}, nothing to apply")
+    if report.missing:
+        click.get_current_context().exit(EXIT_FAILED)
 
 
 @click.command()
