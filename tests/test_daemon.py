@@ -222,6 +222,21 @@ def test_out_of_band_edit_is_emailed_within_two_intervals_plus_5s(tmp_path, api,
     assert SECRET_KEY not in log, "the API key reached the log"
 
 
+def test_the_daemon_puts_an_out_of_band_modification_back_when_its_target_heals(tmp_path, api, smtp, daemons):
+    config = write_daemon_config(tmp_path / "config.toml", api, smtp.port)
+    config.write_text(config.read_text().replace('kinds = ["assistants", "agents"]\n',
+                                                 'kinds = ["assistants", "agents"]\nheal = true\n'))
+    daemon = daemons(config, verbose=True)
+    daemon.wait_baseline()
+    target = first_assistant(api)
+    api.edit("assistants", target["id"], model="gpt-4.1-nano")
+    mail = smtp.wait_for(lambda m: "reverted automatically" in m.subject, timeout=60)
+    assert mail is not None, daemon.log()
+    assert api.get("assistants", target["id"])["model"] == target["model"]
+    code, _ = daemon.stop()
+    assert code == 0
+
+
 def test_each_event_is_emailed_once_while_the_daemon_keeps_polling(tmp_path, api, smtp, daemons):
     daemon = daemons(write_daemon_config(tmp_path / "config.toml", api, smtp.port))
     daemon.wait_baseline()

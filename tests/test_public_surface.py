@@ -55,7 +55,7 @@ CONFIG_KEYS = [
     "targets[].azure_endpoint", "targets[].api_version", "targets[].api_key_env", "targets[].api_key_file",
     "targets[].admin_key_env", "targets[].admin_key_file", "targets[].organization", "targets[].project",
     "targets[].ignore", "targets[].redact", "targets[].interval", "targets[].timeout", "targets[].max_answer_size",
-    "targets[].enabled",
+    "targets[].enabled", "targets[].heal", "targets[].heal_max", "targets[].heal_backoff",
     "smtp", "smtp.host", "smtp.port", "smtp.security", "smtp.username", "smtp.password_env", "smtp.password_file",
     "smtp.sender", "smtp.timeout", "smtp.ca_file",
     "alerts", "alerts.watchlist", "alerts.digest_threshold", "alerts.failure_after", "alerts.templates_dir",
@@ -91,7 +91,7 @@ METRICS = {
 }
 
 LOGGERS = {
-    "watcher", "watcher.alerts", "watcher.attribution", "watcher.channels.email", "watcher.daemon", "watcher.feed",
+    "watcher", "watcher.alerts", "watcher.attribution", "watcher.channels.email", "watcher.daemon", "watcher.feed", "watcher.heal",
     "watcher.outbox", "watcher.poll", "watcher.source", "watcher.store", "watcher.templating", "watcher.traceback",
     "watcher.web",
 }

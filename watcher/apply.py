@@ -16,11 +16,13 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -28,15 +30,17 @@ from watcher.compare import diff
 from watcher.compare.normalize import REDACTED, fingerprint, is_fingerprint, normalize, rules_for, scrubbed_text
 from watcher.config.model import Config
 from watcher.config.targets import TargetConfig
-from watcher.errors import RecordError
+from watcher.errors import RecordError, WatcherError, one_line
 from watcher.kinds import registry
 from watcher.kinds.base import EventChange, Kind
 from watcher.kinds.paths import format_path, matching_keys, parse_path
+from watcher.poll.outcome import PollOutcome
 from watcher.record import history_orm
+from watcher.record.drift import DriftEvent
 from watcher.record.engine import installation_key
 from watcher.record.locks import poll_lock
 from watcher.record.models import Event, Resource, Target, Version, rows_updated
-from watcher.record.schema import Origin
+from watcher.record.schema import Origin, PollStatus
 from watcher.source.listing import Source
 from watcher.times import as_datetime, iso, utcnow
 
@@ -122,6 +126,24 @@ def restore_version(engine: Engine, config: Config, ref: str, number: int, *, by
     note = note or f"restored version {number}"
     result = _write(engine, config.target(where[0]), writable, where[1], body, origin=Origin.RESTORE, by=by, note=note)
     return _answer_open_events(engine, where[0], result, number, by, note)
+
+
+HEALER = "assistant-watcher (heal)"
+
+
+def heal_version(engine: Engine, config: Config, target: str, kind: str, remote_id: str, number: int, *,
+                 event_id: int) -> WriteResult:
+    """Put the object back to its recorded version `number`, as origin "heal" (self-heal after event `event_id`).
+
+    Raises RecordError where it cannot: a read-only kind, a secret it cannot read back, a live object that
+    moved again since the poll recorded it.
+    """
+    with Session(engine) as session:
+        resource = _resource(session, target, kind, remote_id)
+        writable = _writable_kind(resource)
+        body = history_orm.body(history_orm.version(session, resource, number))
+    return _write(engine, config.target(target), writable, remote_id, body, origin=Origin.HEAL, by=HEALER,
+                  note=f"reverted automatically: event {event_id} undone, back to version {number}")
 
 
 def _writable_kind(resource: Resource) -> Kind:
@@ -327,3 +349,77 @@ def _answer_open_events(engine: Engine, target: str, result: WriteResult, number
             row.note = f"{note} (undone by restore to version {number}, recorded as version {result.version})"
         answered = [row.id for row in rows]
     return WriteResult(result.object_id, result.name, result.version, result.previous, answered)
+
+
+# --- self-heal (DESIGN "Self-heal"): an out-of-band modification put back within the poll that found it ------
+#
+# After a poll records `modified` events on a target with `heal` set for that kind, each object is written
+# back to the version before the edit through the in-channel write above (origin `heal`, actor HEALER), so
+# the next poll sees no drift. Never a deletion, a read-only kind, or a secret it cannot read back; at most
+# `heal_max` objects a poll; an object already put back twice within `heal_backoff` is left alone
+# (`fighting`: something keeps changing it). Only the process that recorded an event heals it, so several
+# daemons on one database put each edit back once.
+
+heal_log = logging.getLogger("watcher.heal")
+FIGHTING_AFTER = 2  # put back this many times within heal_backoff: the next edit is left alone
+
+
+@dataclass
+class HealReport:
+    """What self-heal did after one poll: each event put back (with its write), left alone, or failed."""
+
+    healed: list[tuple[DriftEvent, WriteResult]] = field(default_factory=list)
+    fighting: list[DriftEvent] = field(default_factory=list)
+    failed: list[tuple[DriftEvent, str]] = field(default_factory=list)
+
+
+def heal(engine: Engine, config: Config, target: TargetConfig, outcome: PollOutcome) -> HealReport:
+    """Put back the out-of-band modifications `outcome` recorded, where the target heals its kind."""
+    report = HealReport()
+    if outcome.status != PollStatus.COMPLETE or not target.heals(outcome.kind) \
+            or registry.get(outcome.kind).read_only:
+        return report
+    edits = [e for e in outcome.events if e.change == EventChange.MODIFIED and e.from_version and e.to_version]
+    for event in edits[:target.heal_max]:
+        if _reverted(engine, target.name, event, timedelta(seconds=target.heal_backoff)) >= FIGHTING_AFTER:
+            heal_log.warning("%s/%s %s: put back %d times within heal_backoff; left alone", target.name, event.kind,
+                        event.object_id, FIGHTING_AFTER)
+            report.fighting.append(event)
+            continue
+        try:
+            result = heal_version(engine, config, target.name, event.kind, event.object_id,
+                                  event.from_version or 1, event_id=event.event_id)
+        except WatcherError as exc:
+            heal_log.warning("%s/%s %s: not put back: %s", target.name, event.kind, event.object_id, one_line(exc))
+            report.failed.append((event, one_line(exc)))
+            continue
+        heal_log.info("%s/%s %s: put back to version %d (recorded as version %s)", target.name, event.kind,
+                 event.object_id, event.from_version, result.version)
+        report.healed.append((event, result))
+    if len(edits) > target.heal_max:
+        heal_log.warning("%s/%s: %d modifications, heal_max %d: the rest are left as they are", target.name,
+                    outcome.kind, len(edits), target.heal_max)
+    return report
+
+
+def heal_and_tell(engine: Engine, config: Config, target: TargetConfig, outcome: PollOutcome) -> HealReport:
+    """`heal`, then one notice per object put back or left alone, routed as its drift is (snapshot and run both
+    call it after each poll)."""
+    report = heal(engine, config, target, outcome)
+    if (report.healed or report.fighting) and not config.alerts_go_nowhere:
+        from watcher.alerts import compose  # jinja and the channels: only when something is told
+
+        with Session(engine) as session, session.begin():
+            compose.queue_heal_notices(session, config, target.name, outcome.kind, report.healed, report.fighting)
+    return report
+
+
+def _reverted(engine: Engine, target: str, event: DriftEvent, backoff: timedelta) -> int:
+    """How many times self-heal put this object back within `backoff`."""
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(Version)
+                              .join(Resource, Resource.id == Version.resource_id)
+                              .join(Target, Target.id == Resource.target_id)
+                              .where(Target.name == target, Resource.kind == event.kind,
+                                     Resource.remote_id == event.object_id, Version.origin == Origin.HEAL,
+                                     Version.observed_at >= utcnow() - backoff)) or 0

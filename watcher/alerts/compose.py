@@ -35,7 +35,7 @@ from watcher.config.routing import WATCHLIST_CHANNEL
 from watcher.kinds import registry
 from watcher.kinds.base import Severity
 from watcher.poll.outcome import ComposeAlerts, PollOutcome, no_alerts
-from watcher.record.models import Alert, Delivery, Poll
+from watcher.record.models import Alert, Delivery, Poll, Target
 from watcher.record.schema import DeliveryState, PollStatus, Purpose
 from watcher.times import json_time, utcnow
 
@@ -220,6 +220,34 @@ def _failed_streak(session: Session, target_id: int, kind: str, *, through: int 
     announced = session.scalars(select(Alert.purpose).distinct().join(Poll, Alert.poll_id == Poll.id)
                                 .where(*in_streak, Alert.purpose.in_((Purpose.FAILING, Purpose.RETIRED))))
     return _Streak(failures, since, frozenset(announced))
+
+
+# --- notices of self-heal: what was put back, what was left alone ----------------------------
+
+
+def queue_heal_notices(session: Session, config: Config, target: str, kind: str, healed: Iterable, fighting: Iterable
+                       ) -> list[Alert]:
+    """One notice per object self-heal put back (`healed`: (event, write result)) or left alone (`fighting`:
+    events), routed as the object's drift is."""
+    routing, label, now, rows = Routing(config), registry.get(kind).label, utcnow(), []
+    target_id = session.scalar(select(Target.id).where(Target.name == target))
+    told = [(Purpose.HEALED, event, {"back_to": event.from_version, "recorded_as": result.version})
+            for event, result in healed]
+    told += [(Purpose.FIGHTING, event, {}) for event in fighting]
+    for purpose, event, extra in told:
+        facts = [event_facts(event)]
+        names = routing.channels_for(facts)
+        if not names:
+            continue
+        detail = {"object_id": event.object_id, "name": event.name, "label": label, "event_id": event.event_id,
+                  "paths": list(event.paths), **extra}
+        row = Alert(purpose=purpose, target_id=target_id, kind=kind, severity=Severity.HIGH, created_at=now,
+                    detail=detail, routing=facts,
+                    title=notice_for(purpose, target, kind, detail).subject,
+                    deliveries=routing.deliveries(purpose, names, now))
+        session.add(row)
+        rows.append(row)
+    return rows
 
 
 # --- notices from the outbox: dead deliveries, disabled channels ------------------------------

@@ -101,6 +101,33 @@ def state_notice(target: str, kind: str, detail: dict[str, Any]) -> Notice:
     return Notice(Purpose.STATE, subject, f"{label} {name}: state changed", facts, body, severity=severity)
 
 
+def healed_notice(target: str, kind: str, detail: dict[str, Any]) -> Notice:
+    """Self-heal put an out-of-band modification back (`detail`: object_id, name, label, event_id, paths,
+    back_to, recorded_as)."""
+    label, name = detail.get("label") or kind, detail.get("name") or detail.get("object_id", "")
+    paths = ", ".join(detail.get("paths") or []) or "its content"
+    subject = header_text(f"[{target}] [high] {label} \"{name}\" reverted automatically: {paths}")
+    facts = [("Target", target), ("Kind", kind), ("Object", f"{name} ({detail.get('object_id', '')})"),
+             ("Undone", paths), ("Event", f"#{detail.get('event_id')}"),
+             ("Back to", f"version {detail.get('back_to')} (recorded as version {detail.get('recorded_as')})")]
+    body = ["Someone changed this object out of band, and self-heal (`heal` on the target) put it back to the "
+            "version before. The edit is still an open event: find out who made it, and change the object "
+            "through `assistant-watcher apply` if it was meant."]
+    return Notice(Purpose.HEALED, subject, f"{label} {name} reverted automatically", facts, body)
+
+
+def fighting_notice(target: str, kind: str, detail: dict[str, Any]) -> Notice:
+    """Self-heal left an object alone: it was put back twice within heal_backoff and changed again."""
+    label, name = detail.get("label") or kind, detail.get("name") or detail.get("object_id", "")
+    subject = header_text(f"[{target}] [high] {label} \"{name}\": something keeps changing it; not reverted again")
+    facts = [("Target", target), ("Kind", kind), ("Object", f"{name} ({detail.get('object_id', '')})"),
+             ("Event", f"#{detail.get('event_id')}")]
+    body = ["Self-heal put this object back twice within heal_backoff, and it was changed again: something (a "
+            "script, a person, another tool) keeps changing it. It is left as it is now until heal_backoff has "
+            "passed; find what changes it."]
+    return Notice(Purpose.FIGHTING, subject, f"{label} {name}: self-heal is fighting", facts, body)
+
+
 def _state_text(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
@@ -127,6 +154,10 @@ def notice_for(purpose: str, target: str | None, kind: str | None, detail: dict[
         return disabled_notice(detail.get("channel", ""), detail.get("reason", ""))
     if purpose == Purpose.STATE:
         return state_notice(target, kind, detail)
+    if purpose == Purpose.HEALED:
+        return healed_notice(target, kind, detail)
+    if purpose == Purpose.FIGHTING:
+        return fighting_notice(target, kind, detail)
     return Notice(purpose, purpose, purpose, [], [])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from watcher.apply import heal_and_tell
 from watcher.cli.app import App, pass_app
 from watcher.config.model import HttpConfig
 from watcher.errors import ConfigError
@@ -16,7 +17,8 @@ from watcher.web.server import HttpServer, bound, serve_until_signal
 @pass_app
 def run(app: App) -> None:
     """The daemon: poll on schedule and deliver alerts until SIGTERM (systemd Type=notify)."""
-    click.get_current_context().exit(daemon.run(app.config_option, verbose=app.verbose, bind_http=bound))
+    click.get_current_context().exit(daemon.run(app.config_option, verbose=app.verbose, bind_http=bound,
+                                                heal=heal_and_tell))
 
 
 @click.command()

@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from watcher.apply import heal_and_tell
 from watcher.cli.app import EXIT_FAILED, EXIT_OK, App, pass_app
 from watcher.cli.output import known_kinds
 from watcher.display import counted, printable
@@ -54,6 +55,8 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
                                        cancelled=interrupted.is_set):
                 click.echo(printable(summary_line(outcome)))
                 outcomes.append(outcome)  # at once: an interruption later in this target still names it
+                _say_healed(target, outcome, heal_and_tell(app.engine, config, target, outcome) if target.heal
+                            else None)
             if only is None and nothing_served(outcomes[first:]):
                 click.echo(printable(nothing_served_line(target)), err=True)
                 failed_targets.append(target.name)
@@ -69,6 +72,21 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         _deliver_after_snapshot(app)
     ok = all(o.ok for o in outcomes) and not failed_targets
     click.get_current_context().exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def _say_healed(target, outcome, report) -> None:
+    """One line per object self-heal put back, left alone or could not put back."""
+    if report is None:
+        return
+    where = f"{target.name}/{outcome.kind}"
+    for event, result in report.healed:
+        click.echo(printable(f"{where}: {event.name or event.object_id} put back to version {event.from_version} "
+                             f"(self-heal; recorded as version {result.version})"))
+    for event in report.fighting:
+        click.echo(printable(f"{where}: {event.name or event.object_id} not put back: something keeps changing it "
+                             "(self-heal put it back twice within heal_backoff)"), err=True)
+    for event, why in report.failed:
+        click.echo(printable(f"{where}: {event.name or event.object_id} not put back: {why}"), err=True)
 
 
 def _configured_target(config, name: str):

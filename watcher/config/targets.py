@@ -38,6 +38,14 @@ class TargetConfig(Section):
     max_answer_size: Size = Field(default=64 * 1000**2)
     # false: not polled, its record kept and readable.
     enabled: bool = True
+    # Self-heal: an out-of-band modification is put back (true: every writable kind; or the kinds listed).
+    heal: bool | list[KindName] = False
+    heal_max: Annotated[int, Field(ge=1, le=1000)] = 10  # objects put back in one poll, at most
+    heal_backoff: PositiveDuration = Field(default=3600.0)  # put back twice within it: left alone, "fighting"
+
+    def heals(self, kind: str) -> bool:
+        """True when out-of-band modifications of `kind` on this target are put back."""
+        return kind in self.heal if isinstance(self.heal, list) else bool(self.heal)
 
     @model_validator(mode="after")
     def _consistent(self) -> TargetConfig:

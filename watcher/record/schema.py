@@ -41,6 +41,7 @@ class Origin(StrEnum):
     POLL = "poll"  # a later poll: an edit made out of band
     APPLY = "apply"  # the watcher's own `apply`, with its author
     RESTORE = "restore"  # the watcher's own `restore`, with its author
+    HEAL = "heal"  # self-heal: an out-of-band modification put back by the watcher
 
 
 class Purpose(StrEnum):
@@ -55,3 +56,5 @@ class Purpose(StrEnum):
     DISABLED = "disabled"  # a channel's receiver answered 410 Gone
     TEST = "test"  # test-email
     STATE = "state"  # the platform set an object's state (a spend limit started enforcing)
+    HEALED = "healed"  # self-heal put an out-of-band modification back
+    FIGHTING = "fighting"  # self-heal left an object alone: something keeps changing it

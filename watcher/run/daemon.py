@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 # Given the config and the engine, the web application and its server with its port bound: the CLI
 # hands it to the daemon (`watcher.web.server.bound`), so the web stays an edge above the daemon.
 BindHttp = Callable[[Config, Engine], "tuple[Web, HttpServer]"]
+# Self-heal after one poll of a target: (engine, config, target, outcome); its report is the caller's to log.
+Heal = Callable[[Engine, Config, TargetConfig, Any], object]
 
 log = logging.getLogger("watcher.daemon")
 
@@ -92,7 +94,7 @@ class Daemon:
     """Owns the scheduler and the jobs; `serve()` blocks until a stop signal."""
 
     def __init__(self, config_option: str | None, config: Config, engine: Engine, notifier: SystemdNotifier,
-                 *, stop_grace: float = STOP_GRACE, bind_http: BindHttp | None = None):
+                 *, stop_grace: float = STOP_GRACE, bind_http: BindHttp | None = None, heal: Heal | None = None):
         self.config_option = config_option
         self.config, self.engine, self.notifier = config, engine, notifier
         self.compose = compose.composer(config)
@@ -113,6 +115,7 @@ class Daemon:
         self.export = ExportJob(lambda: (self.engine, self.config))
         self._watchdog_problem: str | None = None
         self._bind_http = bind_http
+        self._heal = heal  # self-heal after a poll (the CLI passes watcher.apply's); None: nothing is put back
         self.web: Web | None = None  # the web application and its server, when [http] is set (bind_http)
         self.http_server: HttpServer | None = None
         self.scheduler = BackgroundScheduler(
@@ -311,7 +314,17 @@ class Daemon:
             return "FAILED", []
         for outcome in outcomes:
             log_outcome(outcome)
+            self._heal_after(target, outcome)
         return result_word(outcomes), outcomes
+
+    def _heal_after(self, target: TargetConfig, outcome) -> None:
+        """Self-heal what this poll recorded; never raises (a failure is one log line)."""
+        if self._heal is None or not target.heal:
+            return
+        try:
+            self._heal(self.engine, self.config, target, outcome)
+        except (WatcherError, SQLAlchemyError) as exc:
+            log.error("%s/%s: self-heal failed: %s", target.name, outcome.kind, one_line(exc))
 
     def _watchdog_job(self) -> None:
         """Ping systemd, unless a poll or the schedule stopped making progress (then let systemd restart us)."""
@@ -366,7 +379,8 @@ def _open(config_option: str | None) -> tuple[Config, Engine]:
     return config, open_engine(config.database.url, max_connections=config.max_connections)
 
 
-def run(config_option: str | None, *, verbose: int = 0, bind_http: BindHttp | None = None) -> int:
+def run(config_option: str | None, *, verbose: int = 0, bind_http: BindHttp | None = None,
+        heal: Heal | None = None) -> int:
     """`assistant-watcher run`: the daemon. Returns the exit code (0 stopped by a signal, 2 bad config).
 
     `bind_http` serves `[http]` from this process (the CLI passes the web UI's)."""
@@ -382,7 +396,7 @@ def run(config_option: str | None, *, verbose: int = 0, bind_http: BindHttp | No
             log.error("database error: %s", one_line(exc))
             return EXIT_FAILED
         log.debug("config %s loaded, database migrated", config.path)
-        daemon = Daemon(config_option, config, engine, notifier, bind_http=bind_http)
+        daemon = Daemon(config_option, config, engine, notifier, bind_http=bind_http, heal=heal)
         try:
             daemon.bind_http()
         except ConfigError as exc:

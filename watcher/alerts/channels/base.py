@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 # The type of the document a webhook receives, by alert purpose.
 DOCUMENT_TYPES: dict[str, str] = {Purpose.FAILING: "watcher.failing", Purpose.RECOVERED: "watcher.recovered",
                   Purpose.RETIRED: "kind.retired", Purpose.DEAD: "delivery.dead", Purpose.DISABLED: "channel.disabled",
-                  Purpose.TEST: "watcher.test", Purpose.DIGEST: "drift.digest", Purpose.STATE: "state.changed"}
+                  Purpose.TEST: "watcher.test", Purpose.DIGEST: "drift.digest", Purpose.STATE: "state.changed",
+                  Purpose.HEALED: "heal.reverted", Purpose.FIGHTING: "heal.fighting"}
 
 
 @dataclass(frozen=True)
