@@ -160,3 +160,29 @@ def test_export_git_in_the_config_is_read_beside_the_config_file(tmp_path):
     path.write_text('[export]\ngit = "history"\n')
     assert load_config(path).export.git == str(tmp_path / "history")
 
+
+
+def test_the_daemons_export_job_pushes_to_the_remote_after_adding_commits(recorded, engine, tmp_path):
+    from watcher.config.model import load_config
+    from watcher.run.export_job import ExportJob
+
+    remote = tmp_path / "remote.git"
+    Repo.init_bare(str(remote), mkdir=True)
+    config = load_config(recorded)
+    export = config.export.model_copy(update={"git": str(tmp_path / "history"), "push": str(remote)})
+    job = ExportJob(lambda: (engine, config.model_copy(update={"export": export})))
+    job.request()
+    job.close()
+    pushed = Repo(str(remote)).refs[b"refs/heads/main"]
+    assert pushed == Repo(str(tmp_path / "history")).refs[b"refs/heads/main"]
+
+
+def test_a_push_that_fails_says_so_in_one_line_without_the_urls_credentials(tmp_path, recorded, engine):
+    from watcher.errors import ExportError
+    from watcher.export.git import push
+    from watcher.export.history import export_git
+
+    export_git(engine, tmp_path / "history")
+    with pytest.raises(ExportError) as caught:
+        push(tmp_path / "history", "http://bot:s3cr3t@127.0.0.1:9/history.git")
+    assert "s3cr3t" not in str(caught.value) and "\n" not in str(caught.value)

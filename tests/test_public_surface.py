@@ -65,7 +65,7 @@ CONFIG_KEYS = [
     "channels", "channels[].name", "channels[].type", "channels[].to", "channels[].url", "channels[].url_env",
     "channels[].url_file", "channels[].secret_env", "channels[].secret_file", "channels[].timeout",
     "http", "http.listen", "http.token_env", "http.token_file",
-    "export", "export.git",
+    "export", "export.git", "export.push",
     "rules", "rules[].name", "rules[].kinds", "rules[].match", "rules[].match.name", "rules[].match.target",
     "rules[].expression", "rules[].message", "rules[].severity",
 ]

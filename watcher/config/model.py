@@ -132,6 +132,7 @@ class ExportConfig(Section):
     """`[export]`: the daemon keeps the record's git history (`export git`) current after each poll that records."""
 
     git: str | None = None  # the history repository's directory (relative: beside the config file)
+    push: str | None = None  # a remote (URL or path) branch main is pushed to after each export that added commits
 
 
 class Config(Section):
@@ -266,7 +267,7 @@ def _relative_to(config: Config, folder: Path) -> Config:
         updates["alerts"] = config.alerts.model_copy(
             update={"templates_dir": anchored(config.alerts.templates_dir, folder)})
     if config.export.git:
-        updates["export"] = ExportConfig(git=anchored(config.export.git, folder))
+        updates["export"] = config.export.model_copy(update={"git": anchored(config.export.git, folder)})
     if not os.environ.get("CREDENTIALS_DIRECTORY"):  # else a bare name is a systemd credential, read there
         updates["targets"] = [_secret_files_beside(t, folder) for t in config.targets]
         updates["channels"] = [_secret_files_beside(c, folder) for c in config.channels]

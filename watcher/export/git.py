@@ -10,6 +10,7 @@ with local changes) is refused, never written over.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -165,6 +166,21 @@ class History:
             entry: IndexEntry = index_entry_from_stat(os.lstat(full), blob.id)
             index[path.encode()] = entry
         index.write()
+
+
+def push(directory: str | os.PathLike[str], remote: str) -> None:
+    """Push branch main of the history at `directory` to `remote` (a URL or a path); ExportError naming why not.
+    Git's output goes nowhere: what reaches the log is one line, with no credentials a URL may carry."""
+    sink = io.BytesIO()
+    try:
+        porcelain.push(str(directory), remote_location=remote, refspecs=[BRANCH], outstream=sink, errstream=sink)
+    except Exception as exc:  # dulwich raises its own errors, OSError and ValueError for a bad remote
+        raise ExportError(f"push to {_without_userinfo(remote)} failed: {type(exc).__name__}: "
+                          f"{_without_userinfo(str(exc))[:200]}") from None
+
+
+def _without_userinfo(text: str) -> str:
+    return re.sub(r"//[^/@\s]*@", "//", text)
 
 
 def _branch_head(repo: Repo) -> bytes | None:

@@ -30,6 +30,7 @@ class ExportJob:
         self._requests = Coalesced()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
         self._last_problem: str | None = None
+        self._push_owed = False  # a push that failed: the next export pushes even if it adds nothing
 
     def request(self) -> None:
         """Export soon, when `[export] git` is set (or make the running export go round once more)."""
@@ -67,7 +68,24 @@ class ExportJob:
                 log.warning("%s", problem)
             self._last_problem = problem
             return
-        self._last_problem = None
         if report.commits:
             log.info("export git %s: %d commits added, through version %s", config.export.git, report.commits,
                      report.last_version)
+        if config.export.push and (report.commits or self._push_owed):
+            self._push_owed = not self._pushed(config.export.git, config.export.push)  # owed: tried again next time
+            if self._push_owed:
+                return
+        self._last_problem = None
+
+    def _pushed(self, directory: str, remote: str) -> bool:
+        from watcher.export.git import push  # dulwich: loaded only by a daemon that exports
+
+        try:
+            push(directory, remote)
+        except WatcherError as exc:
+            problem = str(exc)
+            if problem != self._last_problem:
+                log.warning("export git %s: %s", directory, problem)
+            self._last_problem = problem
+            return False
+        return True
