@@ -4,11 +4,11 @@ import pytest
 
 
 @pytest.fixture
-def healing(sandbox, mail_config, smtp_server):
+def healing(sandbox, mail_config, smtp_server, store_url):
     """A config whose target heals what `heal` says, mailing a watchlist; (config path, mail server)."""
     def write(heal: str = "true") -> tuple[str, object]:
         server = smtp_server()
-        return mail_config(sandbox, server, target_extra=f"heal = {heal}"), server
+        return mail_config(sandbox, server, url=store_url, target_extra=f"heal = {heal}"), server
 
     return write
 
@@ -54,7 +54,7 @@ def test_a_deletion_is_never_healed(healing, sandbox, cli, cli_json):
     assert [e["change"] for e in cli_json(config, "events")] == ["deleted"]
 
 
-def test_an_object_put_back_twice_within_the_backoff_is_left_alone_and_told(healing, sandbox, cli):
+def test_an_object_put_back_twice_within_the_backoff_is_left_alone_told_and_listed(healing, sandbox, cli, cli_json):
     config, server = healing()
     cli(config, "snapshot")
     agent = sandbox.objects("agents")[0]
@@ -65,6 +65,9 @@ def test_an_object_put_back_twice_within_the_backoff_is_left_alone_and_told(heal
     assert sandbox.get("agents", agent["id"])["model"] == "gpt-4.1-nano-2"
     subjects = [m.subject for m in server.wait_for(6)]
     assert any("something keeps changing it; not reverted again" in s for s in subjects), subjects
+    [fighting] = cli_json(config, "status")["fighting"]
+    assert (fighting["kind"], fighting["object_id"]) == ("agents", agent["id"])
+    assert "fighting: prod/agents" in cli(config, "status").stdout
 
 
 def test_heal_max_bounds_the_objects_put_back_in_one_poll(sandbox, write_config, store_url, cli):
@@ -75,3 +78,36 @@ def test_heal_max_bounds_the_objects_put_back_in_one_poll(sandbox, write_config,
     result = cli(config, "snapshot", "--no-email")
     assert result.stdout.count("put back to version 1") == 2
     assert sum(1 for a in sandbox.objects("agents") if a["model"] == "gpt-4.1-nano") == 3
+
+
+def test_status_stops_listing_an_object_once_the_watcher_writes_it_again(healing, sandbox, cli, cli_json, tmp_path):
+    import json
+
+    config, _server = healing()
+    cli(config, "snapshot")
+    agent = sandbox.objects("agents")[0]
+    for round_number in range(3):
+        sandbox.edit("agents", agent["id"], model=f"gpt-4.1-nano-{round_number}")
+        cli(config, "snapshot")
+    assert len(cli_json(config, "status")["fighting"]) == 1
+    file = tmp_path / "fixed.json"
+    file.write_text(json.dumps({**cli_json(config, "show", agent["id"]), "model": agent["model"]}))
+    assert cli(config, "apply", str(file), "--by", "alice").exit_code == 0
+    assert cli_json(config, "status")["fighting"] == []
+
+
+def test_fighting_read_in_plain_sql_is_what_the_models_give(healing, sandbox, cli, engine, store_url):
+    from sqlalchemy.orm import Session
+
+    from watcher.record import overview_orm, overview_sql
+    from watcher.record.connection import open_database
+
+    config, _server = healing()
+    cli(config, "snapshot")
+    agent = sandbox.objects("agents")[0]
+    for round_number in range(3):
+        sandbox.edit("agents", agent["id"], model=f"gpt-4.1-nano-{round_number}")
+        cli(config, "snapshot")
+    with Session(engine) as session, open_database(store_url) as db:
+        assert overview_sql.fighting(db) == overview_orm.fighting(session) != []
+

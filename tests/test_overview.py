@@ -63,7 +63,7 @@ def test_objects_prints_a_table(changed, config, cli):
 
 def test_status_json_has_the_contract_shape(changed, config, cli_json):
     document = cli_json(config, "status")
-    assert list(document) == ["polls", "open_events", "deliveries", "platform_state"]
+    assert list(document) == ["polls", "open_events", "deliveries", "platform_state", "fighting"]
     assert [list(p) for p in document["polls"]] == [POLL_KEYS, POLL_KEYS]
     agents, assistants = document["polls"]
     assert (agents["kind"], agents["status"], agents["objects"], agents["open_events"]) == ("agents", "complete", 4, 1)

@@ -102,7 +102,7 @@ VERSION_KEYS = ["number", "hash", "observed_at", "origin", "actor", "note"]
 OBJECT_KEYS = ["target", "kind", "object_id", "name", "version", "deleted", "last_change_at"]
 DIFF_KEYS = ["object_id", "from", "to", "changes"]
 CHANGE_KEYS = ["path", "op", "old", "new"]
-STATUS_KEYS = ["polls", "open_events", "deliveries", "platform_state"]
+STATUS_KEYS = ["polls", "open_events", "deliveries", "platform_state", "fighting"]
 STATUS_POLL_KEYS = ["target", "kind", "status", "finished_at", "objects", "error", "open_events", "worker", "enabled"]
 OUTBOX_KEYS = ["id", "subject", "recipients", "attempts", "sent_at", "last_error", "message_id", "channel", "state",
                "next_attempt_at"]

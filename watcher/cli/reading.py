@@ -291,7 +291,8 @@ def status_command(app: App, as_json: bool) -> None:
         rows = overview_sql.kind_statuses(db, expected, app.disabled_targets())
         deliveries = overview_sql.deliveries(db)
         states = overview_sql.platform_states(db)
-    document = documents.status_document(rows, deliveries, states)
+        fighting = overview_sql.fighting(db)
+    document = documents.status_document(rows, deliveries, states, fighting)
     if as_json:
         print_json(document)
         return
@@ -309,3 +310,6 @@ def status_command(app: App, as_json: bool) -> None:
     for row in states:  # the platform's own state, not drift: a spend limit blocking, an automation paused
         said = ", ".join(f"{path} = {value}" for path, value in sorted(row.state.items()))
         click.echo(printable(f"platform state: {row.target}/{row.kind} {row.name or row.object_id}: {said}"))
+    for item in fighting:  # self-heal left these alone: something keeps changing them
+        click.echo(printable(f"fighting: {item.target}/{item.kind} {item.name or item.object_id}: something keeps "
+                             f"changing it (left alone since {iso(item.since)})"))

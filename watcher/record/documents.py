@@ -215,7 +215,7 @@ def rules_document(rules: list[dict[str, Any]], breaking) -> list[dict[str, Any]
             for rule in rules]
 
 
-def status_document(statuses, deliveries, states=()) -> dict[str, Any]:
+def status_document(statuses, deliveries, states=(), fighting=()) -> dict[str, Any]:
     """`status --json`: the last poll of every target and kind, open events, deliveries waiting, and the
     objects the platform holds in an alarming state.
 
@@ -239,6 +239,8 @@ def status_document(statuses, deliveries, states=()) -> dict[str, Any]:
         "deliveries": {"pending": sum(d.pending for d in deliveries), "dead": sum(d.dead for d in deliveries)},
         "platform_state": [{"target": row.target, "kind": row.kind, "object_id": row.object_id, "name": row.name,
                             "state": row.state} for row in states],
+        "fighting": [{"target": f.target, "kind": f.kind, "object_id": f.object_id, "name": f.name,
+                      "since": json_time(f.since)} for f in fighting],
     }
 
 

@@ -18,15 +18,17 @@ from sqlalchemy.orm import Session, contains_eager, defer
 
 from watcher.errors import RecordError
 from watcher.kinds import registry
-from watcher.record.models import Delivery, Event, Poll, Resource, Target, Version
+from watcher.record.models import Alert, Delivery, Event, Poll, Resource, Target, Version
 from watcher.record.rows import (
     Breaking,
     Deliveries,
+    Fighting,
     KindStatus,
     PlatformState,
     TrackedObject,
     alarming,
     breaking_from,
+    fighting_from,
 )
 from watcher.record.schema import DeliveryState, PollStatus
 
@@ -150,6 +152,20 @@ def breaking(session: Session) -> list[Breaking]:
                            .where(Event.change.in_(("violation", "resolved")), Resource.deleted_at.is_(None))
                            .order_by(Event.id))
     return breaking_from(rows)
+
+
+def fighting(session: Session) -> list[Fighting]:
+    """The objects self-heal left alone and nobody has written since (see `watcher.record.rows.fighting_from`)."""
+    notices = [(target, kind, str((detail or {}).get("object_id", "")), (detail or {}).get("name"), created)
+               for target, kind, detail, created in session.execute(
+                   select(Target.name, Alert.kind, Alert.detail, Alert.created_at)
+                   .join(Target, Target.id == Alert.target_id).where(Alert.purpose == "fighting"))]
+    writes = {(target, kind, object_id): at for target, kind, object_id, at in session.execute(
+        select(Target.name, Resource.kind, Resource.remote_id, func.max(Version.observed_at))
+        .join(Resource, Resource.id == Version.resource_id).join(Target, Target.id == Resource.target_id)
+        .where(Version.origin.in_(("heal", "apply", "restore")))
+        .group_by(Target.name, Resource.kind, Resource.remote_id))}
+    return fighting_from(notices, writes)
 
 
 def platform_states(session: Session) -> list[PlatformState]:

@@ -18,11 +18,13 @@ from watcher.record.rows import (
     Breaking,
     Deliveries,
     DeliveryRow,
+    Fighting,
     KindStatus,
     PlatformState,
     TrackedObject,
     alarming,
     breaking_from,
+    fighting_from,
 )
 from watcher.record.schema import DeliveryState
 
@@ -125,6 +127,21 @@ _LAST_RULE_EVENTS = ("SELECT e.rule, t.name, r.kind, r.remote_id, r.name, e.to_v
 def breaking(db: Database) -> list[Breaking]:
     """The live objects whose last event of a rule is a violation, rule by rule."""
     return breaking_from(db.rows(_LAST_RULE_EVENTS))
+
+
+def fighting(db: Database) -> list[Fighting]:
+    """The objects self-heal left alone and nobody has written since (see `watcher.record.rows.fighting_from`)."""
+    notices = []
+    for target, kind, detail, created in db.rows("SELECT t.name, a.kind, a.detail, a.created_at FROM alerts a "
+                                                 "JOIN targets t ON t.id = a.target_id WHERE a.purpose = 'fighting'"):
+        detail = json_value(detail) or {}
+        notices.append((target, kind, str(detail.get("object_id", "")), detail.get("name"), instant(created)))
+    writes = {(target, kind, object_id): instant(at) for target, kind, object_id, at in db.rows(
+        "SELECT t.name, r.kind, r.remote_id, MAX(v.observed_at) FROM versions v "
+        "JOIN resources r ON r.id = v.resource_id JOIN targets t ON t.id = r.target_id "
+        "WHERE v.origin IN ('heal', 'apply', 'restore') "
+        "GROUP BY t.name, r.kind, r.remote_id")}
+    return fighting_from(notices, writes)
 
 
 def platform_states(db: Database) -> list[PlatformState]:

@@ -136,6 +136,30 @@ class Breaking:
 
 
 @dataclass(frozen=True)
+class Fighting:
+    """An object self-heal left alone because something keeps changing it (a `fighting` notice newer than the
+    watcher's last write of it)."""
+
+    target: str
+    kind: str
+    object_id: str
+    name: str | None
+    since: datetime
+
+
+def fighting_from(notices, writes) -> list[Fighting]:
+    """From (target, kind, object id, name, notice time) of `fighting` notices and {(target, kind, object id):
+    time of the watcher's last write (heal, apply, restore)}: the objects still fighting, sorted."""
+    latest: dict[tuple[str, str, str], Fighting] = {}
+    for target, kind, object_id, name, at in notices:
+        key = (target, kind, object_id)
+        if key not in latest or at > latest[key].since:
+            latest[key] = Fighting(target, kind, object_id, name, at)
+    return sorted((f for key, f in latest.items() if writes.get(key) is None or writes[key] < f.since),
+                  key=lambda f: (f.target, f.kind, f.object_id))
+
+
+@dataclass(frozen=True)
 class PlatformState:
     """An object the platform holds in an alarming state (a spend limit enforcing, a paused automation)."""
 

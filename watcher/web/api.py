@@ -34,7 +34,7 @@ def status(call: Call) -> Response:
     with call.reading() as session:
         rows = overview_orm.kind_statuses(session, call.config.configured_kinds, disabled=call.config.disabled_targets)
         document = documents.status_document(rows, overview_orm.deliveries(session),
-                                             overview_orm.platform_states(session))
+                                             overview_orm.platform_states(session), overview_orm.fighting(session))
     return call.json(document)
 
 
