@@ -186,3 +186,34 @@ def _events(url: str) -> list[tuple[str, str]]:
     return [tuple(r) for r in _query(url, "SELECT targets.name, events.change FROM events JOIN resources ON "
                                           "resources.id = events.resource_id JOIN targets ON "
                                           "targets.id = resources.target_id")]
+
+
+def test_two_daemons_put_an_out_of_band_edit_back_once(tmp_path, api, smtp, pg_url):
+    daemons = []
+    for n in range(2):
+        folder = tmp_path / f"healer-{n}"
+        folder.mkdir()
+        config = folder / "config.toml"
+        config.write_text(
+            f'[database]\nurl = "{pg_url}"\n\n[schedule]\ninterval = "2s"\njitter = "0s"\n\n'
+            f'[[targets]]\nname = "prod"\nbase_url = "{api.url}"\napi_key_env = "{KEY_ENV}"\nkinds = ["assistants"]\n'
+            'timeout = "10s"\nheal = true\n\n'
+            f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
+            'sender = "Watcher <watcher@example.com>"\n\n[alerts]\nwatchlist = ["ops@example.com"]\n')
+        daemons.append(DaemonProcess(config, verbose=True))
+    try:
+        assert wait_until(lambda: _complete_polls(pg_url) >= 2, 90), daemons[0].log()
+        victim = api.objects("assistants")[0]
+        api.edit("assistants", victim["id"], model="gpt-4.1-nano")
+        assert wait_until(lambda: api.get("assistants", victim["id"])["model"] == victim["model"], 60), \
+            daemons[0].log() + daemons[1].log()
+        polls = _complete_polls(pg_url)
+        assert wait_until(lambda: _complete_polls(pg_url) >= polls + 4, 60)  # both daemons poll it again, twice
+        heals = _query(pg_url, "SELECT count(*) FROM versions v JOIN resources r ON r.id = v.resource_id "
+                               "WHERE r.remote_id = :rid AND v.origin = 'heal'", rid=victim["id"])[0][0]
+        edits = _query(pg_url, "SELECT count(*) FROM events e JOIN resources r ON r.id = e.resource_id "
+                               "WHERE r.remote_id = :rid AND e.change = 'modified'", rid=victim["id"])[0][0]
+        assert (heals, edits) == (1, 1)
+    finally:
+        for daemon in daemons:
+            daemon.kill()
