@@ -393,8 +393,8 @@ def heal(engine: Engine, config: Config, target: TargetConfig, outcome: PollOutc
             heal_log.warning("%s/%s %s: not put back: %s", target.name, event.kind, event.object_id, one_line(exc))
             report.failed.append((event, one_line(exc)))
             continue
-        heal_log.info("%s/%s %s: put back to version %d (recorded as version %s)", target.name, event.kind,
-                 event.object_id, event.from_version, result.version)
+        heal_log.debug("%s/%s %s: put back to version %d (recorded as version %s)", target.name, event.kind,
+                       event.object_id, event.from_version, result.version)  # said by the caller: one line each
         report.healed.append((event, result))
     if len(edits) > target.heal_max:
         heal_log.warning("%s/%s: %d modifications, heal_max %d: the rest are left as they are", target.name,

@@ -161,7 +161,7 @@ def events(app: App, open_only: bool, since: datetime | None, target: str | None
         click.echo("no events")
         return
     table = [[str(e["id"]), e["detected_at"], f"{e['target']}/{e['kind']}", e["name"] or e["object_id"], e["change"],
-              e["severity"], _versions(e), _paths(e["paths"]), actor_text(e["actor"]), _review(e)] for e in rows]
+              e["severity"], _versions(e), _what_changed(e), _who(e), _review(e)] for e in rows]
     echo_table(["id", "detected", "where", "object", "change", "severity", "versions", "paths", "who", "reviewed"],
                table)
 
@@ -217,6 +217,18 @@ def _feed_line(drift, as_json: bool) -> str:
 
 def _versions(event: dict) -> str:
     return f"{event['from_version'] or ''}→{event['to_version'] or ''}"
+
+
+def _what_changed(event: dict) -> str:
+    """The paths of drift; for a rule's event, the rule (and what it says is wrong)."""
+    if event.get("rule"):
+        return _paths([f"rule {event['rule']}" + (f": {event['message']}" if event.get("message") else "")])
+    return _paths(event["paths"])
+
+
+def _who(event: dict) -> str:
+    """Who made the change; a rule's event is about a version, not an edit: nobody to name."""
+    return "" if event.get("rule") else actor_text(event["actor"])
 
 
 def _paths(paths: list[str], limit: int = 60) -> str:

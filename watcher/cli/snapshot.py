@@ -64,9 +64,11 @@ def snapshot(app: App, target_name: str | None, kind_names: tuple[str, ...], no_
         _interrupted(outcomes)
     finally:
         interrupted.close()
-    drift = sum(len(o.events) for o in outcomes)
-    if drift and config.alerts_go_nowhere:
-        click.echo(f"note: {counted(drift, 'drift event')} recorded, but no alert channel is "
+    drift = sum(1 for o in outcomes for e in o.events if not e.rule)
+    ruled = sum(1 for o in outcomes for e in o.events if e.rule)
+    if (drift or ruled) and config.alerts_go_nowhere:
+        said = [counted(n, word) for n, word in ((drift, "drift event"), (ruled, "rule event")) if n]
+        click.echo(f"note: {' and '.join(said)} recorded, but no alert channel is "
                    "configured ([smtp] or [[channels]]): nobody was told", err=True)
     if not no_email:
         _deliver_after_snapshot(app)

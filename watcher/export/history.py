@@ -129,7 +129,7 @@ def _edited_at(version: Version, event: Event | None):
 def _message(version: Version, event: Event | None, kind: str, remote_id: str, name: str | None,
              target: str) -> str:
     label = registry.get(kind).label if kind in registry.names() else kind
-    what = {"baseline": "baseline", "apply": "applied", "restore": "restored"}.get(version.origin, None)
+    what = {"baseline": "baseline", "apply": "applied", "restore": "restored", "heal": "reverted"}.get(version.origin)
     change = what or (event.change if event is not None else "recorded")
     title = header_text(f"{change}: {label} {name or remote_id} ({target})", 200)
     lines = [f"Object: {target}/{kind}/{remote_id}", f"Version: {version.number} (origin {version.origin})"]

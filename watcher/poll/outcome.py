@@ -138,7 +138,9 @@ def summary_line(outcome: PollOutcome) -> str:
     if outcome.status == PollStatus.SKIPPED:
         return f"{where}: {outcome.reason}"
     seen = f"{counted(outcome.objects, 'object')} in {counted(outcome.pages, 'page')}"
+    ruled = [counted(outcome.count("violation"), "rule violation")] if outcome.count("violation") else []
+    ruled += [f"{outcome.count('resolved')} resolved"] if outcome.count("resolved") else []
     if outcome.baseline:
-        return f"{where}: baseline recorded, {seen}"
+        return f"{where}: baseline recorded, {seen}" + "".join(f", {said}" for said in ruled)
     counts = [f"{outcome.count(c)} {c}" for c in ("created", "modified", "deleted", "reappeared") if outcome.count(c)]
-    return f"{where}: {seen}, " + (", ".join(counts) if counts else "no drift")
+    return f"{where}: {seen}, " + (", ".join(counts + ruled) if counts or ruled else "no drift")

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 # hands it to the daemon (`watcher.web.server.bound`), so the web stays an edge above the daemon.
 BindHttp = Callable[[Config, Engine], "tuple[Web, HttpServer]"]
 # Self-heal after one poll of a target: (engine, config, target, outcome); its report is the caller's to log.
-Heal = Callable[[Engine, Config, TargetConfig, Any], object]
+Heal = Callable[[Engine, Config, TargetConfig, Any], Any]
 
 log = logging.getLogger("watcher.daemon")
 
@@ -322,9 +322,13 @@ class Daemon:
         if self._heal is None or not target.heal:
             return
         try:
-            self._heal(self.engine, self.config, target, outcome)
+            report = self._heal(self.engine, self.config, target, outcome)
         except (WatcherError, SQLAlchemyError) as exc:
             log.error("%s/%s: self-heal failed: %s", target.name, outcome.kind, one_line(exc))
+            return
+        for event, result in report.healed:
+            log.info("%s/%s %s: put back to version %s (self-heal; recorded as version %s)", target.name,
+                     outcome.kind, event.name or event.object_id, event.from_version, result.version)
 
     def _watchdog_job(self) -> None:
         """Ping systemd, unless a poll or the schedule stopped making progress (then let systemd restart us)."""
