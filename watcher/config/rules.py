@@ -12,8 +12,8 @@ from typing import Any, Literal
 import cel  # common-expression-language: CEL compiled in Rust (cel-interpreter), linear-time regexes
 from pydantic import Field, model_validator
 
-from watcher.config.alerts import RouteMatch
 from watcher.config.fields import KindName, Section
+from watcher.config.routing import route_matches
 from watcher.config.values import NAME_PATTERN
 
 
@@ -51,8 +51,8 @@ class RuleConfig(Section):
             return False
         if self.match is None:
             return True
-        fit = RouteMatch(name=self.match.name, target=self.match.target)
-        return fit.matches(name=name or "", kind=kind, target=target, severity="high")
+        return route_matches({"name": self.match.name, "target": self.match.target}, name=name or "", kind=kind,
+                             target=target, severity="high")
 
 
 def _first_error(text: str) -> str:

@@ -22,7 +22,7 @@ from watcher.config.targets import TargetConfig
 from watcher.errors import ConfigError
 from watcher.kinds import registry
 from watcher.kinds.base import Kind
-from watcher.rules.check import bindings, verdict
+from watcher.rules.check import verdicts
 from watcher.source.listing import Source
 
 SUFFIXES = (".json", ".toml")
@@ -140,12 +140,7 @@ def _compare(report: CheckReport, target: TargetConfig, kind: Kind, live: dict[s
 def _check_rules(report: CheckReport, target: TargetConfig, kind: Kind, live: dict[str, Any],
                  rules: list[RuleConfig]) -> None:
     for object_id, snap in sorted(live.items()):
-        applying = [r for r in rules if r.applies_to(kind=kind.name, name=snap.name, target=target.name)]
-        if not applying:
-            continue
-        bound = bindings(snap.body, {"target": target.name, "kind": kind.name, "id": object_id, "name": snap.name})
-        for rule in applying:
-            wrong = verdict(rule, bound)
-            if wrong is not None:
-                report.violations.append({"target": target.name, "kind": kind.name, "object_id": object_id,
-                                          "name": snap.name, "rule": rule.name, "message": wrong})
+        about = {"target": target.name, "kind": kind.name, "id": object_id, "name": snap.name}
+        report.violations += [{"target": target.name, "kind": kind.name, "object_id": object_id, "name": snap.name,
+                               "rule": rule.name, "message": wrong}
+                              for rule, wrong in verdicts(rules, snap.body, about) if wrong is not None]

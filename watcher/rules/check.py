@@ -58,23 +58,33 @@ def verdict(rule: RuleConfig, bound: Any) -> str | None:
     return f"cannot be evaluated on this object: it gave {str(answer)[:100]!r}, not true or false"
 
 
+def verdicts(rules: Iterable[RuleConfig], body: dict[str, Any], about: dict[str, Any]) -> list[tuple[RuleConfig,
+                                                                                                   str | None]]:
+    """Each rule that applies to the object `about` describes (target, kind, id, name), with its verdict on
+    `body` (see `verdict`); the version is converted to CEL once, and only when a rule applies."""
+    applying = [r for r in rules if r.applies_to(kind=about["kind"], name=about["name"], target=about["target"])]
+    if not applying:
+        return []
+    bound = bindings(body, about)
+    return [(rule, verdict(rule, bound)) for rule in applying]
+
+
 def check(rules: list[RuleConfig], session: Session, outcome: PollOutcome, written: list[WrittenVersion]) -> None:
     """Record a violation or resolved event for each version that breaks a rule or satisfies it again."""
-    applying = [(version, [r for r in rules if r.applies_to(kind=outcome.kind, name=version.name,
-                                                              target=outcome.target)])
-                for version in written]
-    applying = [(version, found) for version, found in applying if found]
-    if not applying:
+    judged = []
+    for version in written:
+        if not any(r.applies_to(kind=outcome.kind, name=version.name, target=outcome.target) for r in rules):
+            continue  # its body is not even parsed
+        body = json.loads(version.canonical)
+        about = {"target": outcome.target, "kind": outcome.kind, "id": version.object_id, "name": version.name}
+        judged.append((version, body, verdicts(rules, body, about)))
+    if not judged:
         return
-    last = _last_verdicts(session, [version.resource_id for version, _found in applying])
+    last = _last_verdicts(session, [version.resource_id for version, _body, _found in judged])
     now = utcnow()
     recorded: list[tuple[Event, DriftEvent]] = []
-    for version, found in applying:
-        body = json.loads(version.canonical)
-        bound = bindings(body, {"target": outcome.target, "kind": outcome.kind, "id": version.object_id,
-                                "name": version.name})
-        for rule in found:
-            wrong = verdict(rule, bound)
+    for version, body, found in judged:
+        for rule, wrong in found:
             before = last.get((version.resource_id, rule.name))
             if wrong is not None and before != EventChange.VIOLATION:
                 recorded.append(_event(outcome, version, rule, EventChange.VIOLATION, wrong, body, now))
