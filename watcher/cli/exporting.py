@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from watcher.cli.app import App, pass_app
+from watcher.cli.output import terminal_line
 from watcher.display import counted, printable
 
 
@@ -29,22 +28,14 @@ def export_git_command(app: App, directory: str, target_name: str | None) -> Non
 
     if target_name is not None and target_name not in {t.name for t in app.config.targets}:
         raise click.BadParameter(f"no target {target_name!r} in {app.config.path}", param_hint="'--target'")
-    report = export_git(app.engine, directory, target=target_name, progress=_progress_printer())
+    line = terminal_line()
+    report = export_git(app.engine, directory, target=target_name,
+                        progress=(lambda commits: line(f"export: {commits} commits")) if line else None)
+    if line:
+        line("")  # the result takes the progress line's place
     where = printable(directory)
     if not report.commits:
         click.echo(f"{where}: up to date" + (f" (version {report.last_version})" if report.last_version else
                                               ": the record has no versions yet"))
         return
     click.echo(f"{where}: {counted(report.commits, 'commit')} added, through version {report.last_version}")
-
-
-def _progress_printer():
-    """A callback that rewrites one line on a terminal, and does nothing when piped."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(commits: int) -> None:
-        sys.stderr.write(f"\r\x1b[2Kexport: {commits} commits")
-        sys.stderr.flush()
-
-    return show

@@ -6,6 +6,8 @@ Remote values (names, ids, text) are shown with control characters escaped, neve
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,19 @@ from watcher.display import json_text, printable
 from watcher.errors import RecordError
 from watcher.kinds import registry
 from watcher.times import iso, parse_time
+
+
+def terminal_line() -> Callable[..., None] | None:
+    """A writer that rewrites one line of stderr on a terminal (`done=True` ends the line, an empty text clears
+    it), or None when stderr is piped: progress is for people watching."""
+    if not sys.stderr.isatty():
+        return None
+
+    def write(text: str, done: bool = False) -> None:
+        sys.stderr.write(f"\r\x1b[2K{text}{chr(10) if done else ''}")
+        sys.stderr.flush()
+
+    return write
 
 
 def print_json(document: Any) -> None:

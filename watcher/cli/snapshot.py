@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 
 import click
 
 from watcher.apply import heal_and_tell
 from watcher.cli.app import EXIT_FAILED, EXIT_OK, App, pass_app
-from watcher.cli.output import known_kinds
+from watcher.cli.output import known_kinds, terminal_line
 from watcher.display import counted, printable
 from watcher.errors import ConfigError
 from watcher.poll.outcome import ComposeAlerts, no_alerts, nothing_served, nothing_served_line, summary_line
@@ -155,12 +154,7 @@ def _deliver_after_snapshot(app: App) -> None:
 
 def _progress_printer():
     """A progress callback that rewrites one line on a terminal, and does nothing when piped."""
-    if not sys.stderr.isatty():
+    line = terminal_line()
+    if line is None:
         return None
-
-    def show(label: str, pages: int, objects: int, done: bool = False) -> None:
-        end = "\n" if done else ""
-        sys.stderr.write(f"\r\x1b[2K{label}: page {pages}, {objects} objects{end}")
-        sys.stderr.flush()
-
-    return show
+    return lambda label, pages, objects, done=False: line(f"{label}: page {pages}, {objects} objects", done)
