@@ -290,7 +290,7 @@ class _Writer:
             raise AlreadyRecorded(f"already recorded by another process ({listed.object_id} moved past "
                                   f"version {mine.version} while this poll listed)")
         if not mine.deleted:
-            self._state_changed(listed.object_id, listed.name, mine.state, listed.state or {})
+            self._state_changed(listed.object_id, listed.name, mine.state_of(), listed.state or {})
 
     def write_deleted(self, mine: Known, old_body: dict[str, Any]) -> None:
         """An object recorded as present that a complete listing no longer has."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from watcher.compare.normalize import Normalization, Snapshot, label, normalize, raw_fingerprint
@@ -33,7 +33,13 @@ class Known(NamedTuple):  # a tuple, not a dataclass: a poll builds one per reco
     deleted: bool
     raw_hash: str | None = None
     name: str | None = None
-    state: dict[str, Any] | None = None  # the platform-set fields as last listed
+    # The platform-set fields as last listed: JSON text as stored (parsed only when compared, see `state_of`),
+    # or already parsed where the driver parses JSON (PostgreSQL); None before the state was first recorded.
+    state: str | dict[str, Any] | None = None
+
+    def state_of(self) -> dict[str, Any] | None:
+        """The recorded state, parsed (None before it was first recorded)."""
+        return json.loads(self.state) if isinstance(self.state, str) else self.state
 
 
 @dataclass
@@ -126,9 +132,10 @@ def _collect_page(page: Page, known: dict[str, Known], rules: Normalization, spo
             counts.differ += 1
         else:
             counts.raw_moved.append((mine.resource_id, mine.version, raw_hash, snap.name))
-            if snap.state != (mine.state or {}):
+            recorded = mine.state_of()
+            if snap.state != (recorded or {}):
                 counts.state_moved.append((mine.resource_id, mine.version, snap.object_id, snap.name,
-                                           mine.state, snap.state))
+                                           recorded, snap.state))
     return raw_hashes
 
 
@@ -147,7 +154,7 @@ def load_known(session: Session, target_id: int, kind: str) -> dict[str, Known]:
     rows = session.connection().execute(  # plain rows, not the ORM's: a third of the time for 10,000 objects
         select(Resource.remote_id, Resource.id, Resource.current_hash, Resource.current_version,
                Resource.deleted_at.is_not(None), Resource.raw_hash, Resource.name,  # deleted or not: no time parsed
-               Resource.state)
+               type_coerce(Resource.state, String))  # text: parsed only for an object whose state is compared
         .where(Resource.target_id == target_id, Resource.kind == kind)
     )
     # fetchall (one call) rather than iterating the result (a fetchone each): a tenth of a warm poll at 1,000.
